@@ -1,0 +1,1 @@
+//! ow-processor (work in progress).

@@ -1,0 +1,2 @@
+//! ow-processor binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! ow-producer (work in progress).

@@ -1,0 +1,2 @@
+//! ow-producer binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! ow-stream-log (being written).

@@ -1,0 +1,1 @@
+//! ow-web (work in progress).

@@ -1,0 +1,2 @@
+//! ow-web binary.
+fn main() {}
