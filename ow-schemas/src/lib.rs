@@ -1,0 +1,141 @@
+//! The records of the ow-stream Overwatch pipeline: one Rust type per Avro schema in the
+//! repository's `schemas/` folder, and the schema text itself.
+//!
+//! Every topic of the pipeline is keyed by the player id (a battletag in `Name-1234` form, case
+//! preserved) written as an Avro `string`; see [`PLAYER_ID_KEY`]. Times are UTC milliseconds
+//! since the Unix epoch (Avro `timestamp-millis`).
+//!
+//! | topic | value type | schema |
+//! |---|---|---|
+//! | [`topics::PLAYER_REQUESTS`] | [`PlayerRequest`] | [`PLAYER_REQUEST_VALUE`] |
+//! | [`topics::RAW_PLAYER_PROFILES`] | [`RawPlayerProfile`] | [`RAW_PLAYER_PROFILE_VALUE`] |
+//!
+//! ```
+//! let schema = apache_avro::Schema::parse_str(ow_schemas::RAW_PLAYER_PROFILE_VALUE).unwrap();
+//! assert_eq!(schema.name().unwrap().fullname(None), "ow.raw.RawPlayerProfile");
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The fixed topic names of the pipeline (a deployment may add a prefix).
+pub mod topics {
+    /// Someone asked for a player: written by the dashboard, read by the producer.
+    pub const PLAYER_REQUESTS: &str = "ow.player-requests";
+    /// One raw OverFast answer per fetch: written by the producer, read by the processor.
+    pub const RAW_PLAYER_PROFILES: &str = "ow.raw.player-profiles";
+}
+
+/// Schema of every pipeline key: the player id as an Avro string.
+pub const PLAYER_ID_KEY: &str = include_str!("../../schemas/player-id-key.avsc");
+/// Schema of [`PlayerRequest`].
+pub const PLAYER_REQUEST_VALUE: &str = include_str!("../../schemas/ow.player-requests-value.avsc");
+/// Schema of [`RawPlayerProfile`].
+pub const RAW_PLAYER_PROFILE_VALUE: &str =
+    include_str!("../../schemas/ow.raw.player-profiles-value.avsc");
+
+/// Why a player was requested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOrigin {
+    /// A first look-up from the dashboard's search box.
+    Search,
+    /// The dashboard's "refresh now" button.
+    Refresh,
+    /// Added to the tracked players.
+    Track,
+    /// Anything else.
+    Other,
+}
+
+/// Someone asked for a player's profile (value of [`topics::PLAYER_REQUESTS`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerRequest {
+    /// Unique id of this request, echoed in the raw event it causes.
+    pub request_id: String,
+    /// Battletag in `Name-1234` form.
+    pub player_id: String,
+    /// When it was asked, in milliseconds since the Unix epoch.
+    pub requested_at: i64,
+    /// Why it was asked.
+    pub origin: RequestOrigin,
+}
+
+/// How a fetch from OverFast ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchOutcome {
+    /// 200 with a public profile.
+    Ok,
+    /// 200 with `stats: null`: the profile is private.
+    Private,
+    /// 404: no such player (OverFast says when it will check again).
+    NotFound,
+    /// 429, or 503 with `Retry-After`, after the retries allowed.
+    RateLimited,
+    /// 5xx, timeout, connection error or an unreadable body, after the retries allowed.
+    UpstreamError,
+}
+
+/// One fetch of `GET /players/{player_id}` (value of [`topics::RAW_PLAYER_PROFILES`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawPlayerProfile {
+    /// The request this fetch answered.
+    pub request_id: String,
+    /// Battletag in `Name-1234` form.
+    pub player_id: String,
+    /// When the last attempt's answer arrived (or failed), in milliseconds since the epoch.
+    pub fetched_at: i64,
+    /// The URL asked.
+    pub request_url: String,
+    /// HTTP status of the last attempt; `None` when no answer came.
+    pub http_status: Option<i32>,
+    /// How the fetch ended.
+    pub outcome: FetchOutcome,
+    /// The response body, byte for byte; `None` when there was none.
+    pub body: Option<String>,
+    /// `Cache-Control: max-age` of the answer, in seconds.
+    pub cache_max_age_secs: Option<i64>,
+    /// `Age` of the answer, in seconds.
+    pub cache_age_secs: Option<i64>,
+    /// What went wrong, for outcomes other than ok and private.
+    pub error: Option<String>,
+    /// HTTP attempts made (retries included).
+    pub attempts: i32,
+    /// Earliest time the producer will ask about this player again, in milliseconds since the
+    /// epoch.
+    pub next_attempt_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_parses() {
+        for s in [PLAYER_ID_KEY, PLAYER_REQUEST_VALUE, RAW_PLAYER_PROFILE_VALUE] {
+            apache_avro::Schema::parse_str(s).unwrap();
+        }
+    }
+
+    #[test]
+    fn raw_profile_round_trips_through_its_schema() {
+        let schema = apache_avro::Schema::parse_str(RAW_PLAYER_PROFILE_VALUE).unwrap();
+        let event = RawPlayerProfile {
+            request_id: "r1".into(),
+            player_id: "TeKrop-2217".into(),
+            fetched_at: 1_700_000_000_000,
+            request_url: "https://overfast-api.tekrop.fr/players/TeKrop-2217".into(),
+            http_status: Some(200),
+            outcome: FetchOutcome::Private,
+            body: Some("{}".into()),
+            cache_max_age_secs: Some(600),
+            cache_age_secs: None,
+            error: None,
+            attempts: 1,
+            next_attempt_at: None,
+        };
+        let value = apache_avro::to_value(&event).unwrap().resolve(&schema).unwrap();
+        let back: RawPlayerProfile = apache_avro::from_value(&value).unwrap();
+        assert_eq!(back, event);
+    }
+}
