@@ -1,1 +1,82 @@
-//! ow-processor (work in progress).
+//! The domain of the ow-processor stage: from raw OverFast answers
+//! (`ow.raw.player-profiles`) to the four outputs of the pipeline, as pure functions with no
+//! Kafka and no DSL. The topology wires them together; everything here is testable with plain
+//! values.
+//!
+//! | output | function | state it needs |
+//! |---|---|---|
+//! | `ow.stats.by-category` | [`stats_by_category`] | none |
+//! | `ow.players.profile` | [`apply_fetch`] | the previous profile (the table itself) |
+//! | `ow.stats.deltas` | [`snapshot_of`], [`compute_deltas`], [`supersedes`] | the last [`PlayerSnapshot`](ow_schemas::PlayerSnapshot) per player |
+//! | `ow.stats.daily` | [`add_delta`], [`day_window`] | one [`DailyStats`](ow_schemas::DailyStats) per (player, platform, mode, day) |
+//!
+//! The record types and schemas live in [`ow_schemas`].
+//!
+//! # Parse once
+//! Each function above parses the raw body itself. A topology that wants several outputs from
+//! one event can parse once with [`PlayerFetch::parse`] and ask the result for each one; the
+//! body is read straight into borrowed structures, never into a generic JSON tree.
+//!
+//! # Errors
+//! A body that cannot be read (not JSON, no `summary`, wrong types) is a [`ProcessError`] naming
+//! the player and the fetch, for the dead-letter topic. Nothing here panics on input.
+//!
+//! # How the topology is expected to use this
+//! ```text
+//! raw (key player id)
+//!  ├─ flat_map_values(stats_by_category) ─ select_key(StatsByCategory::key) ─▶ ow.stats.by-category
+//!  │     (partition by the key's player_id only, hashed like a player-id key)
+//!  ├─ group_by_key ─ aggregate(apply_fetch) ─▶ ow.players.profile
+//!  └─ process with store "player-last-snapshot" (key player id, PlayerSnapshot):
+//!        cur = snapshot_of(raw)?; deltas = compute_deltas(prev, cur);
+//!        if supersedes(prev, cur) { put(cur) }                    ─▶ ow.stats.deltas (key player id)
+//!           └─ group by (player, platform, gamemode) ─ 1-day tumbling windows, grace 1 h,
+//!              by snapshot_at ─ aggregate(DailyStats::default, add_delta) ─▶ ow.stats.daily
+//! ```
+//!
+//! # Example
+//! ```
+//! use ow_processor::{apply_fetch, stats_by_category};
+//! use ow_schemas::{FetchOutcome, RawPlayerProfile};
+//!
+//! let raw = RawPlayerProfile {
+//!     request_id: "r1".into(),
+//!     player_id: "Someone-1234".into(),
+//!     fetched_at: 1_700_000_000_000,
+//!     request_url: "https://overfast-api.tekrop.fr/players/Someone-1234".into(),
+//!     http_status: Some(200),
+//!     outcome: FetchOutcome::Private,
+//!     body: Some(r#"{"summary": {"username": "Someone"}, "stats": null}"#.into()),
+//!     cache_max_age_secs: None,
+//!     cache_age_secs: None,
+//!     error: None,
+//!     attempts: 1,
+//!     next_attempt_at: None,
+//! };
+//! assert!(stats_by_category(&raw)?.is_empty());
+//! let profile = apply_fetch(None, &raw)?;
+//! assert_eq!(profile.username.as_deref(), Some("Someone"));
+//! assert_eq!(profile.status.outcome, FetchOutcome::Private);
+//!
+//! let garbage = RawPlayerProfile { body: Some("{\"summ".into()), ..raw };
+//! assert!(apply_fetch(None, &garbage).is_err());
+//! # Ok::<(), ow_processor::ProcessError>(())
+//! ```
+
+pub mod category;
+pub mod daily;
+pub mod delta;
+mod error;
+mod fetch;
+mod overfast;
+pub mod profile;
+pub mod snapshot;
+pub mod units;
+
+pub use category::stats_by_category;
+pub use daily::{DAY_MS, GRACE_MS, add_delta, day_window};
+pub use delta::{ALL_HEROES, compute_deltas};
+pub use error::ProcessError;
+pub use fetch::PlayerFetch;
+pub use profile::apply_fetch;
+pub use snapshot::{snapshot_of, supersedes};

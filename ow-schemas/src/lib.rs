@@ -1,14 +1,24 @@
 //! The records of the ow-stream Overwatch pipeline: one Rust type per Avro schema in the
 //! repository's `schemas/` folder, and the schema text itself.
 //!
-//! Every topic of the pipeline is keyed by the player id (a battletag in `Name-1234` form, case
-//! preserved) written as an Avro `string`; see [`PLAYER_ID_KEY`]. Times are UTC milliseconds
-//! since the Unix epoch (Avro `timestamp-millis`).
+//! Topics are keyed by the player id (a battletag in `Name-1234` form, case preserved) written
+//! as an Avro `string` ([`PLAYER_ID_KEY`]), except the two compacted tables that need one
+//! record per sub-key: [`topics::STATS_BY_CATEGORY`] and [`topics::STATS_DAILY`] have Avro record
+//! keys whose first field is the player id, and are partitioned by that field alone, so every
+//! record of a player lands on the same partition number on every topic. Times are UTC
+//! milliseconds since the Unix epoch (Avro `timestamp-millis`).
 //!
-//! | topic | value type | schema |
-//! |---|---|---|
-//! | [`topics::PLAYER_REQUESTS`] | [`PlayerRequest`] | [`PLAYER_REQUEST_VALUE`] |
-//! | [`topics::RAW_PLAYER_PROFILES`] | [`RawPlayerProfile`] | [`RAW_PLAYER_PROFILE_VALUE`] |
+//! | topic | key | value type | value schema |
+//! |---|---|---|---|
+//! | [`topics::PLAYER_REQUESTS`] | player id | [`PlayerRequest`] | [`PLAYER_REQUEST_VALUE`] |
+//! | [`topics::RAW_PLAYER_PROFILES`] | player id | [`RawPlayerProfile`] | [`RAW_PLAYER_PROFILE_VALUE`] |
+//! | [`topics::STATS_BY_CATEGORY`] | [`StatsCategoryKey`] ([`STATS_CATEGORY_KEY`]) | [`StatsByCategory`] | [`STATS_BY_CATEGORY_VALUE`] |
+//! | [`topics::PLAYERS_PROFILE`] | player id | [`PlayerProfile`] | [`PLAYER_PROFILE_VALUE`] |
+//! | [`topics::STATS_DELTAS`] | player id | [`StatsDelta`] | [`STATS_DELTA_VALUE`] |
+//! | [`topics::STATS_DAILY`] | [`DailyStatsKey`] ([`DAILY_STATS_KEY`]) | [`DailyStats`] | [`DAILY_STATS_VALUE`] |
+//!
+//! The processor's `player-last-snapshot` store holds a [`PlayerSnapshot`] per player id
+//! ([`PLAYER_SNAPSHOT_VALUE`]).
 //!
 //! ```
 //! let schema = apache_avro::Schema::parse_str(ow_schemas::RAW_PLAYER_PROFILE_VALUE).unwrap();
@@ -17,12 +27,32 @@
 
 use serde::{Deserialize, Serialize};
 
+mod daily;
+mod delta;
+mod profile;
+mod snapshot;
+mod stats;
+
+pub use daily::{DailyStats, DailyStatsKey};
+pub use delta::StatsDelta;
+pub use profile::{CompetitiveRank, Endorsement, FetchStatus, PlayerProfile};
+pub use snapshot::{PlayerSnapshot, SnapshotEntry};
+pub use stats::{StatUnit, StatValue, StatsByCategory, StatsCategoryKey};
+
 /// The fixed topic names of the pipeline (a deployment may add a prefix).
 pub mod topics {
     /// Someone asked for a player: written by the dashboard, read by the producer.
     pub const PLAYER_REQUESTS: &str = "ow.player-requests";
     /// One raw OverFast answer per fetch: written by the producer, read by the processor.
     pub const RAW_PLAYER_PROFILES: &str = "ow.raw.player-profiles";
+    /// The stats of one category per snapshot (compacted): written by the processor.
+    pub const STATS_BY_CATEGORY: &str = "ow.stats.by-category";
+    /// What is known of each player (compacted): written by the processor.
+    pub const PLAYERS_PROFILE: &str = "ow.players.profile";
+    /// What each player gained between two snapshots: written by the processor.
+    pub const STATS_DELTAS: &str = "ow.stats.deltas";
+    /// A player's gains per UTC day (compacted): written by the processor.
+    pub const STATS_DAILY: &str = "ow.stats.daily";
 }
 
 /// Schema of every pipeline key: the player id as an Avro string.
@@ -32,6 +62,22 @@ pub const PLAYER_REQUEST_VALUE: &str = include_str!("../../schemas/ow.player-req
 /// Schema of [`RawPlayerProfile`].
 pub const RAW_PLAYER_PROFILE_VALUE: &str =
     include_str!("../../schemas/ow.raw.player-profiles-value.avsc");
+/// Schema of [`StatsCategoryKey`], the key of [`topics::STATS_BY_CATEGORY`].
+pub const STATS_CATEGORY_KEY: &str = include_str!("../../schemas/ow.stats.by-category-key.avsc");
+/// Schema of [`StatsByCategory`].
+pub const STATS_BY_CATEGORY_VALUE: &str =
+    include_str!("../../schemas/ow.stats.by-category-value.avsc");
+/// Schema of [`PlayerProfile`].
+pub const PLAYER_PROFILE_VALUE: &str = include_str!("../../schemas/ow.players.profile-value.avsc");
+/// Schema of [`StatsDelta`].
+pub const STATS_DELTA_VALUE: &str = include_str!("../../schemas/ow.stats.deltas-value.avsc");
+/// Schema of [`DailyStatsKey`], the key of [`topics::STATS_DAILY`].
+pub const DAILY_STATS_KEY: &str = include_str!("../../schemas/ow.stats.daily-key.avsc");
+/// Schema of [`DailyStats`].
+pub const DAILY_STATS_VALUE: &str = include_str!("../../schemas/ow.stats.daily-value.avsc");
+/// Schema of [`PlayerSnapshot`], the value of the processor's `player-last-snapshot` store.
+pub const PLAYER_SNAPSHOT_VALUE: &str =
+    include_str!("../../schemas/player-last-snapshot-value.avsc");
 
 /// Why a player was requested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,7 +158,18 @@ mod tests {
 
     #[test]
     fn every_schema_parses() {
-        for s in [PLAYER_ID_KEY, PLAYER_REQUEST_VALUE, RAW_PLAYER_PROFILE_VALUE] {
+        for s in [
+            PLAYER_ID_KEY,
+            PLAYER_REQUEST_VALUE,
+            RAW_PLAYER_PROFILE_VALUE,
+            STATS_CATEGORY_KEY,
+            STATS_BY_CATEGORY_VALUE,
+            PLAYER_PROFILE_VALUE,
+            STATS_DELTA_VALUE,
+            DAILY_STATS_KEY,
+            DAILY_STATS_VALUE,
+            PLAYER_SNAPSHOT_VALUE,
+        ] {
             apache_avro::Schema::parse_str(s).unwrap();
         }
     }
@@ -134,7 +191,10 @@ mod tests {
             attempts: 1,
             next_attempt_at: None,
         };
-        let value = apache_avro::to_value(&event).unwrap().resolve(&schema).unwrap();
+        let value = apache_avro::to_value(&event)
+            .unwrap()
+            .resolve(&schema)
+            .unwrap();
         let back: RawPlayerProfile = apache_avro::from_value(&value).unwrap();
         assert_eq!(back, event);
     }

@@ -2,8 +2,26 @@
 //!
 //! (Crate documentation is written as the modules land.)
 
+pub mod client;
+pub mod config;
+pub mod dsl;
+pub mod error;
+pub(crate) mod kafka;
+pub mod metrics;
+pub mod processor;
 pub mod record;
 pub mod registry;
+pub mod runtime;
 pub mod serde;
+pub mod state;
+pub mod testing;
+pub mod topic;
+pub mod topology;
 
+pub use dsl::{Stream, StreamsBuilder, Table};
+pub use error::{Error, TopologyError};
 pub use record::{Headers, RawRecord, Record, RecordMetadata};
+pub use registry::SchemaRegistry;
+pub use runtime::Streams;
+pub use topic::Topic;
+pub use topology::{Topology, TopologyDescription};

@@ -43,6 +43,11 @@ impl Headers {
         self.last(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// Removes every header called `name`.
+    pub fn remove_all(&mut self, name: &str) {
+        self.0.retain(|(n, _)| &**n != name);
+    }
+
     /// Every header in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
         self.0.iter().map(|(n, v)| (&**n, v.as_deref()))

@@ -161,7 +161,13 @@ mod tests {
         let bytes = StringSerde.serialize(ctx, &"héllo".to_string()).unwrap();
         assert_eq!(StringSerde.deserialize(ctx, &bytes).unwrap(), "héllo");
         let err = StringSerde.deserialize(ctx, &[0xff, 0xfe]).unwrap_err();
-        assert!(matches!(err, SerdeError::Malformed { format: "utf-8", .. }));
+        assert!(matches!(
+            err,
+            SerdeError::Malformed {
+                format: "utf-8",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -181,6 +187,9 @@ mod tests {
             short_type_name("core::option::Option<my::mod::Type>"),
             "Option<Type>"
         );
-        assert_eq!(short_type_name("(i64, alloc::string::String)"), "(i64, String)");
+        assert_eq!(
+            short_type_name("(i64, alloc::string::String)"),
+            "(i64, String)"
+        );
     }
 }

@@ -239,6 +239,38 @@ pub async fn deserialize_loading<T: 'static>(
     serde.deserialize(ctx, bytes)
 }
 
+/// Decodes from synchronous code outside a task, blocking on a schema load when one is needed.
+pub(crate) fn decode_blocking<T: 'static>(
+    serde: &dyn Serde<T>,
+    ctx: SerdeContext<'_>,
+    bytes: &[u8],
+) -> Result<T, SerdeError> {
+    use crate::processor::context::{Blocker, OwnBlocker};
+    match serde.deserialize(ctx, bytes) {
+        Err(SerdeError::SchemaNotLoaded { id }) => {
+            OwnBlocker.block_on_schema(serde.load_schema(id))?;
+            serde.deserialize(ctx, bytes)
+        }
+        other => other,
+    }
+}
+
+/// Encodes from synchronous code outside a task, blocking on schema registration when needed.
+pub(crate) fn encode_blocking<T: 'static>(
+    serde: &dyn Serde<T>,
+    ctx: SerdeContext<'_>,
+    value: &T,
+) -> Result<Vec<u8>, SerdeError> {
+    use crate::processor::context::{Blocker, OwnBlocker};
+    match serde.serialize(ctx, value) {
+        Err(SerdeError::NotPrepared { .. }) => {
+            OwnBlocker.block_on_schema(serde.prepare(ctx))?;
+            serde.serialize(ctx, value)
+        }
+        other => other,
+    }
+}
+
 impl fmt::Display for SerdeTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

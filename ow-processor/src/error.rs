@@ -1,0 +1,92 @@
+//! The one error type of the processor's domain logic.
+
+use ow_schemas::FetchOutcome;
+
+/// Why a raw event could not be turned into outputs.
+///
+/// Every variant names the player and the fetch, so a dead-letter record explains itself. The
+/// processor never panics on what a raw event carries: bad bodies end up here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// An `ok` or `private` fetch arrived without a body.
+    #[error("fetch of player {player_id} at {fetched_at} ended {} but carries no body", outcome_name(*.outcome))]
+    MissingBody {
+        /// The player of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+        /// Its outcome.
+        outcome: FetchOutcome,
+    },
+    /// The body is not JSON (truncated, garbage, not UTF-8 text).
+    #[error(
+        "body of player {player_id} fetched at {fetched_at} is not json (line {}, column {})",
+        source.line(),
+        source.column()
+    )]
+    MalformedJson {
+        /// The player of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+        /// What the JSON parser said.
+        source: serde_json::Error,
+    },
+    /// The body is JSON but not shaped like OverFast's `GET /players/{id}` answer (a value of
+    /// the wrong type, a stat without key or value…).
+    #[error(
+        "body of player {player_id} fetched at {fetched_at} is not a player career (line {}, column {})",
+        source.line(),
+        source.column()
+    )]
+    UnexpectedShape {
+        /// The player of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+        /// What the JSON parser said.
+        source: serde_json::Error,
+    },
+    /// The body has no `summary` (or a `null` one).
+    #[error("body of player {player_id} fetched at {fetched_at} has no summary")]
+    MissingSummary {
+        /// The player of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+    },
+    /// A number of the body is out of the range it can have.
+    #[error("{field} of player {player_id} fetched at {fetched_at} is out of range: {value}")]
+    OutOfRange {
+        /// The player of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+        /// Path of the field in the body.
+        field: &'static str,
+        /// The value found.
+        value: i64,
+    },
+    /// A raw event was applied to the profile of another player.
+    #[error(
+        "fetch of player {fetched_player_id} cannot update the profile of player {profile_player_id}"
+    )]
+    PlayerMismatch {
+        /// The player of the profile.
+        profile_player_id: String,
+        /// The player of the raw event.
+        fetched_player_id: String,
+    },
+}
+
+/// The schema symbol of an outcome, for messages.
+pub(crate) fn outcome_name(outcome: FetchOutcome) -> &'static str {
+    match outcome {
+        FetchOutcome::Ok => "ok",
+        FetchOutcome::Private => "private",
+        FetchOutcome::NotFound => "not_found",
+        FetchOutcome::RateLimited => "rate_limited",
+        FetchOutcome::UpstreamError => "upstream_error",
+    }
+}

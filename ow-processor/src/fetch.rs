@@ -1,0 +1,151 @@
+//! A raw event with its body parsed once, ready for every output.
+
+use ow_schemas::{FetchOutcome, RawPlayerProfile};
+
+use crate::error::ProcessError;
+use crate::overfast::{Category, Obj, PlayerBody, StatsBody, Summary, heroes};
+
+/// A raw event (`ow.raw.player-profiles`) with its body parsed, borrowing from the event.
+///
+/// Parse once, then ask for each output:
+/// [`stats_by_category`](PlayerFetch::stats_by_category), [`snapshot`](PlayerFetch::snapshot),
+/// [`apply_to`](PlayerFetch::apply_to) (the profile). The free functions
+/// [`crate::stats_by_category`], [`crate::snapshot_of`] and [`crate::apply_fetch`] do the same
+/// from a raw event in one call.
+///
+/// Only `ok` and `private` fetches have their body read (a `not_found` or error body is
+/// OverFast's error message, not a career); for them a body with a `summary` is required.
+///
+/// ```
+/// use ow_processor::PlayerFetch;
+/// use ow_schemas::{FetchOutcome, RawPlayerProfile};
+///
+/// let raw = RawPlayerProfile {
+///     request_id: "r1".into(),
+///     player_id: "Someone-1234".into(),
+///     fetched_at: 1_700_000_000_000,
+///     request_url: "https://overfast-api.tekrop.fr/players/Someone-1234".into(),
+///     http_status: Some(200),
+///     outcome: FetchOutcome::Ok,
+///     body: Some(r#"{"summary": {"username": "Someone", "last_updated_at": 1699999999},
+///         "stats": {"pc": {"quickplay": {"career_stats": {"all-heroes": [
+///             {"category": "game", "label": "Game", "stats": [
+///                 {"key": "games_played", "label": "Games Played", "value": 12}]}],
+///         "ana": null}}}}}"#.into()),
+///     cache_max_age_secs: None,
+///     cache_age_secs: None,
+///     error: None,
+///     attempts: 1,
+///     next_attempt_at: None,
+/// };
+/// let fetch = PlayerFetch::parse(&raw)?;
+/// assert_eq!(fetch.last_updated_at(), Some(1_699_999_999_000));
+/// let records = fetch.stats_by_category();
+/// assert_eq!(records.len(), 1);
+/// assert_eq!(records[0].stats["games_played"].value, 12.0);
+/// # Ok::<(), ow_processor::ProcessError>(())
+/// ```
+#[derive(Debug)]
+pub struct PlayerFetch<'a> {
+    raw: &'a RawPlayerProfile,
+    summary: Option<Obj<Summary<'a>>>,
+    stats: Option<StatsBody<'a>>,
+    last_updated_at: Option<i64>,
+}
+
+impl<'a> PlayerFetch<'a> {
+    /// Parses the body of an `ok` or `private` fetch; other outcomes carry no career and parse
+    /// to a fetch without summary or stats.
+    ///
+    /// # Errors
+    /// [`ProcessError::MissingBody`], [`ProcessError::MalformedJson`],
+    /// [`ProcessError::UnexpectedShape`], [`ProcessError::MissingSummary`],
+    /// [`ProcessError::OutOfRange`] (a `last_updated_at` too large to be in milliseconds).
+    pub fn parse(raw: &'a RawPlayerProfile) -> Result<Self, ProcessError> {
+        let mut fetch = PlayerFetch {
+            raw,
+            summary: None,
+            stats: None,
+            last_updated_at: None,
+        };
+        if !matches!(raw.outcome, FetchOutcome::Ok | FetchOutcome::Private) {
+            return Ok(fetch);
+        }
+        let text = raw
+            .body
+            .as_deref()
+            .ok_or_else(|| ProcessError::MissingBody {
+                player_id: raw.player_id.clone(),
+                fetched_at: raw.fetched_at,
+                outcome: raw.outcome,
+            })?;
+        let Obj(body) = serde_json::from_str::<Obj<PlayerBody<'a>>>(text).map_err(|source| {
+            let (player_id, fetched_at) = (raw.player_id.clone(), raw.fetched_at);
+            if source.is_data() {
+                ProcessError::UnexpectedShape {
+                    player_id,
+                    fetched_at,
+                    source,
+                }
+            } else {
+                ProcessError::MalformedJson {
+                    player_id,
+                    fetched_at,
+                    source,
+                }
+            }
+        })?;
+        let summary = body.summary.ok_or_else(|| ProcessError::MissingSummary {
+            player_id: raw.player_id.clone(),
+            fetched_at: raw.fetched_at,
+        })?;
+        fetch.last_updated_at = match summary.last_updated_at.0 {
+            None => None,
+            Some(seconds) => {
+                Some(
+                    seconds
+                        .checked_mul(1000)
+                        .ok_or_else(|| ProcessError::OutOfRange {
+                            player_id: raw.player_id.clone(),
+                            fetched_at: raw.fetched_at,
+                            field: "summary.last_updated_at",
+                            value: seconds,
+                        })?,
+                )
+            }
+        };
+        fetch.summary = Some(summary);
+        fetch.stats = body.stats;
+        Ok(fetch)
+    }
+
+    /// The raw event.
+    pub fn raw(&self) -> &'a RawPlayerProfile {
+        self.raw
+    }
+
+    /// `summary.last_updated_at` in milliseconds since the epoch (OverFast sends seconds).
+    pub fn last_updated_at(&self) -> Option<i64> {
+        self.last_updated_at
+    }
+
+    /// Whether the body had a summary (an `ok` or `private` fetch).
+    pub fn has_summary(&self) -> bool {
+        self.summary.is_some()
+    }
+
+    /// Whether the body had stats (`false` for a private profile and for failed fetches).
+    pub fn has_stats(&self) -> bool {
+        self.stats.is_some()
+    }
+
+    pub(crate) fn summary(&self) -> Option<&Summary<'a>> {
+        self.summary.as_deref()
+    }
+
+    /// Every `(platform, gamemode, hero, categories)` of the stats, in body order, skipping the
+    /// `null`s (unplayed heroes, absent platforms and modes).
+    pub(crate) fn heroes(&self) -> impl Iterator<Item = (&str, &str, &str, &[Obj<Category<'a>>])> {
+        self.stats.iter().flat_map(|stats| heroes(stats))
+    }
+}

@@ -1,0 +1,136 @@
+//! `ow.players.profile`: what is known of a player, folded over the player's fetches.
+//!
+//! # Rules of [`apply_fetch`]
+//! * The status ([`FetchStatus`]) always becomes the fetch's: outcome, time, HTTP status,
+//!   message (`error`), next check (`next_attempt_at`).
+//! * `ok`: the summary is the new truth. A field sent as `null` clears the old value where
+//!   `null` means "none" (`namecard`, `title`, `competitive` — no ranks); it keeps the old value
+//!   where OverFast uses `null` for "could not read" (`username`, `avatar`, `endorsement`,
+//!   `last_updated_at`).
+//! * `private`: the summary of a private profile hides things, so only what it sends replaces;
+//!   every `null` keeps the old value (ranks included).
+//! * `not_found`, `rate_limited`, `upstream_error`: only the status changes; the last good
+//!   profile data is never erased.
+//! * A fetch older than the status already folded in (`fetched_at` earlier) changes nothing:
+//!   events re-read out of order cannot roll the profile back. The same event applied twice
+//!   gives the same profile.
+
+use ow_schemas::{
+    CompetitiveRank, Endorsement, FetchOutcome, FetchStatus, PlayerProfile, RawPlayerProfile,
+};
+
+use crate::error::ProcessError;
+use crate::fetch::PlayerFetch;
+use crate::overfast::{Summary, Text};
+
+/// Folds a raw event into the profile of its player: [`PlayerFetch::parse`] then
+/// [`PlayerFetch::apply_to`]. See the [module docs](self) for the rules.
+///
+/// # Errors
+/// As [`PlayerFetch::parse`], and [`ProcessError::PlayerMismatch`] when `previous` is another
+/// player's profile.
+pub fn apply_fetch(
+    previous: Option<PlayerProfile>,
+    raw: &RawPlayerProfile,
+) -> Result<PlayerProfile, ProcessError> {
+    PlayerFetch::parse(raw)?.apply_to(previous)
+}
+
+impl PlayerFetch<'_> {
+    /// Folds this fetch into the previous profile of its player (see [`apply_fetch`]).
+    ///
+    /// # Errors
+    /// [`ProcessError::PlayerMismatch`] when `previous` is another player's profile.
+    pub fn apply_to(&self, previous: Option<PlayerProfile>) -> Result<PlayerProfile, ProcessError> {
+        let raw = self.raw();
+        let mut profile = match previous {
+            Some(previous) if previous.player_id != raw.player_id => {
+                return Err(ProcessError::PlayerMismatch {
+                    profile_player_id: previous.player_id,
+                    fetched_player_id: raw.player_id.clone(),
+                });
+            }
+            Some(previous) if previous.status.fetched_at > raw.fetched_at => return Ok(previous),
+            Some(previous) => previous,
+            None => PlayerProfile {
+                player_id: raw.player_id.clone(),
+                username: None,
+                avatar: None,
+                namecard: None,
+                title: None,
+                endorsement: None,
+                competitive: Vec::new(),
+                last_updated_at: None,
+                profile_fetched_at: None,
+                status: status_of(raw),
+            },
+        };
+        profile.status = status_of(raw);
+        if let Some(summary) = self.summary() {
+            let replace_nulls = raw.outcome == FetchOutcome::Ok;
+            let update =
+                |old: &mut Option<String>, new: &Option<Text<'_>>, clear_on_null: bool| match new {
+                    Some(new) => *old = Some(new.as_str().to_owned()),
+                    None if clear_on_null => *old = None,
+                    None => {}
+                };
+            update(&mut profile.username, &summary.username, false);
+            update(&mut profile.avatar, &summary.avatar, false);
+            update(&mut profile.namecard, &summary.namecard, replace_nulls);
+            update(&mut profile.title, &summary.title, replace_nulls);
+            if let Some(endorsement) = &summary.endorsement {
+                profile.endorsement = Some(Endorsement {
+                    level: endorsement
+                        .level
+                        .0
+                        .and_then(|level| i32::try_from(level).ok())
+                        .unwrap_or(0),
+                    frame: endorsement.frame.as_ref().map(|f| f.as_str().to_owned()),
+                });
+            }
+            if summary.competitive.is_some() || replace_nulls {
+                profile.competitive = ranks(summary);
+            }
+            if let Some(at) = self.last_updated_at() {
+                profile.last_updated_at = Some(at);
+            }
+            profile.profile_fetched_at = Some(raw.fetched_at);
+        }
+        Ok(profile)
+    }
+}
+
+fn status_of(raw: &RawPlayerProfile) -> FetchStatus {
+    FetchStatus {
+        outcome: raw.outcome,
+        fetched_at: raw.fetched_at,
+        http_status: raw.http_status,
+        message: raw.error.clone(),
+        next_check_at: raw.next_attempt_at,
+    }
+}
+
+/// The ranked roles of a summary, platform by platform, in body order. A role without a division
+/// or tier cannot be shown and is left out; a tier or season outside `i32` is left out too.
+fn ranks(summary: &Summary<'_>) -> Vec<CompetitiveRank> {
+    let owned = |t: &Option<Text<'_>>| t.as_ref().map(|t| t.as_str().to_owned());
+    let platforms = summary.competitive.iter().flat_map(|c| c.0.iter());
+    platforms
+        .filter_map(|(platform, ranks)| Some((platform, ranks.as_ref()?)))
+        .flat_map(|(platform, ranks)| {
+            let season = ranks.season.and_then(|s| i32::try_from(s).ok());
+            ranks.roles.iter().filter_map(move |(role, rank)| {
+                Some(CompetitiveRank {
+                    platform: platform.as_str().to_owned(),
+                    role: role.as_str().to_owned(),
+                    division: rank.division.as_ref()?.as_str().to_owned(),
+                    tier: i32::try_from(rank.tier.0?).ok()?,
+                    role_icon: owned(&rank.role_icon),
+                    rank_icon: owned(&rank.rank_icon),
+                    tier_icon: owned(&rank.tier_icon),
+                    season,
+                })
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,301 @@
+//! Typed producers and consumers, for applications that read or write topics directly.
+//!
+//! ```no_run
+//! use ow_stream_core::client::{Consumer, Producer};
+//! use ow_stream_core::config::{Backend, StreamsConfig};
+//! use ow_stream_core::Topic;
+//!
+//! # async fn demo() -> Result<(), ow_stream_core::Error> {
+//! let config = StreamsConfig::new("greeter", Backend::kafka("localhost:9092"));
+//! let greetings: Topic<String, String> = Topic::json("greetings");
+//! let producer = Producer::new(&config)?;
+//! let delivered = producer.send(&greetings, &"ada".into(), &"hello".into()).await?;
+//! println!("written to partition {} at offset {}", delivered.partition, delivered.offset);
+//!
+//! let consumer = Consumer::subscribe(&config, "greeting-readers", &greetings)?;
+//! if let Some(record) = consumer.next().await {
+//!     let record = record?;
+//!     println!("{} says {}", record.record.key, record.record.value);
+//!     consumer.commit(&record.metadata)?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+
+use crate::config::{Backend, StreamsConfig};
+use crate::error::Error;
+use crate::kafka::{Role, TopicNames, client_config, kafka_error, offsets_list, to_raw};
+use crate::record::{Headers, RawRecord, Record, RecordMetadata};
+use crate::serde::{SerdeContext, SerdeError, deserialize_loading};
+use crate::topic::Topic;
+
+/// Where a record was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+}
+
+/// A typed producer: encodes keys and values with a topic's serdes and waits for the broker's
+/// acknowledgement. Idempotent (no duplicates from its own retries), with Kafka's default
+/// (murmur2) partitioner. Cheap to clone.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+}
+
+impl Producer {
+    /// A producer for the configured backend.
+    pub fn new(config: &StreamsConfig) -> Result<Producer, Error> {
+        match &config.backend {
+            Backend::Kafka { .. } => {
+                let inner = client_config(config, Role::Producer, None)?
+                    .create()
+                    .map_err(|e| kafka_error("create producer", e))?;
+                Ok(Producer { inner })
+            }
+            Backend::Local { .. } => Err(Error::Config {
+                field: "brokers",
+                reason: "the local backend is not available in this build yet".into(),
+            }),
+        }
+    }
+
+    /// Writes `key` and `value` to `topic`, stamped with the current time.
+    pub async fn send<K: 'static, V: 'static>(
+        &self,
+        topic: &Topic<K, V>,
+        key: &K,
+        value: &V,
+    ) -> Result<Delivered, Error> {
+        let now = crate::runtime::now_ms();
+        self.send_record_ref(topic, key, value, now, &Headers::new())
+            .await
+    }
+
+    /// Writes a record (its timestamp and headers included).
+    pub async fn send_record<K: 'static, V: 'static>(
+        &self,
+        topic: &Topic<K, V>,
+        record: &Record<K, V>,
+    ) -> Result<Delivered, Error> {
+        self.send_record_ref(
+            topic,
+            &record.key,
+            &record.value,
+            record.timestamp,
+            &record.headers,
+        )
+        .await
+    }
+
+    async fn send_record_ref<K: 'static, V: 'static>(
+        &self,
+        topic: &Topic<K, V>,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<Delivered, Error> {
+        let encode_err = |source| Error::Serialize {
+            topic: topic.shared_name(),
+            source,
+        };
+        let key_ctx = SerdeContext::key(topic.name());
+        let value_ctx = SerdeContext::value(topic.name());
+        topic
+            .key_serde()
+            .prepare(key_ctx)
+            .await
+            .map_err(encode_err)?;
+        topic
+            .value_serde()
+            .prepare(value_ctx)
+            .await
+            .map_err(encode_err)?;
+        let k = topic
+            .key_serde()
+            .serialize(key_ctx, key)
+            .map_err(encode_err)?;
+        let v = topic
+            .value_serde()
+            .serialize(value_ctx, value)
+            .map_err(encode_err)?;
+        self.send_raw(topic.name(), Some(&k), Some(&v), timestamp, headers)
+            .await
+    }
+
+    /// Writes bytes as they are (a tombstone when `value` is `None`).
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<Delivered, Error> {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).timestamp(timestamp);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if !headers.is_empty() {
+            let mut h = OwnedHeaders::new_with_capacity(headers.len());
+            for (key, value) in headers.iter() {
+                h = h.insert(Header { key, value });
+            }
+            record = record.headers(h);
+        }
+        match self.inner.send(record, Duration::from_secs(30)).await {
+            Ok(d) => Ok(Delivered {
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Err((e, _)) => Err(kafka_error("produce", e)),
+        }
+    }
+
+    /// Waits until every record sent is acknowledged.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.flush(Duration::from_secs(60)))
+            .await
+            .map_err(|e| Error::Closed {
+                reason: format!("flush task: {e}"),
+            })?
+            .map_err(|e| kafka_error("flush", e))
+    }
+}
+
+/// A record read by a [`Consumer`], with where it was read from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumedRecord<K, V> {
+    /// The decoded record.
+    pub record: Record<K, V>,
+    /// Topic, partition and offset.
+    pub metadata: RecordMetadata,
+}
+
+/// A typed consumer of one topic, in a consumer group. Offsets are committed explicitly with
+/// [`Consumer::commit`] (at-least-once).
+pub struct Consumer<K, V> {
+    inner: StreamConsumer,
+    topic: Topic<K, V>,
+    names: Mutex<TopicNames>,
+}
+
+impl<K: 'static, V: 'static> Consumer<K, V> {
+    /// Joins `group` and subscribes to `topic`. A group with no committed offsets starts from
+    /// the earliest record.
+    pub fn subscribe(
+        config: &StreamsConfig,
+        group: &str,
+        topic: &Topic<K, V>,
+    ) -> Result<Self, Error> {
+        match &config.backend {
+            Backend::Kafka { .. } => {
+                let inner: StreamConsumer =
+                    client_config(config, Role::GroupConsumer, Some(group))?
+                        .create()
+                        .map_err(|e| kafka_error("create consumer", e))?;
+                inner
+                    .subscribe(&[topic.name()])
+                    .map_err(|e| kafka_error("subscribe", e))?;
+                Ok(Consumer {
+                    inner,
+                    topic: topic.clone(),
+                    names: Mutex::new(TopicNames::default()),
+                })
+            }
+            Backend::Local { .. } => Err(Error::Config {
+                field: "brokers",
+                reason: "the local backend is not available in this build yet".into(),
+            }),
+        }
+    }
+
+    /// The next record. A record that cannot be decoded comes back as
+    /// [`Error::Deserialize`] (with its topic, partition and offset); the next call goes on with
+    /// the record after it.
+    pub async fn next(&self) -> Option<Result<ConsumedRecord<K, V>, Error>> {
+        let raw = match self.next_raw().await? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.decode(raw).await)
+    }
+
+    /// The next record, undecoded.
+    pub async fn next_raw(&self) -> Option<Result<RawRecord, Error>> {
+        match self.inner.recv().await {
+            Ok(m) => {
+                let topic = self.names.lock().get(m.topic());
+                Some(Ok(to_raw(&m, &topic)))
+            }
+            Err(e) => Some(Err(kafka_error("consume", e))),
+        }
+    }
+
+    async fn decode(&self, raw: RawRecord) -> Result<ConsumedRecord<K, V>, Error> {
+        let metadata = raw.metadata();
+        let err = |source: SerdeError| Error::Deserialize {
+            topic: metadata.topic.clone(),
+            partition: metadata.partition,
+            offset: metadata.offset,
+            source,
+        };
+        let key = deserialize_loading(
+            &**self.topic.key_serde(),
+            SerdeContext::key(self.topic.name()),
+            raw.key.as_deref().unwrap_or_default(),
+        )
+        .await
+        .map_err(err)?;
+        let Some(value_bytes) = raw.value.as_deref() else {
+            return Err(err(SerdeError::Malformed {
+                format: "record",
+                reason: "a tombstone (null value)".into(),
+            }));
+        };
+        let value = deserialize_loading(
+            &**self.topic.value_serde(),
+            SerdeContext::value(self.topic.name()),
+            value_bytes,
+        )
+        .await
+        .map_err(err)?;
+        Ok(ConsumedRecord {
+            record: Record {
+                key,
+                value,
+                timestamp: raw.timestamp,
+                headers: raw.headers,
+            },
+            metadata,
+        })
+    }
+
+    /// Commits that `record` (and everything before it in its partition) was handled.
+    pub fn commit(&self, record: &RecordMetadata) -> Result<(), Error> {
+        let tpl = offsets_list(&[(record.topic.clone(), record.partition, record.offset + 1)])?;
+        self.inner
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| kafka_error("commit offsets", e))
+    }
+
+    /// The topic this consumer reads.
+    pub fn topic(&self) -> &Topic<K, V> {
+        &self.topic
+    }
+}

@@ -1,0 +1,342 @@
+//! One configuration for the whole library.
+//!
+//! [`StreamsConfig`] names the application, says which backend carries the topics (Kafka
+//! brokers, or the durable local log for one machine), where the schema registry and the state
+//! directory are, and how errors and commits are handled. Applications usually fill it from
+//! flags and environment variables (`OW_BROKERS`, `OW_SCHEMA_REGISTRY_URL`, `OW_STATE_DIR`)
+//! with [`StreamsConfig::from_env`] or their own `clap` structs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ow_stream_core::config::{Backend, OnError, StreamsConfig};
+//!
+//! let config = StreamsConfig::new("word-count", Backend::kafka("localhost:9092"))
+//!     .with_commit_interval(Duration::from_millis(500))
+//!     .with_deserialization_errors(OnError::DeadLetter)
+//!     .with_kafka_setting("compression.type", "zstd");
+//! assert_eq!(config.dead_letter_topic(), "word-count-dlq");
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::topic::is_valid_topic_name;
+
+/// Which system carries the topics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Apache Kafka (or anything speaking its protocol), through librdkafka.
+    Kafka {
+        /// `host:port[,host:port…]`.
+        bootstrap_servers: String,
+    },
+    /// The durable local log under a directory: one machine, no broker.
+    Local {
+        /// The directory that holds the topics and group offsets.
+        dir: PathBuf,
+    },
+}
+
+impl Backend {
+    /// Kafka at the given bootstrap servers.
+    pub fn kafka(bootstrap_servers: impl Into<String>) -> Self {
+        Backend::Kafka {
+            bootstrap_servers: bootstrap_servers.into(),
+        }
+    }
+
+    /// The local log in `dir`.
+    pub fn local(dir: impl Into<PathBuf>) -> Self {
+        Backend::Local { dir: dir.into() }
+    }
+
+    /// Parses the `OW_BROKERS` convention: `local:///path` (or `local:path`) selects the local
+    /// log at that path; anything else is a Kafka bootstrap list.
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        let spec = spec.trim();
+        if let Some(path) = spec.strip_prefix("local://") {
+            if path.is_empty() {
+                return Err(Error::Config {
+                    field: "brokers",
+                    reason: "local:// needs a path, as in local:///var/lib/ow".into(),
+                });
+            }
+            return Ok(Backend::local(path));
+        }
+        if let Some(path) = spec.strip_prefix("local:") {
+            return Ok(Backend::local(path));
+        }
+        if spec.is_empty() {
+            return Err(Error::Config {
+                field: "brokers",
+                reason: "empty bootstrap server list".into(),
+            });
+        }
+        for server in spec.split(',') {
+            let server = server.trim();
+            let ok = server
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                return Err(Error::Config {
+                    field: "brokers",
+                    reason: format!("{server:?} is not host:port"),
+                });
+            }
+        }
+        Ok(Backend::kafka(spec))
+    }
+}
+
+/// The delivery guarantee of a streams application.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessingGuarantee {
+    /// Every input record is processed at least once; output records may be written more than
+    /// once after a crash. State stores are exact: store writes commit atomically with the input
+    /// offsets they reflect (and with de-duplication marks for repartitioned records), so a
+    /// crash never counts a record twice into a store.
+    #[default]
+    AtLeastOnce,
+}
+
+/// What to do with a record that cannot be decoded or processed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop the application with the error.
+    Fail,
+    /// Log the error (with its provenance), count it in the metrics, and go on.
+    LogAndSkip,
+    /// Write the record, byte for byte, to the dead-letter topic `<application_id>-dlq` with
+    /// headers naming its source topic, partition, offset and the error; then go on.
+    #[default]
+    DeadLetter,
+}
+
+/// Where state stores keep their data when a [`Materialized`](crate::dsl::Materialized) does
+/// not say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// redb files under the state directory: state survives restarts and only the changelog
+    /// tail written since the last commit is replayed.
+    #[default]
+    Persistent,
+    /// In memory, rebuilt from the changelog at every start.
+    InMemory,
+}
+
+/// The configuration of a streams application, producer or consumer.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StreamsConfig {
+    /// Names the application: its consumer group, the prefix of its internal topics
+    /// (`<application_id>-<name>-changelog`, `-repartition`, `-dlq`) and its state directory.
+    pub application_id: String,
+    /// Kafka or the local log.
+    pub backend: Backend,
+    /// Schema registry URL (`http(s)://…`, `mock://<scope>`), when the application uses one.
+    pub schema_registry_url: Option<String>,
+    /// Root of the state stores (`<state_dir>/<application_id>/<task>/`).
+    pub state_dir: PathBuf,
+    /// How often stores, changelogs and offsets are committed together.
+    pub commit_interval: Duration,
+    /// The delivery guarantee.
+    pub processing_guarantee: ProcessingGuarantee,
+    /// Processing threads in this process (each is one consumer-group member).
+    pub num_stream_threads: usize,
+    /// Policy for records that cannot be decoded.
+    pub deserialization_errors: OnError,
+    /// Policy for records a processor fails on.
+    pub processing_errors: OnError,
+    /// Default store backend.
+    pub default_store: StoreBackend,
+    /// Most records taken from the consumer in one batch.
+    pub max_poll_records: usize,
+    /// Partitions of the internal topics the application creates (repartition, changelog)
+    /// when they cannot be derived from the source topics.
+    pub internal_topic_partitions: Option<i32>,
+    /// librdkafka settings passed through as they are (for example `compression.type`,
+    /// `security.protocol`). They override the library's own choices.
+    pub kafka: BTreeMap<String, String>,
+}
+
+impl StreamsConfig {
+    /// A configuration with the library's defaults: state in `./.ow-state`, commits every
+    /// second, one stream thread, dead-letter topic for bad records, persistent stores.
+    pub fn new(application_id: impl Into<String>, backend: Backend) -> Self {
+        StreamsConfig {
+            application_id: application_id.into(),
+            backend,
+            schema_registry_url: None,
+            state_dir: PathBuf::from("./.ow-state"),
+            commit_interval: Duration::from_secs(1),
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
+            num_stream_threads: 1,
+            deserialization_errors: OnError::DeadLetter,
+            processing_errors: OnError::DeadLetter,
+            default_store: StoreBackend::Persistent,
+            max_poll_records: 1000,
+            internal_topic_partitions: None,
+            kafka: BTreeMap::new(),
+        }
+    }
+
+    /// Reads `OW_BROKERS` (required), `OW_SCHEMA_REGISTRY_URL`, `OW_STATE_DIR` and
+    /// `OW_COMMIT_INTERVAL_MS` from the environment.
+    pub fn from_env(application_id: impl Into<String>) -> Result<Self, Error> {
+        let brokers = std::env::var("OW_BROKERS").map_err(|_| Error::Config {
+            field: "brokers",
+            reason: "OW_BROKERS is not set".into(),
+        })?;
+        let mut config = StreamsConfig::new(application_id, Backend::parse(&brokers)?);
+        if let Ok(url) = std::env::var("OW_SCHEMA_REGISTRY_URL") {
+            config.schema_registry_url = Some(url);
+        }
+        if let Ok(dir) = std::env::var("OW_STATE_DIR") {
+            config.state_dir = dir.into();
+        }
+        if let Ok(ms) = std::env::var("OW_COMMIT_INTERVAL_MS") {
+            let ms = ms.parse::<u64>().map_err(|e| Error::Config {
+                field: "commit_interval",
+                reason: format!("OW_COMMIT_INTERVAL_MS={ms:?}: {e}"),
+            })?;
+            config.commit_interval = Duration::from_millis(ms);
+        }
+        Ok(config)
+    }
+
+    /// Sets the schema registry URL.
+    pub fn with_schema_registry(mut self, url: impl Into<String>) -> Self {
+        self.schema_registry_url = Some(url.into());
+        self
+    }
+
+    /// Sets the state directory.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    /// Sets the commit interval.
+    pub fn with_commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Sets the number of stream threads.
+    pub fn with_stream_threads(mut self, threads: usize) -> Self {
+        self.num_stream_threads = threads.max(1);
+        self
+    }
+
+    /// Sets the policy for records that cannot be decoded.
+    pub fn with_deserialization_errors(mut self, policy: OnError) -> Self {
+        self.deserialization_errors = policy;
+        self
+    }
+
+    /// Sets the policy for records a processor fails on.
+    pub fn with_processing_errors(mut self, policy: OnError) -> Self {
+        self.processing_errors = policy;
+        self
+    }
+
+    /// Sets the default store backend.
+    pub fn with_default_store(mut self, store: StoreBackend) -> Self {
+        self.default_store = store;
+        self
+    }
+
+    /// Sets the partition count of internal topics.
+    pub fn with_internal_topic_partitions(mut self, partitions: i32) -> Self {
+        self.internal_topic_partitions = Some(partitions);
+        self
+    }
+
+    /// Passes a librdkafka setting through.
+    pub fn with_kafka_setting(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kafka.insert(key.into(), value.into());
+        self
+    }
+
+    /// The dead-letter topic: `<application_id>-dlq`.
+    pub fn dead_letter_topic(&self) -> String {
+        format!("{}-dlq", self.application_id)
+    }
+
+    /// The name of an internal topic: `<application_id>-<name>-<suffix>`.
+    pub fn internal_topic(&self, name: &str, suffix: &str) -> String {
+        format!("{}-{}-{}", self.application_id, name, suffix)
+    }
+
+    /// Checks what can be checked without connecting anywhere.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.application_id.is_empty()
+            || !is_valid_topic_name(&format!("{}-x-changelog", self.application_id))
+        {
+            return Err(Error::Config {
+                field: "application_id",
+                reason: format!(
+                    "{:?} must be non-empty and use only [a-zA-Z0-9._-]",
+                    self.application_id
+                ),
+            });
+        }
+        if self.commit_interval.is_zero() {
+            return Err(Error::Config {
+                field: "commit_interval",
+                reason: "must be positive".into(),
+            });
+        }
+        if self.max_poll_records == 0 {
+            return Err(Error::Config {
+                field: "max_poll_records",
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_specs() {
+        assert_eq!(
+            Backend::parse("localhost:9092,b:9093").unwrap(),
+            Backend::kafka("localhost:9092,b:9093")
+        );
+        assert_eq!(
+            Backend::parse("local:///var/lib/ow").unwrap(),
+            Backend::local("/var/lib/ow")
+        );
+        assert_eq!(
+            Backend::parse("local:rel/dir").unwrap(),
+            Backend::local("rel/dir")
+        );
+        assert!(Backend::parse("").is_err());
+        assert!(Backend::parse("local://").is_err());
+        assert!(Backend::parse("nohostport").is_err());
+        assert!(Backend::parse("host:notaport").is_err());
+    }
+
+    #[test]
+    fn validation() {
+        let ok = StreamsConfig::new("app-1", Backend::kafka("h:1"));
+        assert!(ok.validate().is_ok());
+        assert!(
+            StreamsConfig::new("bad id", Backend::kafka("h:1"))
+                .validate()
+                .is_err()
+        );
+        assert_eq!(
+            ok.internal_topic("counts", "changelog"),
+            "app-1-counts-changelog"
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! `count`, `reduce`, `aggregate`: per-key state in a named store.
+
+use std::sync::Arc;
+
+use super::source::missing_serde;
+use crate::dsl::{Data, GroupedStream, Materialized, Table};
+use crate::error::{Error, StoreError};
+use crate::processor::context::TaskCx;
+use crate::processor::node::{Children, Node};
+use crate::record::Record;
+use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::{StoreDef, StoreKind, StoreSerdes};
+use crate::topology::NodeKind;
+
+pub(crate) type Aggregator<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
+
+/// A serde standing in where none is known; the topology fails to build before it is used.
+pub(crate) struct Unavailable;
+
+impl<T: 'static> Serde<T> for Unavailable {
+    fn serialize_into(
+        &self,
+        _: SerdeContext<'_>,
+        _: &T,
+        _: &mut Vec<u8>,
+    ) -> Result<(), SerdeError> {
+        Err(SerdeError::custom("no serde"))
+    }
+    fn deserialize(&self, _: SerdeContext<'_>, _: &[u8]) -> Result<T, SerdeError> {
+        Err(SerdeError::custom("no serde"))
+    }
+}
+
+struct KvAggregateNode<K, V, A> {
+    store: Arc<str>,
+    index: usize,
+    key: Arc<dyn Serde<K>>,
+    value: Arc<dyn Serde<A>>,
+    f: Aggregator<K, V, A>,
+    children: Children<K, A>,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+}
+
+impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
+    fn process(&mut self, r: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let store_err =
+            |store: &Arc<str>, e: SerdeError| Error::store(store.clone(), StoreError::Serde(e));
+        self.key_buf.clear();
+        cx.encode(
+            &*self.key,
+            SerdeContext::key(&self.store),
+            &r.key,
+            &mut self.key_buf,
+        )
+        .map_err(|e| store_err(&self.store, e))?;
+        let old = match cx.state.get(self.index, &self.key_buf)? {
+            Some(bytes) => Some(
+                cx.decode(&*self.value, SerdeContext::value(&self.store), &bytes)
+                    .map_err(|e| store_err(&self.store, e))?,
+            ),
+            None => None,
+        };
+        let new = (self.f)(&r.key, r.value, old);
+        self.value_buf.clear();
+        cx.encode(
+            &*self.value,
+            SerdeContext::value(&self.store),
+            &new,
+            &mut self.value_buf,
+        )
+        .map_err(|e| store_err(&self.store, e))?;
+        cx.state.put(
+            self.index,
+            &self.key_buf,
+            Some(&self.value_buf),
+            r.timestamp,
+            cx.out,
+        )?;
+        self.children.forward(
+            Record {
+                key: r.key,
+                value: new,
+                timestamp: r.timestamp,
+                headers: r.headers,
+            },
+            cx,
+        )
+    }
+
+    fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        self.children.punctuate(cx)
+    }
+}
+
+impl<K: Data, V: Data> GroupedStream<K, V> {
+    /// Resolves the serdes of a store, recording an error when one is unknown.
+    pub(crate) fn store_serdes<A: Data>(
+        &self,
+        materialized: &Materialized<K, A>,
+        default_value: Option<Arc<dyn Serde<A>>>,
+    ) -> (Arc<dyn Serde<K>>, Arc<dyn Serde<A>>) {
+        let key = materialized
+            .key_serde
+            .clone()
+            .or_else(|| self.key_serde.clone());
+        let value = materialized.value_serde.clone().or(default_value);
+        let key = key.unwrap_or_else(|| {
+            self.graph
+                .borrow_mut()
+                .error(missing_serde(&materialized.name, "key"));
+            Arc::new(Unavailable)
+        });
+        let value = value.unwrap_or_else(|| {
+            self.graph
+                .borrow_mut()
+                .error(missing_serde(&materialized.name, "value"));
+            Arc::new(Unavailable)
+        });
+        (key, value)
+    }
+
+    fn kv_aggregate<A: Data>(
+        &self,
+        materialized: Materialized<K, A>,
+        default_value: Option<Arc<dyn Serde<A>>>,
+        f: Aggregator<K, V, A>,
+    ) -> Table<K, A> {
+        let (key, value) = self.store_serdes(&materialized, default_value);
+        let store = materialized.name.clone();
+        let def = StoreDef {
+            name: store.clone(),
+            kind: StoreKind::KeyValue,
+            backend: materialized.backend,
+            logging: materialized.logging,
+            serdes: Arc::new(StoreSerdes {
+                key: key.clone(),
+                value: value.clone(),
+            }),
+            key_describe: key.describe(),
+            value_describe: value.describe(),
+        };
+        let (k, v, s) = (key.clone(), value.clone(), store.clone());
+        let spec = crate::processor::node::OpSpec::<K, V, K, A>::new(move |children, env| {
+            Ok(Box::new(KvAggregateNode {
+                store: s.clone(),
+                index: env.store(&s)?,
+                key: k.clone(),
+                value: v.clone(),
+                f: f.clone(),
+                children,
+                key_buf: Vec::new(),
+                value_buf: Vec::new(),
+            }))
+        });
+        let mut graph = self.graph.borrow_mut();
+        graph.stores.push(Arc::new(def));
+        let node = graph.add(
+            Some(store.to_string()),
+            "aggregate",
+            NodeKind::Processor,
+            vec![self.node],
+            vec![store.clone()],
+            Arc::new(spec),
+        );
+        drop(graph);
+        Table {
+            graph: self.graph.clone(),
+            node,
+            store,
+            key_serde: key,
+            value_serde: value,
+        }
+    }
+
+    /// Counts records per key. The count is stored as JSON unless `materialized` says
+    /// otherwise.
+    pub fn count(&self, materialized: Materialized<K, i64>) -> Table<K, i64> {
+        self.kv_aggregate(
+            materialized,
+            Some(Arc::new(JsonSerde::<i64>::new())),
+            Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1),
+        )
+    }
+
+    /// Combines the values of each key with `reducer(aggregate, value)`; the first value of a
+    /// key is its first aggregate.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> Table<K, V> {
+        let default = self.value_serde.clone();
+        self.kv_aggregate(
+            materialized,
+            default,
+            Arc::new(move |_, v, old| match old {
+                Some(acc) => reducer(acc, v),
+                None => v,
+            }),
+        )
+    }
+
+    /// Folds the values of each key into an aggregate that starts as `initializer()`.
+    ///
+    /// ```
+    /// use ow_stream_core::{StreamsBuilder, Topic};
+    /// use ow_stream_core::dsl::Materialized;
+    /// use ow_stream_core::serde::JsonSerde;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let scores: Topic<String, i64> = Topic::json("scores");
+    /// let best = builder
+    ///     .stream(&scores)
+    ///     .group_by_key()
+    ///     .aggregate(
+    ///         || i64::MIN,
+    ///         |_player, score, best: i64| best.max(score),
+    ///         Materialized::as_("best-score").with_value_serde(JsonSerde::new()),
+    ///     );
+    /// assert_eq!(best.store_name(), "best-score");
+    /// ```
+    pub fn aggregate<A: Data>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> Table<K, A> {
+        self.kv_aggregate(
+            materialized,
+            None,
+            Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
+        )
+    }
+}

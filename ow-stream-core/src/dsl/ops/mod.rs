@@ -1,0 +1,15 @@
+//! One file per operator: each adds its methods to the DSL types.
+
+pub(crate) mod aggregate;
+pub(crate) mod branch;
+pub(crate) mod filter;
+pub(crate) mod flat_map;
+pub(crate) mod group;
+pub(crate) mod join;
+pub(crate) mod map;
+pub(crate) mod merge;
+pub(crate) mod peek;
+pub(crate) mod process;
+pub(crate) mod sink;
+pub(crate) mod source;
+pub(crate) mod window;

@@ -1,0 +1,346 @@
+//! `windowed_by`: aggregations per key and time window.
+
+use std::marker::PhantomData;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::aggregate::Aggregator;
+use crate::dsl::{
+    Data, EmitStrategy, GroupedStream, Materialized, TimeWindows, WindowedStream, WindowedTable,
+};
+use crate::error::{Error, StoreError};
+use crate::processor::context::TaskCx;
+use crate::processor::node::{Children, Node, OpSpec};
+use crate::record::Record;
+use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::window::{
+    EMITTED_UNTIL_KEY, Window, Windowed, decode_key, encode_key, encode_time,
+};
+use crate::state::{StoreDef, StoreKind, StoreSerdes};
+use crate::topology::NodeKind;
+
+struct WindowAggregateNode<K, V, A> {
+    store: Arc<str>,
+    index: usize,
+    key: Arc<dyn Serde<K>>,
+    value: Arc<dyn Serde<A>>,
+    f: Aggregator<K, V, A>,
+    windows: TimeWindows,
+    emit: EmitStrategy,
+    retention_ms: i64,
+    children: Children<Windowed<K>, A>,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+    /// Start of the last window emitted on close (loaded from the store on first use).
+    emitted_through: Option<i64>,
+    /// Windows starting before this were already expired.
+    expired_before: i64,
+}
+
+impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
+    fn serde_err(&self, e: SerdeError) -> Error {
+        Error::store(self.store.clone(), StoreError::Serde(e))
+    }
+
+    fn emit_closed(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let size = self.windows.size_ms;
+        let closed_through = cx
+            .stream_time
+            .saturating_sub(self.windows.grace_ms)
+            .saturating_sub(size);
+        let through = match self.emitted_through {
+            Some(t) => t,
+            None => {
+                let stored = cx.state.get(self.index, EMITTED_UNTIL_KEY)?;
+                let t = stored
+                    .and_then(|b| b.as_slice().try_into().ok().map(i64::from_be_bytes))
+                    .unwrap_or(i64::MIN);
+                self.emitted_through = Some(t);
+                t
+            }
+        };
+        if closed_through <= through {
+            return Ok(());
+        }
+        let lower = encode_time(through.saturating_add(1));
+        let upper = encode_time(closed_through.saturating_add(1));
+        let closed = cx.state.range(
+            self.index,
+            Bound::Included(&lower),
+            Bound::Excluded(&upper),
+            usize::MAX,
+        )?;
+        for (k, v) in closed {
+            let Some((start, key_bytes)) = decode_key(&k) else {
+                continue;
+            };
+            let key = cx
+                .decode(&*self.key, SerdeContext::key(&self.store), key_bytes)
+                .map_err(|e| self.serde_err(e))?;
+            let value = cx
+                .decode(&*self.value, SerdeContext::value(&self.store), &v)
+                .map_err(|e| self.serde_err(e))?;
+            self.children.forward(
+                Record::new(
+                    Windowed {
+                        key,
+                        window: Window {
+                            start,
+                            end: start + size,
+                        },
+                    },
+                    value,
+                    start + size - 1,
+                ),
+                cx,
+            )?;
+        }
+        let ts = cx.stream_time;
+        cx.state.put(
+            self.index,
+            EMITTED_UNTIL_KEY,
+            Some(&closed_through.to_be_bytes()),
+            ts,
+            cx.out,
+        )?;
+        self.emitted_through = Some(closed_through);
+        Ok(())
+    }
+
+    /// Deletes windows that ended more than the retention ago.
+    fn expire(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let cutoff = cx
+            .stream_time
+            .saturating_sub(self.retention_ms)
+            .saturating_sub(self.windows.size_ms);
+        if cutoff <= self.expired_before.saturating_add(self.windows.advance_ms) {
+            return Ok(());
+        }
+        let lower = encode_time(i64::MIN);
+        let upper = encode_time(cutoff);
+        let old = cx.state.range(
+            self.index,
+            Bound::Included(&lower),
+            Bound::Excluded(&upper),
+            usize::MAX,
+        )?;
+        let ts = cx.stream_time;
+        for (k, _) in old {
+            cx.state.put(self.index, &k, None, ts, cx.out)?;
+        }
+        self.expired_before = cutoff;
+        Ok(())
+    }
+}
+
+impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
+    fn process(&mut self, r: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        self.key_buf.clear();
+        cx.encode(
+            &*self.key,
+            SerdeContext::key(&self.store),
+            &r.key,
+            &mut self.key_buf,
+        )
+        .map_err(|e| self.serde_err(e))?;
+        let windows: Vec<Window> = self
+            .windows
+            .windows_for(r.timestamp)
+            .into_iter()
+            .filter(|w| {
+                let open = w.end.saturating_add(self.windows.grace_ms) > cx.stream_time;
+                if !open {
+                    cx.env.metrics.late_records_dropped.incr();
+                }
+                open
+            })
+            .collect();
+        let mut value = Some(r.value);
+        let n = windows.len();
+        for (i, w) in windows.into_iter().enumerate() {
+            let v = if i + 1 == n {
+                value.take()
+            } else {
+                value.clone()
+            };
+            let Some(v) = v else { break };
+            let store_key = encode_key(w.start, &self.key_buf);
+            let old = match cx.state.get(self.index, &store_key)? {
+                Some(bytes) => Some(
+                    cx.decode(&*self.value, SerdeContext::value(&self.store), &bytes)
+                        .map_err(|e| self.serde_err(e))?,
+                ),
+                None => None,
+            };
+            let new = (self.f)(&r.key, v, old);
+            self.value_buf.clear();
+            cx.encode(
+                &*self.value,
+                SerdeContext::value(&self.store),
+                &new,
+                &mut self.value_buf,
+            )
+            .map_err(|e| self.serde_err(e))?;
+            cx.state.put(
+                self.index,
+                &store_key,
+                Some(&self.value_buf),
+                r.timestamp,
+                cx.out,
+            )?;
+            if self.emit == EmitStrategy::OnWindowUpdate {
+                self.children.forward(
+                    Record {
+                        key: Windowed {
+                            key: r.key.clone(),
+                            window: w,
+                        },
+                        value: new,
+                        timestamp: r.timestamp,
+                        headers: r.headers.clone(),
+                    },
+                    cx,
+                )?;
+            }
+        }
+        if self.emit == EmitStrategy::OnWindowClose {
+            self.emit_closed(cx)?;
+        }
+        self.expire(cx)
+    }
+
+    fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        self.children.punctuate(cx)
+    }
+}
+
+impl<K: Data, V: Data> GroupedStream<K, V> {
+    /// Cuts the grouped stream into time windows.
+    pub fn windowed_by(&self, windows: TimeWindows) -> WindowedStream<K, V> {
+        WindowedStream {
+            grouped: GroupedStream {
+                graph: self.graph.clone(),
+                node: self.node,
+                key_serde: self.key_serde.clone(),
+                value_serde: self.value_serde.clone(),
+            },
+            windows,
+            emit: EmitStrategy::OnWindowUpdate,
+        }
+    }
+}
+
+impl<K: Data, V: Data> WindowedStream<K, V> {
+    /// Chooses when results are emitted (every update, or once per window when it closes).
+    pub fn emit(mut self, strategy: EmitStrategy) -> Self {
+        self.emit = strategy;
+        self
+    }
+
+    fn window_aggregate<A: Data>(
+        &self,
+        materialized: Materialized<K, A>,
+        default_value: Option<Arc<dyn Serde<A>>>,
+        f: Aggregator<K, V, A>,
+    ) -> WindowedTable<K, A> {
+        let g = &self.grouped;
+        let (key, value) = g.store_serdes(&materialized, default_value);
+        let store = materialized.name.clone();
+        let grace = self.windows.grace_ms;
+        let retention_ms = materialized
+            .retention
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(grace)
+            .max(grace);
+        let def = StoreDef {
+            name: store.clone(),
+            kind: StoreKind::Window {
+                size_ms: self.windows.size_ms,
+                retention_ms,
+            },
+            backend: materialized.backend,
+            logging: materialized.logging,
+            serdes: Arc::new(StoreSerdes {
+                key: key.clone(),
+                value: value.clone(),
+            }),
+            key_describe: key.describe(),
+            value_describe: value.describe(),
+        };
+        let (windows, emit, s) = (self.windows, self.emit, store.clone());
+        let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
+            Ok(Box::new(WindowAggregateNode {
+                store: s.clone(),
+                index: env.store(&s)?,
+                key: key.clone(),
+                value: value.clone(),
+                f: f.clone(),
+                windows,
+                emit,
+                retention_ms,
+                children,
+                key_buf: Vec::new(),
+                value_buf: Vec::new(),
+                emitted_through: None,
+                expired_before: i64::MIN,
+            }))
+        });
+        let mut graph = g.graph.borrow_mut();
+        graph.stores.push(Arc::new(def));
+        let node = graph.add(
+            Some(store.to_string()),
+            "window-aggregate",
+            NodeKind::Processor,
+            vec![g.node],
+            vec![store.clone()],
+            Arc::new(spec),
+        );
+        drop(graph);
+        WindowedTable {
+            graph: g.graph.clone(),
+            node,
+            store,
+            _types: PhantomData,
+        }
+    }
+
+    /// Counts records per key and window.
+    pub fn count(&self, materialized: Materialized<K, i64>) -> WindowedTable<K, i64> {
+        self.window_aggregate(
+            materialized,
+            Some(Arc::new(JsonSerde::<i64>::new())),
+            Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1),
+        )
+    }
+
+    /// Combines the values of each key and window.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> WindowedTable<K, V> {
+        let default = self.grouped.value_serde.clone();
+        self.window_aggregate(
+            materialized,
+            default,
+            Arc::new(move |_, v, old| match old {
+                Some(acc) => reducer(acc, v),
+                None => v,
+            }),
+        )
+    }
+
+    /// Folds the values of each key and window into an aggregate.
+    pub fn aggregate<A: Data>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> WindowedTable<K, A> {
+        self.window_aggregate(
+            materialized,
+            None,
+            Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
+        )
+    }
+}

@@ -1,0 +1,502 @@
+//! Everything that touches rdkafka. No rdkafka type leaves this module: the rest of the
+//! library sees records, collectors, changelog readers and offsets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::config::{Backend, StreamsConfig};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::processor::context::{Delivery, OutRecord, RecordCollector};
+use crate::record::{Headers, RawRecord};
+use crate::state::ChangelogReader;
+
+/// How long a producer flush may take before the commit fails.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long metadata and offset requests may take.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) fn kafka_error(operation: &'static str, e: KafkaError) -> Error {
+    let retriable = e.rdkafka_error_code().is_some_and(|c| {
+        matches!(
+            c,
+            RDKafkaErrorCode::QueueFull
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+        )
+    });
+    Error::Kafka {
+        operation,
+        message: e.to_string(),
+        retriable,
+    }
+}
+
+/// The roles a client plays; each gets its own settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Role {
+    Producer,
+    /// A member of the application's consumer group.
+    GroupConsumer,
+    /// A consumer with manual assignment (restore, introspection).
+    AssignConsumer,
+    Admin,
+}
+
+/// Turns the library configuration into librdkafka settings: the only place that does.
+pub(crate) fn client_config(
+    config: &StreamsConfig,
+    role: Role,
+    group: Option<&str>,
+) -> Result<ClientConfig, Error> {
+    let Backend::Kafka { bootstrap_servers } = &config.backend else {
+        return Err(Error::Config {
+            field: "brokers",
+            reason: "not a Kafka backend".into(),
+        });
+    };
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap_servers);
+    let suffix = match role {
+        Role::Producer => "producer",
+        Role::GroupConsumer => "consumer",
+        Role::AssignConsumer => "restore-consumer",
+        Role::Admin => "admin",
+    };
+    c.set("client.id", format!("{}-{suffix}", config.application_id));
+    match role {
+        Role::Producer => {
+            c.set("enable.idempotence", "true")
+                // Kafka's (Java) default partitioner, so both backends and every client agree on
+                // where a key goes.
+                .set("partitioner", "murmur2_random")
+                .set("linger.ms", "5")
+                .set("message.timeout.ms", "120000");
+        }
+        Role::GroupConsumer | Role::AssignConsumer => {
+            c.set(
+                "group.id",
+                group
+                    .map(str::to_string)
+                    .unwrap_or_else(|| config.application_id.clone()),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false")
+            // Range assignment gives every member the same partition numbers of topics with
+            // equal partition counts: the co-partitioning that joins rely on.
+            .set("partition.assignment.strategy", "range");
+        }
+        Role::Admin => {}
+    }
+    for (k, v) in &config.kafka {
+        // Pass-through settings override ours, except the ones the library depends on.
+        let reserved = matches!(
+            (role, k.as_str()),
+            (
+                Role::GroupConsumer | Role::AssignConsumer,
+                "enable.auto.commit" | "group.id"
+            ) | (Role::Producer, "enable.idempotence")
+        );
+        if reserved {
+            tracing::warn!(setting = %k, "ignoring a Kafka setting the library manages itself");
+            continue;
+        }
+        // Producer-only and consumer-only settings would make the other client fail.
+        if !setting_applies(role, k) {
+            continue;
+        }
+        c.set(k, v);
+    }
+    Ok(c)
+}
+
+fn setting_applies(role: Role, key: &str) -> bool {
+    const PRODUCER_ONLY: &[&str] = &[
+        "compression.type",
+        "compression.codec",
+        "linger.ms",
+        "batch.size",
+        "batch.num.messages",
+        "acks",
+        "request.required.acks",
+        "message.timeout.ms",
+        "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes",
+        "partitioner",
+    ];
+    const CONSUMER_ONLY: &[&str] = &[
+        "auto.offset.reset",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "fetch.min.bytes",
+        "fetch.wait.max.ms",
+        "fetch.max.bytes",
+        "max.partition.fetch.bytes",
+        "isolation.level",
+        "partition.assignment.strategy",
+    ];
+    match role {
+        Role::Producer => !CONSUMER_ONLY.contains(&key),
+        Role::GroupConsumer | Role::AssignConsumer => !PRODUCER_ONLY.contains(&key),
+        Role::Admin => !PRODUCER_ONLY.contains(&key) && !CONSUMER_ONLY.contains(&key),
+    }
+}
+
+/// Converts a consumed message into a record (copying key and value).
+pub(crate) fn to_raw(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> RawRecord {
+    let mut headers = Headers::new();
+    if let Some(h) = m.headers() {
+        for header in h.iter() {
+            headers.insert(header.key, header.value.map(Bytes::copy_from_slice));
+        }
+    }
+    RawRecord {
+        topic: topic.clone(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis().unwrap_or(0),
+        key: m.key().map(Bytes::copy_from_slice),
+        value: m.payload().map(Bytes::copy_from_slice),
+        headers,
+    }
+}
+
+/// Interns topic names so records share one `Arc<str>` per topic.
+#[derive(Default)]
+pub(crate) struct TopicNames(HashMap<String, Arc<str>>);
+
+impl TopicNames {
+    pub(crate) fn get(&mut self, topic: &str) -> Arc<str> {
+        if let Some(t) = self.0.get(topic) {
+            return t.clone();
+        }
+        let t: Arc<str> = topic.into();
+        self.0.insert(topic.to_string(), t.clone());
+        t
+    }
+}
+
+/// Delivery reports of the producer.
+pub(crate) struct DeliveryContext {
+    tracked: Mutex<HashMap<usize, Delivery>>,
+    failed: Mutex<Option<String>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let outcome = match result {
+            Ok(m) => {
+                self.metrics.records_produced.incr();
+                Ok(m.offset())
+            }
+            Err((e, m)) => {
+                let message = format!("{} (topic {}, partition {})", e, m.topic(), m.partition());
+                tracing::error!(error = %message, "a record was not delivered");
+                let mut failed = self.failed.lock();
+                if failed.is_none() {
+                    *failed = Some(message.clone());
+                }
+                Err(message)
+            }
+        };
+        if opaque != 0
+            && let Some(d) = self.tracked.lock().remove(&opaque)
+        {
+            d.resolve(outcome);
+        }
+    }
+}
+
+/// The stream thread's producer: idempotent, batching, with delivery tracking for commit
+/// markers.
+pub(crate) struct KafkaCollector {
+    producer: ThreadedProducer<DeliveryContext>,
+    next_id: AtomicUsize,
+}
+
+impl KafkaCollector {
+    pub(crate) fn new(config: &StreamsConfig, metrics: Arc<Metrics>) -> Result<Self, Error> {
+        let producer = client_config(config, Role::Producer, None)?
+            .create_with_context(DeliveryContext {
+                tracked: Mutex::new(HashMap::new()),
+                failed: Mutex::new(None),
+                metrics,
+            })
+            .map_err(|e| kafka_error("create producer", e))?;
+        Ok(KafkaCollector {
+            producer,
+            next_id: AtomicUsize::new(1),
+        })
+    }
+
+    fn produce(&mut self, record: OutRecord<'_>, opaque: usize) -> Result<(), Error> {
+        let headers = if record.headers.is_empty() {
+            None
+        } else {
+            let mut h = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in record.headers.iter() {
+                h = h.insert(Header { key, value });
+            }
+            Some(h)
+        };
+        let mut base: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(record.topic, opaque).timestamp(record.timestamp);
+        if let Some(k) = record.key {
+            base = base.key(k);
+        }
+        if let Some(v) = record.value {
+            base = base.payload(v);
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        if let Some(h) = headers {
+            base = base.headers(h);
+        }
+        let deadline = Instant::now() + FLUSH_TIMEOUT;
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    if Instant::now() > deadline {
+                        return Err(Error::Kafka {
+                            operation: "produce",
+                            message: "the producer queue stayed full".into(),
+                            retriable: true,
+                        });
+                    }
+                    // Backpressure: let the background thread deliver some records.
+                    std::thread::sleep(Duration::from_millis(1));
+                    base = back;
+                }
+                Err((e, _)) => return Err(kafka_error("produce", e)),
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is acknowledged; fails if any was not.
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+        self.producer
+            .flush(FLUSH_TIMEOUT)
+            .map_err(|e| kafka_error("flush", e))?;
+        if let Some(message) = self.producer.context().failed.lock().take() {
+            return Err(Error::Kafka {
+                operation: "produce",
+                message,
+                retriable: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl RecordCollector for KafkaCollector {
+    fn send(&mut self, record: OutRecord<'_>) -> Result<(), Error> {
+        self.produce(record, 0)
+    }
+
+    fn send_tracked(&mut self, record: OutRecord<'_>) -> Result<Delivery, Error> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let delivery = Delivery::default();
+        self.producer
+            .context()
+            .tracked
+            .lock()
+            .insert(id, delivery.clone());
+        self.produce(record, id)?;
+        Ok(delivery)
+    }
+}
+
+/// Reads changelog partitions with a consumer of its own (manual assignment, no commits).
+pub(crate) struct KafkaChangelogReader {
+    consumer: BaseConsumer,
+    names: TopicNames,
+    metrics: Arc<Metrics>,
+}
+
+impl KafkaChangelogReader {
+    pub(crate) fn new(config: &StreamsConfig, metrics: Arc<Metrics>) -> Result<Self, Error> {
+        let group = format!("{}-restore", config.application_id);
+        let consumer = client_config(config, Role::AssignConsumer, Some(&group))?
+            .create()
+            .map_err(|e| kafka_error("create restore consumer", e))?;
+        Ok(KafkaChangelogReader {
+            consumer,
+            names: TopicNames::default(),
+            metrics,
+        })
+    }
+}
+
+impl ChangelogReader for KafkaChangelogReader {
+    fn watermarks(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), Error> {
+        self.consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("fetch changelog offsets", e))
+    }
+
+    fn read(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        to: i64,
+        f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        if from >= to {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(from))
+            .map_err(|e| kafka_error("assign changelog", e))?;
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| kafka_error("assign changelog", e))?;
+        let name = self.names.get(topic);
+        let mut idle_since = Instant::now();
+        let result = loop {
+            match self.consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    idle_since = Instant::now();
+                    if m.offset() >= to {
+                        break Ok(());
+                    }
+                    self.metrics.records_restored.incr();
+                    f(&to_raw(&m, &name))?;
+                    if m.offset() + 1 >= to {
+                        break Ok(());
+                    }
+                }
+                Some(Err(e)) => break Err(kafka_error("read changelog", e)),
+                None => {
+                    // Compaction can leave a gap at the end: the position tells.
+                    let position = self.consumer.position().ok().and_then(|p| {
+                        p.find_partition(topic, partition)
+                            .and_then(|e| e.offset().to_raw())
+                    });
+                    if position.is_some_and(|p| p >= to) {
+                        break Ok(());
+                    }
+                    if idle_since.elapsed() > REQUEST_TIMEOUT {
+                        break Err(Error::Kafka {
+                            operation: "read changelog",
+                            message: format!(
+                                "no progress reading {topic}/{partition} towards offset {to}"
+                            ),
+                            retriable: true,
+                        });
+                    }
+                }
+            }
+        };
+        let _ = self.consumer.unassign();
+        result
+    }
+}
+
+/// Partition counts of topics, from cluster metadata.
+pub(crate) fn partition_counts(
+    config: &StreamsConfig,
+    topics: &[Arc<str>],
+) -> Result<HashMap<Arc<str>, i32>, Error> {
+    let consumer: BaseConsumer = client_config(
+        config,
+        Role::AssignConsumer,
+        Some(&format!("{}-metadata", config.application_id)),
+    )?
+    .create()
+    .map_err(|e| kafka_error("create metadata client", e))?;
+    let mut out = HashMap::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("fetch metadata", e))?;
+        for t in metadata.topics() {
+            if t.name() == &**topic && t.error().is_none() && !t.partitions().is_empty() {
+                out.insert(topic.clone(), t.partitions().len() as i32);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates topics that do not exist yet. Brokers that cannot create topics (librdkafka's mock
+/// cluster) leave the caller to check that they exist.
+pub(crate) async fn create_topics(
+    config: &StreamsConfig,
+    topics: &[(Arc<str>, i32, bool)],
+) -> Result<(), Error> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(config, Role::Admin, None)?
+        .create()
+        .map_err(|e| kafka_error("create admin client", e))?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions, compact)| {
+            let t = NewTopic::new(name, *partitions, TopicReplication::Fixed(-1));
+            if *compact {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+    match admin.create_topics(new.iter(), &options).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(name) => tracing::info!(topic = %name, "created internal topic"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((name, code)) => {
+                        return Err(Error::Kafka {
+                            operation: "create topics",
+                            message: format!("{name}: {code}"),
+                            retriable: false,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "the cluster did not create topics");
+            Ok(())
+        }
+    }
+}
+
+/// Builds a partition list of `(topic, partition, offset)`.
+pub(crate) fn offsets_list(offsets: &[(Arc<str>, i32, i64)]) -> Result<TopicPartitionList, Error> {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+            .map_err(|e| kafka_error("build offsets", e))?;
+    }
+    Ok(tpl)
+}

@@ -1,0 +1,170 @@
+//! Counters an application keeps about itself, for dashboards and Prometheus.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn incr(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Application-wide counters (per-node counts live in the topology description).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Input records taken from topics.
+    pub records_consumed: Counter,
+    /// Records written to topics (outputs, repartition and changelog records, dead letters).
+    pub records_produced: Counter,
+    /// Records that could not be decoded.
+    pub deserialization_errors: Counter,
+    /// Records a processor failed on.
+    pub processing_errors: Counter,
+    /// Records written to the dead-letter topic.
+    pub dead_letters: Counter,
+    /// Records that arrived after their window's grace period and were not aggregated.
+    pub late_records_dropped: Counter,
+    /// Repartitioned records dropped because they were copies of records already processed.
+    pub duplicates_dropped: Counter,
+    /// Commits completed.
+    pub commits: Counter,
+    /// Changelog records replayed into stores.
+    pub records_restored: Counter,
+}
+
+/// A copy of [`Metrics`] at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// See [`Metrics::records_consumed`].
+    pub records_consumed: u64,
+    /// See [`Metrics::records_produced`].
+    pub records_produced: u64,
+    /// See [`Metrics::deserialization_errors`].
+    pub deserialization_errors: u64,
+    /// See [`Metrics::processing_errors`].
+    pub processing_errors: u64,
+    /// See [`Metrics::dead_letters`].
+    pub dead_letters: u64,
+    /// See [`Metrics::late_records_dropped`].
+    pub late_records_dropped: u64,
+    /// See [`Metrics::duplicates_dropped`].
+    pub duplicates_dropped: u64,
+    /// See [`Metrics::commits`].
+    pub commits: u64,
+    /// See [`Metrics::records_restored`].
+    pub records_restored: u64,
+}
+
+impl Metrics {
+    /// Copies every counter.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            records_consumed: self.records_consumed.get(),
+            records_produced: self.records_produced.get(),
+            deserialization_errors: self.deserialization_errors.get(),
+            processing_errors: self.processing_errors.get(),
+            dead_letters: self.dead_letters.get(),
+            late_records_dropped: self.late_records_dropped.get(),
+            duplicates_dropped: self.duplicates_dropped.get(),
+            commits: self.commits.get(),
+            records_restored: self.records_restored.get(),
+        }
+    }
+}
+
+impl MetricsSnapshot {
+    /// The counters in the Prometheus text exposition format, as
+    /// `ow_stream_<name>_total{application="<id>"}`.
+    pub fn to_prometheus(&self, application_id: &str) -> String {
+        let mut out = String::new();
+        let app = application_id.replace('\\', "\\\\").replace('"', "\\\"");
+        for (name, help, value) in [
+            (
+                "records_consumed",
+                "Input records taken from topics.",
+                self.records_consumed,
+            ),
+            (
+                "records_produced",
+                "Records written to topics.",
+                self.records_produced,
+            ),
+            (
+                "deserialization_errors",
+                "Records that could not be decoded.",
+                self.deserialization_errors,
+            ),
+            (
+                "processing_errors",
+                "Records a processor failed on.",
+                self.processing_errors,
+            ),
+            (
+                "dead_letters",
+                "Records written to the dead-letter topic.",
+                self.dead_letters,
+            ),
+            (
+                "late_records_dropped",
+                "Records after their window's grace period.",
+                self.late_records_dropped,
+            ),
+            (
+                "duplicates_dropped",
+                "Repartitioned copies already processed.",
+                self.duplicates_dropped,
+            ),
+            ("commits", "Commits completed.", self.commits),
+            (
+                "records_restored",
+                "Changelog records replayed into stores.",
+                self.records_restored,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP ow_stream_{name}_total {help}");
+            let _ = writeln!(out, "# TYPE ow_stream_{name}_total counter");
+            let _ = writeln!(
+                out,
+                "ow_stream_{name}_total{{application=\"{app}\"}} {value}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text() {
+        let m = Metrics::default();
+        m.records_consumed.add(3);
+        m.dead_letters.incr();
+        let text = m.snapshot().to_prometheus("app\"x");
+        assert!(text.contains("ow_stream_records_consumed_total{application=\"app\\\"x\"} 3\n"));
+        assert!(text.contains("ow_stream_dead_letters_total{application=\"app\\\"x\"} 1\n"));
+        assert!(text.contains("# TYPE ow_stream_commits_total counter\n"));
+    }
+}

@@ -1,0 +1,83 @@
+//! The processing engine under the DSL: nodes, the per-task context, and the custom
+//! [`Processor`] API.
+//!
+//! A topology is instantiated once per *task* (a sub-topology on one partition). Inside a task,
+//! records flow synchronously from a source node through processor nodes to sink nodes, each
+//! node owning its children. Stores are reached through the task's [`ProcessorContext`].
+
+pub(crate) mod context;
+pub(crate) mod node;
+
+pub use context::ProcessorContext;
+
+/// Header names written on dead-letter records.
+pub(crate) mod dead_letter_headers {
+    /// Topic the record was read from.
+    pub(crate) const TOPIC: &str = "ow.dlq.topic";
+    /// Partition it was read from (decimal text).
+    pub(crate) const PARTITION: &str = "ow.dlq.partition";
+    /// Offset it was read at (decimal text).
+    pub(crate) const OFFSET: &str = "ow.dlq.offset";
+    /// Its timestamp (decimal milliseconds).
+    pub(crate) const TIMESTAMP: &str = "ow.dlq.timestamp";
+    /// `deserialize` or `process`.
+    pub(crate) const STAGE: &str = "ow.dlq.stage";
+    /// The node that failed (for `process`).
+    pub(crate) const NODE: &str = "ow.dlq.node";
+    /// The error message.
+    pub(crate) const ERROR: &str = "ow.dlq.error";
+    /// The application that failed on it.
+    pub(crate) const APPLICATION: &str = "ow.dlq.application";
+}
+
+use crate::error::BoxError;
+use crate::record::Record;
+
+/// A custom processor: the escape hatch for logic the DSL's operators do not cover.
+///
+/// It receives each record with a [`ProcessorContext`] that forwards records downstream and
+/// reaches the state stores the processor was connected to (see
+/// [`Stream::process`](crate::dsl::Stream::process)). Returning an error applies the
+/// application's processing-error policy to the input record (fail, skip, or dead-letter).
+///
+/// ```
+/// use ow_stream_core::processor::{Processor, ProcessorContext};
+/// use ow_stream_core::record::Record;
+/// use ow_stream_core::error::BoxError;
+///
+/// /// Emits each value with the running total of its key.
+/// struct RunningTotal;
+///
+/// impl Processor<String, i64, String, i64> for RunningTotal {
+///     fn process(
+///         &mut self,
+///         record: Record<String, i64>,
+///         ctx: &mut ProcessorContext<'_, '_, String, i64>,
+///     ) -> Result<(), BoxError> {
+///         let mut totals = ctx.key_value_store::<String, i64>("totals")?;
+///         let total = totals.get(&record.key)?.unwrap_or(0) + record.value;
+///         totals.put(&record.key, &total)?;
+///         ctx.forward(record.with_value(total))?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Processor<K, V, KOut, VOut>: Send + 'static {
+    /// Handles one record.
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, '_, KOut, VOut>,
+    ) -> Result<(), BoxError>;
+
+    /// Called when stream time advances (after each input record) and at every wall-clock
+    /// punctuation; `ctx.stream_time()` and `ctx.wall_clock_time()` tell the times. The
+    /// default does nothing.
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, '_, KOut, VOut>,
+    ) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+}

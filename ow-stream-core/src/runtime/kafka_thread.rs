@@ -1,0 +1,271 @@
+//! A stream thread on Kafka: a consumer-group member whose rebalance callbacks create, restore
+//! and commit tasks.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::Shared;
+use super::manager::{GroupOffsets, TaskManager};
+use crate::error::Error;
+use crate::kafka::{
+    KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames, client_config,
+    kafka_error, offsets_list, partition_counts, to_raw,
+};
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The internal topics to create: `(name, partitions, compacted)`.
+pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
+    let app = &shared.config.application_id;
+    let external: Vec<Arc<str>> = shared
+        .topology
+        .subtopologies()
+        .iter()
+        .flat_map(|s| s.source_topics.iter())
+        .filter(|t| !t.is_internal())
+        .map(|t| t.resolve(app))
+        .collect();
+    let counts = partition_counts(&shared.config, &external)?;
+    super::internal_partitions(&shared.topology, &shared.config, &counts)
+}
+
+/// Checks that the internal topics exist with the partitions they need.
+pub(crate) fn check_topics(shared: &Shared, plan: &[(Arc<str>, i32, bool)]) -> Result<(), Error> {
+    let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
+    let counts = partition_counts(&shared.config, &names)?;
+    for (name, partitions, _) in plan {
+        match counts.get(name) {
+            Some(c) if c == partitions => {}
+            Some(c) if name.ends_with("-dlq") => {
+                tracing::debug!(topic = %name, partitions = c, "dead-letter topic exists");
+            }
+            Some(c) => {
+                return Err(Error::Config {
+                    field: "topics",
+                    reason: format!(
+                        "internal topic {name} has {c} partitions; it needs {partitions}"
+                    ),
+                });
+            }
+            None => {
+                return Err(Error::Config {
+                    field: "topics",
+                    reason: format!(
+                        "internal topic {name} does not exist and the cluster did not create it: \
+                         create it with {partitions} partitions"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Group offsets through the thread's consumer.
+struct KafkaGroup<'a, C: ConsumerContext>(&'a BaseConsumer<C>);
+
+impl<C: ConsumerContext> GroupOffsets for KafkaGroup<'_, C> {
+    fn committed(&self, partitions: &[(Arc<str>, i32)]) -> Result<Vec<Option<i64>>, Error> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in partitions {
+            tpl.add_partition(t, *p);
+        }
+        let committed = self
+            .0
+            .committed_offsets(tpl, REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("fetch committed offsets", e))?;
+        Ok(partitions
+            .iter()
+            .map(|(t, p)| {
+                committed
+                    .find_partition(t, *p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+            })
+            .collect())
+    }
+
+    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<(), Error> {
+        let tpl = offsets_list(offsets)?;
+        let mode = if sync {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        self.0
+            .commit(&tpl, mode)
+            .map_err(|e| kafka_error("commit offsets", e))
+    }
+}
+
+struct StreamsContext {
+    tasks: Arc<Mutex<TaskManager>>,
+    shared: Arc<Shared>,
+    names: Mutex<TopicNames>,
+}
+
+impl ClientContext for StreamsContext {}
+
+impl ConsumerContext for StreamsContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let partitions: Vec<(Arc<str>, i32)> = {
+            let mut names = self.names.lock();
+            tpl.elements()
+                .iter()
+                .map(|e| (names.get(e.topic()), e.partition()))
+                .collect()
+        };
+        let group = KafkaGroup(consumer);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let started = self.tasks.lock().assign(&partitions, &group);
+                match started {
+                    Ok(starts) => {
+                        for (topic, partition, start) in starts {
+                            if let Some(offset) = start {
+                                let _ = tpl.set_partition_offset(
+                                    &topic,
+                                    partition,
+                                    Offset::Offset(offset),
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => self.shared.fail(&e),
+                }
+                if let Err(e) = consumer.assign(tpl) {
+                    self.shared.fail(&kafka_error("assign", e));
+                }
+                if self.shared.paused.load(Ordering::SeqCst) {
+                    let _ = consumer.pause(tpl);
+                }
+                tracing::info!(partitions = partitions.len(), "partitions assigned");
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Err(e) = self.tasks.lock().revoke(&partitions, &group) {
+                    self.shared.fail(&e);
+                }
+                let _ = consumer.unassign();
+                tracing::info!(partitions = partitions.len(), "partitions revoked");
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+/// The body of one stream thread.
+pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
+    let metrics = shared.env.metrics.clone();
+    let collector = KafkaCollector::new(&shared.config, metrics.clone())?;
+    let restore = KafkaChangelogReader::new(&shared.config, metrics)?;
+    let tasks = Arc::new(Mutex::new(TaskManager::new(
+        shared.clone(),
+        Box::new(collector),
+        Box::new(restore),
+    )));
+    let consumer: BaseConsumer<StreamsContext> =
+        client_config(&shared.config, Role::GroupConsumer, None)?
+            .set(
+                "client.id",
+                format!("{}-stream-{index}", shared.config.application_id),
+            )
+            .create_with_context(StreamsContext {
+                tasks: tasks.clone(),
+                shared: shared.clone(),
+                names: Mutex::new(TopicNames::default()),
+            })
+            .map_err(|e| kafka_error("create consumer", e))?;
+    let topics: Vec<Arc<str>> = shared.topology.source_topics(&shared.config.application_id);
+    let topic_refs: Vec<&str> = topics.iter().map(|t| &**t).collect();
+    consumer
+        .subscribe(&topic_refs)
+        .map_err(|e| kafka_error("subscribe", e))?;
+    let mut names = TopicNames::default();
+    let mut last_commit = Instant::now();
+    let mut paused = false;
+    let max = shared.config.max_poll_records;
+    let mut batch = Vec::with_capacity(max);
+    let result = loop {
+        if shared.abort.load(Ordering::SeqCst) {
+            tasks.lock().aborting = true;
+            return Ok(());
+        }
+        if shared.shutdown.load(Ordering::SeqCst) || shared.has_failed() {
+            break Ok(());
+        }
+        let want_pause = shared.paused.load(Ordering::SeqCst);
+        if want_pause != paused {
+            if let Ok(assignment) = consumer.assignment() {
+                let r = if want_pause {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "pause/resume failed");
+                }
+            }
+            paused = want_pause;
+        }
+        batch.clear();
+        let mut next = consumer.poll(Duration::from_millis(100));
+        while let Some(polled) = next {
+            match polled {
+                Ok(m) => {
+                    let topic = names.get(m.topic());
+                    batch.push(to_raw(&m, &topic));
+                }
+                Err(e) => tracing::warn!(error = %e, "consumer error"),
+            }
+            if batch.len() >= max {
+                break;
+            }
+            next = consumer.poll(Duration::ZERO);
+        }
+        let now = now_ms();
+        let step = {
+            let mut tm = tasks.lock();
+            tm.process(&batch, now).and_then(|()| {
+                if last_commit.elapsed() >= shared.config.commit_interval {
+                    tm.punctuate(now)?;
+                    tm.commit(&KafkaGroup(&consumer), false)?;
+                    last_commit = Instant::now();
+                }
+                Ok(())
+            })
+        };
+        if let Err(e) = step {
+            break Err(e);
+        }
+    };
+    if result.is_err() || shared.has_failed() {
+        // Do not commit after a failure: the last commit is the truth.
+        tasks.lock().aborting = true;
+        return result;
+    }
+    let closed = tasks.lock().close(&KafkaGroup(&consumer));
+    consumer.unsubscribe();
+    closed
+}

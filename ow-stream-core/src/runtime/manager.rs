@@ -1,0 +1,220 @@
+//! The tasks of one stream thread: creation on assignment, restore, processing, commits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::Shared;
+use super::task::Task;
+use crate::error::Error;
+use crate::processor::context::{RecordCollector, TaskId};
+use crate::record::RawRecord;
+use crate::state::ChangelogReader;
+
+/// A producer as the task manager needs it: send, and wait for acknowledgements.
+pub(crate) trait Collector: RecordCollector {
+    /// Waits until every record sent so far is acknowledged; fails if one was not.
+    fn flush(&mut self) -> Result<(), Error>;
+}
+
+impl Collector for crate::kafka::KafkaCollector {
+    fn flush(&mut self) -> Result<(), Error> {
+        crate::kafka::KafkaCollector::flush(self)
+    }
+}
+
+/// Consumer-group offsets as the task manager needs them.
+pub(crate) trait GroupOffsets {
+    /// The group's committed offsets of `partitions` (`None` where nothing is committed).
+    fn committed(&self, partitions: &[(Arc<str>, i32)]) -> Result<Vec<Option<i64>>, Error>;
+    /// Commits `(topic, partition, next offset)` for the group.
+    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<(), Error>;
+}
+
+/// Where to start reading a partition: `(topic, partition, offset)`.
+pub(crate) type StartOffset = (Arc<str>, i32, Option<i64>);
+
+/// The tasks of one stream thread.
+pub(crate) struct TaskManager {
+    shared: Arc<Shared>,
+    tasks: BTreeMap<TaskId, Task>,
+    collector: Box<dyn Collector + Send>,
+    restore: Box<dyn ChangelogReader + Send>,
+    /// Offsets last committed to the group, to commit only what moved.
+    group_committed: HashMap<(Arc<str>, i32), i64>,
+    /// Set when the thread stops abruptly: nothing is committed any more.
+    pub(crate) aborting: bool,
+}
+
+impl TaskManager {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        collector: Box<dyn Collector + Send>,
+        restore: Box<dyn ChangelogReader + Send>,
+    ) -> Self {
+        TaskManager {
+            shared,
+            tasks: BTreeMap::new(),
+            collector,
+            restore,
+            group_committed: HashMap::new(),
+            aborting: false,
+        }
+    }
+
+    fn task_id(&self, topic: &str, partition: i32) -> Option<TaskId> {
+        self.shared
+            .topology
+            .subtopology_of(topic, &self.shared.config.application_id)
+            .map(|subtopology| TaskId {
+                subtopology,
+                partition,
+            })
+    }
+
+    /// Partitions were assigned: creates and restores their tasks. Returns where to start
+    /// reading each partition (`None`: the group's committed offset or the reset policy).
+    pub(crate) fn assign(
+        &mut self,
+        partitions: &[(Arc<str>, i32)],
+        group: &dyn GroupOffsets,
+    ) -> Result<Vec<StartOffset>, Error> {
+        let app = self.shared.config.application_id.clone();
+        for (topic, partition) in partitions {
+            let Some(id) = self.task_id(topic, *partition) else {
+                continue;
+            };
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            let mut task = Task::open(
+                &self.shared.topology,
+                id,
+                &app,
+                &self.shared.config.state_dir,
+                self.shared.config.default_store,
+            )?;
+            let compensated = task.restore(&mut *self.restore, &mut *self.collector)?;
+            if compensated {
+                // Seal the undo records of an unfinished commit before anything else.
+                task.state.prepare_commit(&mut *self.collector)?;
+                self.collector.flush()?;
+                task.state.finish_commit()?;
+            }
+            task.register(&self.shared.registry);
+            tracing::info!(task = %id, "task assigned and restored");
+            self.tasks.insert(id, task);
+        }
+        let committed = group.committed(partitions)?;
+        let mut starts = Vec::with_capacity(partitions.len());
+        for ((topic, partition), group_offset) in partitions.iter().zip(committed) {
+            let state_offset = self
+                .task_id(topic, *partition)
+                .and_then(|id| self.tasks.get(&id))
+                .and_then(|t| t.state.offsets().get(&(topic.clone(), *partition)).copied());
+            let start = match (state_offset, group_offset) {
+                (Some(s), Some(g)) => Some(s.max(g)),
+                (s, g) => s.or(g),
+            };
+            if let (Some(start), Some(id)) = (start, self.task_id(topic, *partition))
+                && let Some(task) = self.tasks.get_mut(&id)
+            {
+                task.state.set_position(topic, *partition, start);
+            }
+            starts.push((topic.clone(), *partition, start));
+        }
+        Ok(starts)
+    }
+
+    /// Partitions are being taken away: commits, then closes their tasks.
+    pub(crate) fn revoke(
+        &mut self,
+        partitions: &[(Arc<str>, i32)],
+        group: &dyn GroupOffsets,
+    ) -> Result<(), Error> {
+        let result = if self.aborting {
+            Ok(())
+        } else {
+            self.commit(group, true)
+        };
+        let ids: Vec<TaskId> = partitions
+            .iter()
+            .filter_map(|(t, p)| self.task_id(t, *p))
+            .collect();
+        for id in ids {
+            if let Some(task) = self.tasks.remove(&id) {
+                task.unregister(&self.shared.registry);
+                tracing::info!(task = %id, "task revoked");
+            }
+        }
+        self.group_committed
+            .retain(|(t, p), _| !partitions.iter().any(|(rt, rp)| rt == t && rp == p));
+        result
+    }
+
+    /// Processes a batch of records in order.
+    pub(crate) fn process(&mut self, batch: &[RawRecord], wall_clock: i64) -> Result<(), Error> {
+        let env = &self.shared.env;
+        for raw in batch {
+            let Some(id) = self.task_id(&raw.topic, raw.partition) else {
+                continue;
+            };
+            let Some(task) = self.tasks.get_mut(&id) else {
+                // Fetched before its partition was revoked: its new owner reads it again.
+                continue;
+            };
+            if task.state.is_behind(&raw.topic, raw.partition, raw.offset) {
+                // Already processed (fetched again after a rebalance).
+                continue;
+            }
+            task.process(raw, env, &mut *self.collector, wall_clock)?;
+        }
+        Ok(())
+    }
+
+    /// Lets every task act on the current wall-clock time.
+    pub(crate) fn punctuate(&mut self, wall_clock: i64) -> Result<(), Error> {
+        for task in self.tasks.values_mut() {
+            task.punctuate(&self.shared.env, &mut *self.collector, wall_clock)?;
+        }
+        Ok(())
+    }
+
+    /// Commits every task: changelog markers, producer flush, stores with their offsets, then
+    /// the group offsets.
+    pub(crate) fn commit(&mut self, group: &dyn GroupOffsets, sync: bool) -> Result<(), Error> {
+        if self.aborting {
+            return Ok(());
+        }
+        for task in self.tasks.values_mut() {
+            task.state.prepare_commit(&mut *self.collector)?;
+        }
+        self.collector.flush()?;
+        let mut moved = Vec::new();
+        for task in self.tasks.values_mut() {
+            task.state.finish_commit()?;
+            for ((topic, partition), offset) in task.state.offsets() {
+                let key = (topic.clone(), *partition);
+                if self.group_committed.get(&key) != Some(offset) {
+                    moved.push((topic.clone(), *partition, *offset));
+                }
+            }
+        }
+        if !moved.is_empty() {
+            group.commit(&moved, sync)?;
+            for (t, p, o) in moved {
+                self.group_committed.insert((t, p), o);
+            }
+        }
+        self.shared.env.metrics.commits.incr();
+        Ok(())
+    }
+
+    /// Drops every task (after a final commit, unless aborting).
+    pub(crate) fn close(&mut self, group: &dyn GroupOffsets) -> Result<(), Error> {
+        let result = self.commit(group, true);
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            task.unregister(&self.shared.registry);
+        }
+        result
+    }
+}

@@ -1,0 +1,379 @@
+//! Running a topology: [`Streams`], its stream threads, commits and rebalances.
+//!
+//! Each stream thread is an OS thread with its own consumer-group member and producer.
+//! Processing is synchronous inside a thread (tasks own their stores), so the tokio runtime is
+//! never blocked by store I/O; only schema-registry lookups, which happen once per schema, hop
+//! onto tokio.
+//!
+//! # Commit protocol
+//! Every `commit_interval`, a thread commits all its tasks: it writes a commit marker to each
+//! changelog, flushes the producer (outputs, changelog records and markers are then
+//! acknowledged), commits the persistent stores together with the input offsets they reflect,
+//! and finally commits the consumer group's offsets. See [`crate::state`] for why this makes
+//! stores exact across crashes.
+
+mod kafka_thread;
+pub(crate) use kafka_thread::now_ms;
+pub(crate) mod manager;
+pub(crate) mod task;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::config::{Backend, StreamsConfig};
+use crate::error::Error;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::processor::context::{AppEnv, HandleBlocker};
+use crate::state::{ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreRegistry};
+use crate::topology::{Topology, TopologyDescription};
+
+/// Where a [`Streams`] application is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamsState {
+    /// Built, not started.
+    Created,
+    /// Threads are running.
+    Running,
+    /// Stopping: draining, committing.
+    PendingShutdown,
+    /// Stopped cleanly (or aborted).
+    NotRunning,
+    /// A thread failed; see [`Streams::failure`].
+    Error,
+}
+
+/// What the stream threads share.
+pub(crate) struct Shared {
+    pub(crate) topology: Topology,
+    pub(crate) config: StreamsConfig,
+    pub(crate) env: AppEnv,
+    pub(crate) registry: Arc<StoreRegistry>,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) abort: AtomicBool,
+    pub(crate) paused: AtomicBool,
+    state: Mutex<StreamsState>,
+    failure: Mutex<Option<String>>,
+    failed: Notify,
+}
+
+impl Shared {
+    pub(crate) fn fail(&self, error: &Error) {
+        tracing::error!(application = %self.config.application_id, error = %error, "stream thread failed");
+        let mut failure = self.failure.lock();
+        if failure.is_none() {
+            *failure = Some(error.to_string());
+        }
+        *self.state.lock() = StreamsState::Error;
+        self.failed.notify_waiters();
+        self.failed.notify_one();
+    }
+
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failure.lock().is_some()
+    }
+}
+
+/// A running streams application: a topology, its threads and its stores.
+///
+/// ```no_run
+/// use ow_stream_core::config::{Backend, StreamsConfig};
+/// use ow_stream_core::runtime::Streams;
+/// # async fn run(topology: ow_stream_core::Topology) -> Result<(), ow_stream_core::Error> {
+/// let config = StreamsConfig::new("word-count", Backend::kafka("localhost:9092"));
+/// let mut streams = Streams::new(topology, config)?;
+/// streams.start().await?;
+/// tokio::select! {
+///     _ = tokio::signal::ctrl_c() => streams.close().await?,
+///     error = streams.failed() => return Err(error),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Streams {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Streams {
+    /// Prepares an application; nothing connects until [`Streams::start`].
+    pub fn new(topology: Topology, config: StreamsConfig) -> Result<Streams, Error> {
+        config.validate()?;
+        let registry = Arc::new(StoreRegistry::default());
+        for def in topology.stores() {
+            registry.declare(def);
+        }
+        let blocker =
+            HandleBlocker(
+                tokio::runtime::Handle::try_current().map_err(|_| Error::Config {
+                    field: "runtime",
+                    reason: "Streams must be created inside a tokio runtime".into(),
+                })?,
+            );
+        let env = AppEnv {
+            application_id: config.application_id.clone().into(),
+            dead_letter_topic: config.dead_letter_topic().into(),
+            deserialization_errors: config.deserialization_errors,
+            processing_errors: config.processing_errors,
+            blocker: Box::new(blocker),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Streams {
+            shared: Arc::new(Shared {
+                topology,
+                config,
+                env,
+                registry,
+                shutdown: AtomicBool::new(false),
+                abort: AtomicBool::new(false),
+                paused: AtomicBool::new(false),
+                state: Mutex::new(StreamsState::Created),
+                failure: Mutex::new(None),
+                failed: Notify::new(),
+            }),
+            threads: Vec::new(),
+        })
+    }
+
+    /// Checks and creates the topics the application needs, then starts the stream threads.
+    /// Source topics must exist; internal topics (repartition, changelog, dead-letter) are
+    /// created when missing.
+    pub async fn start(&mut self) -> Result<(), Error> {
+        if *self.shared.state.lock() != StreamsState::Created {
+            return Err(Error::Closed {
+                reason: "start() may be called once".into(),
+            });
+        }
+        match &self.shared.config.backend {
+            Backend::Kafka { .. } => {
+                let shared = self.shared.clone();
+                let plan = tokio::task::spawn_blocking(move || kafka_thread::plan_topics(&shared))
+                    .await
+                    .map_err(|e| Error::Closed {
+                        reason: format!("topic planning panicked: {e}"),
+                    })??;
+                let config = self.shared.config.clone();
+                let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
+                let existing = tokio::task::spawn_blocking(move || {
+                    crate::kafka::partition_counts(&config, &names)
+                })
+                .await
+                .map_err(|e| Error::Closed {
+                    reason: format!("topic check panicked: {e}"),
+                })??;
+                let missing: Vec<_> = plan
+                    .iter()
+                    .filter(|(n, _, _)| !existing.contains_key(n))
+                    .cloned()
+                    .collect();
+                crate::kafka::create_topics(&self.shared.config, &missing).await?;
+                let shared = self.shared.clone();
+                tokio::task::spawn_blocking(move || kafka_thread::check_topics(&shared, &plan))
+                    .await
+                    .map_err(|e| Error::Closed {
+                        reason: format!("topic check panicked: {e}"),
+                    })??;
+            }
+            Backend::Local { .. } => {
+                return Err(Error::Config {
+                    field: "brokers",
+                    reason: "the local backend is not available in this build yet".into(),
+                });
+            }
+        }
+        *self.shared.state.lock() = StreamsState::Running;
+        for index in 0..self.shared.config.num_stream_threads {
+            let shared = self.shared.clone();
+            let name = format!("{}-stream-{index}", self.shared.config.application_id);
+            let handle = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    if let Err(e) = kafka_thread::run(shared.clone(), index) {
+                        shared.fail(&e);
+                    }
+                })
+                .map_err(|e| Error::io("stream thread", e))?;
+            self.threads.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Stops cleanly: every thread finishes its batch, commits, and leaves the group.
+    pub async fn close(mut self) -> Result<(), Error> {
+        *self.shared.state.lock() = StreamsState::PendingShutdown;
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let threads = std::mem::take(&mut self.threads);
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await
+        .map_err(|e| Error::Closed {
+            reason: format!("joining stream threads: {e}"),
+        })?;
+        let failure = self.shared.failure.lock().clone();
+        *self.shared.state.lock() = StreamsState::NotRunning;
+        match failure {
+            Some(reason) => Err(Error::Closed { reason }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops at once, as a crash would: no commit, no flush. Records processed since the last
+    /// commit are processed again by whoever takes the partitions over; stores stay exact.
+    pub fn abort(mut self) {
+        self.abort_threads();
+    }
+
+    fn abort_threads(&mut self) {
+        self.shared.abort.store(true, Ordering::SeqCst);
+        for t in std::mem::take(&mut self.threads) {
+            let _ = t.join();
+        }
+        *self.shared.state.lock() = StreamsState::NotRunning;
+    }
+
+    /// Resolves when a stream thread fails, with its error.
+    pub async fn failed(&self) -> Error {
+        loop {
+            let notified = self.shared.failed.notified();
+            if let Some(reason) = self.shared.failure.lock().clone() {
+                return Error::Closed { reason };
+            }
+            notified.await;
+        }
+    }
+
+    /// The first failure of a stream thread, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().clone()
+    }
+
+    /// Where the application is in its life.
+    pub fn state(&self) -> StreamsState {
+        *self.shared.state.lock()
+    }
+
+    /// Stops taking records from the input topics (group membership and stores stay); lag
+    /// grows until [`Streams::resume`].
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes records again after [`Streams::pause`].
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the application is paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::SeqCst)
+    }
+
+    /// A read-only view of a key-value store (the shards this process hosts).
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, Error> {
+        ReadOnlyKeyValueStore::new(self.shared.registry.clone(), name)
+    }
+
+    /// A read-only view of a window store (the shards this process hosts).
+    pub fn window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, V>, Error> {
+        ReadOnlyWindowStore::new(self.shared.registry.clone(), name)
+    }
+
+    /// The application's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.env.metrics.snapshot()
+    }
+
+    /// Records received per node, by node name.
+    pub fn node_counts(&self) -> BTreeMap<String, u64> {
+        self.shared.topology.node_counts()
+    }
+
+    /// The topology, with internal topic names resolved for this application.
+    pub fn describe(&self) -> TopologyDescription {
+        self.shared
+            .topology
+            .describe_for_application(&self.shared.config.application_id)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StreamsConfig {
+        &self.shared.config
+    }
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            // Dropped without close(): stop like a crash would, so nothing pretends to be
+            // committed that was not.
+            self.abort_threads();
+        }
+    }
+}
+
+/// Partition counts the application's internal topics need, from the source topics' counts.
+pub(crate) fn internal_partitions(
+    topology: &Topology,
+    config: &StreamsConfig,
+    source_counts: &HashMap<Arc<str>, i32>,
+) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
+    let app = &config.application_id;
+    let mut counts: HashMap<Arc<str>, i32> = source_counts.clone();
+    let mut out = Vec::new();
+    // Sub-topologies are numbered so that writers of a repartition topic come before its
+    // readers: one pass resolves them in order.
+    for sub in topology.subtopologies() {
+        let mut own = 0;
+        for t in &sub.source_topics {
+            let name = t.resolve(app);
+            match counts.get(&name) {
+                Some(c) => own = own.max(*c),
+                None if t.is_internal() => {}
+                None => {
+                    return Err(Error::Config {
+                        field: "topics",
+                        reason: format!("source topic {name} does not exist"),
+                    });
+                }
+            }
+        }
+        for t in &sub.sink_topics {
+            if t.is_internal() {
+                let name = t.resolve(app);
+                let c = config.internal_topic_partitions.unwrap_or(own.max(1));
+                counts.entry(name.clone()).or_insert(c);
+                out.push((name, c, false));
+            }
+        }
+    }
+    let mut sub_counts: HashMap<u32, i32> = HashMap::new();
+    for sub in topology.subtopologies() {
+        let own = sub
+            .source_topics
+            .iter()
+            .filter_map(|t| counts.get(&t.resolve(app)).copied())
+            .max()
+            .unwrap_or(1);
+        sub_counts.insert(sub.id, own);
+    }
+    for (name, sub, is_changelog) in topology.internal_topics(app) {
+        if is_changelog {
+            out.push((name, sub_counts.get(&sub).copied().unwrap_or(1), true));
+        }
+    }
+    out.push((config.dead_letter_topic().into(), 1, false));
+    Ok(out)
+}

@@ -1,0 +1,820 @@
+//! The stores of one task: reads, writes, changelogging, commit and restore.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::changelog::{Checkpoint, is_marker, marker_headers, marker_key};
+use super::{QueryHandle, StoreDef};
+use crate::config::StoreBackend;
+use crate::error::{Error, StoreError};
+use crate::processor::context::{Delivery, OutRecord, RecordCollector, TaskId};
+use crate::record::{Headers, RawRecord};
+
+type Bytes2 = (Vec<u8>, Vec<u8>);
+type RoTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("__ow_meta");
+const META_CHECKPOINT: &str = "checkpoint";
+
+/// Reads changelog partitions during restore (a Kafka consumer with manual assignment, the
+/// local log, or the test driver's topics).
+pub(crate) trait ChangelogReader {
+    /// `(start, end)` offsets of a partition (end = the next offset to be written).
+    fn watermarks(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), Error>;
+    /// Calls `f` for every record of `[from, to)` in order.
+    fn read(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        to: i64,
+        f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Meta {
+    checkpoint: Option<Checkpoint>,
+    /// Next changelog offset to read per store.
+    positions: BTreeMap<String, i64>,
+}
+
+struct Db {
+    db: Arc<redb::Database>,
+    tables: Vec<Option<RoTable>>,
+}
+
+enum SlotData {
+    Memory(Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>),
+    Redb {
+        table: String,
+        /// Writes since the last commit (`None` = deleted).
+        cache: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    },
+}
+
+struct Slot {
+    def: Arc<StoreDef>,
+    changelog: Option<Arc<str>>,
+    /// Next changelog offset after the last commit marker this shard reflects.
+    position: i64,
+    data: SlotData,
+}
+
+/// The stores of one task, its input positions and its commit protocol.
+pub(crate) struct StateManager {
+    task: TaskId,
+    slots: Vec<Slot>,
+    db: Option<Db>,
+    /// Sequence number of the last commit.
+    seq: u64,
+    offsets: BTreeMap<(Arc<str>, i32), i64>,
+    dedup: BTreeMap<(Arc<str>, i32), (i64, u32)>,
+    stream_time: i64,
+    dirty: bool,
+    markers: Vec<(usize, Delivery)>,
+}
+
+static NO_HEADERS: Headers = Headers::new();
+
+impl StateManager {
+    /// Opens the shards of `defs` for `task`. Persistent shards live in `dir/state.redb`.
+    pub(crate) fn open(
+        task: TaskId,
+        defs: &[(Arc<StoreDef>, Option<Arc<str>>)],
+        dir: &Path,
+        default_backend: StoreBackend,
+    ) -> Result<Self, Error> {
+        let persistent =
+            |d: &StoreDef| d.backend.unwrap_or(default_backend) == StoreBackend::Persistent;
+        let mut db = None;
+        let mut meta = Meta::default();
+        if defs.iter().any(|(d, _)| persistent(d)) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let path = dir.join("state.redb");
+            let database = redb::Database::create(&path)
+                .map_err(|e| Error::store(format!("task {task}"), StoreError::redb(e)))?;
+            let redb_err =
+                |e: redb::Error| Error::store(format!("task {task}"), StoreError::redb(e));
+            let txn = database.begin_write().map_err(|e| redb_err(e.into()))?;
+            {
+                let meta_table = txn.open_table(META).map_err(|e| redb_err(e.into()))?;
+                if let Some(raw) = meta_table
+                    .get(META_CHECKPOINT)
+                    .map_err(|e| redb_err(e.into()))?
+                {
+                    meta = serde_json::from_slice(raw.value()).map_err(|e| {
+                        Error::store(
+                            format!("task {task}"),
+                            StoreError::Io {
+                                path: path.clone(),
+                                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                            },
+                        )
+                    })?;
+                }
+                for (d, _) in defs.iter().filter(|(d, _)| persistent(d)) {
+                    let name = table_name(&d.name);
+                    txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
+                        .map_err(|e| redb_err(e.into()))?;
+                }
+            }
+            txn.commit().map_err(|e| redb_err(e.into()))?;
+            db = Some(Db {
+                db: Arc::new(database),
+                tables: Vec::new(),
+            });
+        }
+        let slots = defs
+            .iter()
+            .map(|(def, changelog)| Slot {
+                def: def.clone(),
+                changelog: changelog.clone(),
+                position: if persistent(def) {
+                    meta.positions.get(&*def.name).copied().unwrap_or(0)
+                } else {
+                    0
+                },
+                data: if persistent(def) {
+                    SlotData::Redb {
+                        table: table_name(&def.name),
+                        cache: BTreeMap::new(),
+                    }
+                } else {
+                    SlotData::Memory(Arc::new(RwLock::new(BTreeMap::new())))
+                },
+            })
+            .collect();
+        let mut manager = StateManager {
+            task,
+            slots,
+            db,
+            seq: 0,
+            offsets: BTreeMap::new(),
+            dedup: BTreeMap::new(),
+            stream_time: i64::MIN,
+            dirty: false,
+            markers: Vec::new(),
+        };
+        // A persistent checkpoint only speaks for the state when every store is persistent:
+        // in-memory shards start empty and are rebuilt from their changelogs.
+        if manager
+            .slots
+            .iter()
+            .all(|s| matches!(s.data, SlotData::Redb { .. }))
+            && let Some(cp) = meta.checkpoint
+        {
+            manager.apply_checkpoint(&cp);
+        }
+        manager.refresh_read()?;
+        Ok(manager)
+    }
+
+    fn apply_checkpoint(&mut self, cp: &Checkpoint) {
+        self.seq = cp.seq;
+        self.stream_time = self.stream_time.max(cp.stream_time);
+        self.offsets = cp
+            .offsets
+            .iter()
+            .map(|(t, p, o)| ((t.clone(), *p), *o))
+            .collect();
+        self.dedup = cp
+            .dedup
+            .iter()
+            .map(|(t, p, o, s)| ((t.clone(), *p), (*o, *s)))
+            .collect();
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            seq: self.seq,
+            offsets: self
+                .offsets
+                .iter()
+                .map(|((t, p), o)| (t.clone(), *p, *o))
+                .collect(),
+            dedup: self
+                .dedup
+                .iter()
+                .map(|((t, p), (o, s))| (t.clone(), *p, *o, *s))
+                .collect(),
+            stream_time: self.stream_time,
+        }
+    }
+
+    /// The task's stream time.
+    pub(crate) fn stream_time(&self) -> i64 {
+        self.stream_time
+    }
+
+    /// Advances the task's stream time.
+    pub(crate) fn set_stream_time(&mut self, t: i64) {
+        self.stream_time = t;
+    }
+
+    fn err(&self, index: usize, e: impl Into<StoreError>) -> Error {
+        Error::store(self.slots[index].def.name.clone(), e)
+    }
+
+    fn task_err(&self, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::store(format!("task {}", self.task), StoreError::redb(e))
+    }
+
+    fn refresh_read(&mut self) -> Result<(), Error> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let read = db.db.begin_read().map_err(|e| self.task_err(e))?;
+        let mut tables = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            match &slot.data {
+                SlotData::Redb { table, .. } => {
+                    let t = read
+                        .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
+                        .map_err(|e| Error::store(slot.def.name.clone(), StoreError::redb(e)))?;
+                    tables.push(Some(t));
+                }
+                SlotData::Memory(_) => tables.push(None),
+            }
+        }
+        if let Some(db) = &mut self.db {
+            db.tables = tables;
+        }
+        Ok(())
+    }
+
+    /// The declaration of store `index`.
+    pub(crate) fn def(&self, index: usize) -> &Arc<StoreDef> {
+        &self.slots[index].def
+    }
+
+    /// Reads a key.
+    pub(crate) fn get(&self, index: usize, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        match &self.slots[index].data {
+            SlotData::Memory(map) => Ok(map.read().get(key).cloned()),
+            SlotData::Redb { cache, .. } => {
+                if let Some(hit) = cache.get(key) {
+                    return Ok(hit.clone());
+                }
+                let table = self.table(index)?;
+                let got = table
+                    .get(key)
+                    .map_err(|e| self.err(index, StoreError::redb(e)))?;
+                Ok(got.map(|g| g.value().to_vec()))
+            }
+        }
+    }
+
+    fn table(&self, index: usize) -> Result<&RoTable, Error> {
+        self.db
+            .as_ref()
+            .and_then(|db| db.tables.get(index))
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::Closed {
+                reason: format!("store {} has no open table", self.slots[index].def.name),
+            })
+    }
+
+    /// Writes (or, with `None`, deletes) a key, and logs the change to the changelog.
+    pub(crate) fn put(
+        &mut self,
+        index: usize,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        out: &mut dyn RecordCollector,
+    ) -> Result<(), Error> {
+        let slot = &mut self.slots[index];
+        match &mut slot.data {
+            SlotData::Memory(map) => {
+                let mut map = map.write();
+                match value {
+                    Some(v) => {
+                        map.insert(key.to_vec(), v.to_vec());
+                    }
+                    None => {
+                        map.remove(key);
+                    }
+                }
+            }
+            SlotData::Redb { cache, .. } => {
+                cache.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+            }
+        }
+        if let Some(changelog) = &slot.changelog {
+            out.send(OutRecord {
+                topic: changelog,
+                partition: Some(self.task.partition),
+                key: Some(key),
+                value,
+                timestamp,
+                headers: &NO_HEADERS,
+            })?;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Key-value pairs with keys in the given bounds, in key order, at most `limit`.
+    pub(crate) fn range(
+        &self,
+        index: usize,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Bytes2>, Error> {
+        match &self.slots[index].data {
+            SlotData::Memory(map) => Ok(map
+                .read()
+                .range::<[u8], _>((lower, upper))
+                .take(limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()),
+            SlotData::Redb { cache, .. } => {
+                let table = self.table(index)?;
+                let mut stored = table
+                    .range::<&[u8]>((lower, upper))
+                    .map_err(|e| self.err(index, StoreError::redb(e)))?
+                    .peekable();
+                let mut cached = cache.range::<[u8], _>((lower, upper)).peekable();
+                let mut out = Vec::new();
+                while out.len() < limit {
+                    let next_stored = match stored.peek() {
+                        Some(Ok((k, _))) => Some(k.value().to_vec()),
+                        Some(Err(_)) => {
+                            if let Some(Err(e)) = stored.next() {
+                                return Err(self.err(index, StoreError::redb(e)));
+                            }
+                            None
+                        }
+                        None => None,
+                    };
+                    let next_cached = cached.peek().map(|(k, _)| (*k).clone());
+                    match (next_stored, next_cached) {
+                        (None, None) => break,
+                        (Some(sk), ck) if ck.as_ref().is_none_or(|ck| sk < *ck) => {
+                            if let Some(Ok((k, v))) = stored.next() {
+                                out.push((k.value().to_vec(), v.value().to_vec()));
+                            }
+                            let _ = sk;
+                        }
+                        (sk, Some(ck)) => {
+                            if sk.as_ref() == Some(&ck) {
+                                stored.next();
+                            }
+                            if let Some((k, v)) = cached.next()
+                                && let Some(v) = v
+                            {
+                                out.push((k.clone(), v.clone()));
+                            }
+                        }
+                        (Some(_), None) => unreachable!("covered by the guard above"),
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Notes that the input record at `offset` of `topic`/`partition` has been processed.
+    pub(crate) fn record_input(&mut self, topic: &Arc<str>, partition: i32, offset: i64) {
+        match self.offsets.get_mut(&(topic.clone(), partition)) {
+            Some(o) => *o = offset + 1,
+            None => {
+                self.offsets.insert((topic.clone(), partition), offset + 1);
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Sets where reading an input partition starts (after an assignment), without marking
+    /// the state dirty.
+    pub(crate) fn set_position(&mut self, topic: &Arc<str>, partition: i32, offset: i64) {
+        self.offsets.insert((topic.clone(), partition), offset);
+    }
+
+    /// Whether a record at `offset` was already processed by this task.
+    pub(crate) fn is_behind(&self, topic: &Arc<str>, partition: i32, offset: i64) -> bool {
+        self.offsets
+            .get(&(topic.clone(), partition))
+            .is_some_and(|next| offset < *next)
+    }
+
+    /// The next offset to read per input partition, as of the last processed record.
+    pub(crate) fn offsets(&self) -> &BTreeMap<(Arc<str>, i32), i64> {
+        &self.offsets
+    }
+
+    /// Whether a repartitioned record was already processed (a copy sent again by an upstream
+    /// task that crashed); records it as processed otherwise.
+    pub(crate) fn is_duplicate(
+        &mut self,
+        via: &str,
+        upstream: &str,
+        partition: i32,
+        offset: i64,
+        sub: u32,
+    ) -> bool {
+        let key: Arc<str> = format!("{via}\u{1}{upstream}").into();
+        match self.dedup.get_mut(&(key.clone(), partition)) {
+            Some(last) if (offset, sub) <= *last => true,
+            Some(last) => {
+                *last = (offset, sub);
+                false
+            }
+            None => {
+                self.dedup.insert((key, partition), (offset, sub));
+                false
+            }
+        }
+    }
+
+    /// First half of a commit: writes a commit marker to every changelog. The caller then
+    /// flushes its producer and calls [`StateManager::finish_commit`].
+    pub(crate) fn prepare_commit(&mut self, out: &mut dyn RecordCollector) -> Result<(), Error> {
+        self.markers.clear();
+        if !self.dirty {
+            return Ok(());
+        }
+        self.seq += 1;
+        let value = self.checkpoint().encode();
+        let headers = marker_headers();
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(changelog) = &slot.changelog {
+                let delivery = out.send_tracked(OutRecord {
+                    topic: changelog,
+                    partition: Some(self.task.partition),
+                    key: Some(marker_key(self.seq)),
+                    value: Some(&value),
+                    timestamp: 0,
+                    headers: &headers,
+                })?;
+                self.markers.push((index, delivery));
+            }
+        }
+        Ok(())
+    }
+
+    /// Second half of a commit, after every record sent so far was acknowledged: commits the
+    /// persistent shards with the input offsets and changelog positions in one transaction.
+    pub(crate) fn finish_commit(&mut self) -> Result<(), Error> {
+        if !self.dirty {
+            return Ok(());
+        }
+        for (index, delivery) in std::mem::take(&mut self.markers) {
+            match delivery.offset() {
+                Some(Ok(offset)) => self.slots[index].position = offset + 1,
+                Some(Err(e)) => {
+                    return Err(Error::Kafka {
+                        operation: "write commit marker",
+                        message: e,
+                        retriable: false,
+                    });
+                }
+                None => {
+                    return Err(Error::Closed {
+                        reason: "commit marker not acknowledged after flush".into(),
+                    });
+                }
+            }
+        }
+        self.persist(true)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Writes cached changes (and, with `with_meta`, the checkpoint) to redb.
+    fn persist(&mut self, with_meta: bool) -> Result<(), Error> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let txn = db.db.begin_write().map_err(|e| self.task_err(e))?;
+        for slot in &mut self.slots {
+            if let SlotData::Redb { table, cache } = &mut slot.data {
+                let mut t = txn
+                    .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
+                    .map_err(|e| Error::store(slot.def.name.clone(), StoreError::redb(e)))?;
+                for (k, v) in std::mem::take(cache) {
+                    let r = match v {
+                        Some(v) => t.insert(k.as_slice(), v.as_slice()).map(|_| ()),
+                        None => t.remove(k.as_slice()).map(|_| ()),
+                    };
+                    r.map_err(|e| Error::store(slot.def.name.clone(), StoreError::redb(e)))?;
+                }
+            }
+        }
+        if with_meta {
+            let meta = Meta {
+                checkpoint: Some(self.checkpoint()),
+                positions: self
+                    .slots
+                    .iter()
+                    .filter(|s| matches!(s.data, SlotData::Redb { .. }))
+                    .map(|s| (s.def.name.to_string(), s.position))
+                    .collect(),
+            };
+            let bytes = serde_json::to_vec(&meta).unwrap_or_default();
+            let mut m = txn.open_table(META).map_err(|e| self.task_err(e))?;
+            m.insert(META_CHECKPOINT, bytes.as_slice())
+                .map_err(|e| self.task_err(e))?;
+        }
+        txn.commit().map_err(|e| self.task_err(e))?;
+        self.refresh_read()
+    }
+
+    /// Brings every shard up to date from its changelog, discards changes of commits that
+    /// never finished, and writes compensation records for them. Returns whether it wrote any
+    /// (the caller must then commit before processing).
+    pub(crate) fn restore(
+        &mut self,
+        reader: &mut dyn ChangelogReader,
+        out: &mut dyn RecordCollector,
+    ) -> Result<bool, Error> {
+        let base = if self.seq > 0 {
+            Some(self.checkpoint())
+        } else {
+            None
+        };
+        let mut results = Vec::with_capacity(self.slots.len());
+        for index in 0..self.slots.len() {
+            results.push(self.restore_slot(index, reader, base.clone())?);
+        }
+        // The commit every shard finished: the lowest latest marker.
+        let target = results.iter().filter_map(|r| r.latest_seq()).min();
+        let mut final_cp: Option<Checkpoint> = base;
+        let mut compensate: Vec<(usize, BTreeSet<Vec<u8>>)> = Vec::new();
+        for (index, r) in results.into_iter().enumerate() {
+            let mut discard: BTreeSet<Vec<u8>> = r.tail.into_iter().map(|(k, _)| k).collect();
+            match r.last {
+                Some((cp, data, pos)) if Some(cp.seq) == target => {
+                    self.apply_all(index, data)?;
+                    self.slots[index].position = pos;
+                    if final_cp.as_ref().is_none_or(|f| f.seq <= cp.seq) {
+                        final_cp = Some(cp);
+                    }
+                }
+                Some((cp, data, _)) => {
+                    tracing::info!(
+                        task = %self.task, store = %self.slots[index].def.name, seq = cp.seq,
+                        "discarding a commit that did not reach every changelog"
+                    );
+                    discard.extend(data.into_iter().map(|(k, _)| k));
+                    self.slots[index].position = r.prev_pos;
+                    if let Some(prev) = r.prev
+                        && final_cp.as_ref().is_none_or(|f| f.seq < prev.seq)
+                    {
+                        final_cp = Some(prev);
+                    }
+                }
+                None => {
+                    self.slots[index].position = r.prev_pos;
+                    if let Some(prev) = r.prev
+                        && final_cp.as_ref().is_none_or(|f| f.seq < prev.seq)
+                    {
+                        final_cp = Some(prev);
+                    }
+                }
+            }
+            if !discard.is_empty() {
+                compensate.push((index, discard));
+            }
+        }
+        if let Some(cp) = &final_cp {
+            self.apply_checkpoint(cp);
+        }
+        // Undo the unfinished tails in the changelogs: write back what the restored state says.
+        let mut wrote = false;
+        for (index, keys) in compensate {
+            for key in keys {
+                let value = self.get(index, &key)?;
+                let Some(changelog) = self.slots[index].changelog.clone() else {
+                    continue;
+                };
+                out.send(OutRecord {
+                    topic: &changelog,
+                    partition: Some(self.task.partition),
+                    key: Some(&key),
+                    value: value.as_deref(),
+                    timestamp: 0,
+                    headers: &NO_HEADERS,
+                })?;
+                wrote = true;
+            }
+        }
+        self.persist(true)?;
+        self.dirty = wrote;
+        Ok(wrote)
+    }
+
+    fn apply_all(
+        &mut self,
+        index: usize,
+        data: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), Error> {
+        match &mut self.slots[index].data {
+            SlotData::Memory(map) => {
+                let mut map = map.write();
+                for (k, v) in data {
+                    match v {
+                        Some(v) => {
+                            map.insert(k, v);
+                        }
+                        None => {
+                            map.remove(&k);
+                        }
+                    }
+                }
+            }
+            SlotData::Redb { cache, .. } => {
+                for (k, v) in data {
+                    cache.insert(k, v);
+                }
+            }
+        }
+        if let SlotData::Redb { cache, .. } = &self.slots[index].data
+            && cache.len() >= RESTORE_CHUNK
+        {
+            self.persist(false)?;
+        }
+        Ok(())
+    }
+
+    fn restore_slot(
+        &mut self,
+        index: usize,
+        reader: &mut dyn ChangelogReader,
+        base: Option<Checkpoint>,
+    ) -> Result<SlotRestore, Error> {
+        let mut r = SlotRestore {
+            prev: base,
+            prev_pos: self.slots[index].position,
+            last: None,
+            tail: Vec::new(),
+        };
+        let Some(changelog) = self.slots[index].changelog.clone() else {
+            return Ok(r);
+        };
+        let partition = self.task.partition;
+        let (low, end) = reader.watermarks(&changelog, partition)?;
+        let mut from = self.slots[index].position;
+        if from > end {
+            tracing::warn!(
+                task = %self.task, changelog = %changelog, local = from, end,
+                "local state is ahead of its changelog (was the topic recreated?): rebuilding it"
+            );
+            self.wipe(index)?;
+            r.prev = None;
+            from = low;
+        }
+        if from < low {
+            if from > 0 || low > 0 {
+                tracing::warn!(
+                    task = %self.task, changelog = %changelog, wanted = from, start = low,
+                    "changelog starts later than the local state: older changes were removed by retention"
+                );
+            }
+            from = low;
+        }
+        r.prev_pos = r.prev_pos.max(from);
+        if from >= end {
+            return Ok(r);
+        }
+        let mut scan = Scan {
+            r,
+            pending: Vec::new(),
+            to_apply: Vec::new(),
+        };
+        // Read in chunks so confirmed groups are applied (and persisted) as we go.
+        let mut at = from;
+        while at < end {
+            let to = (at + RESTORE_CHUNK as i64).min(end);
+            reader.read(&changelog, partition, at, to, &mut |rec| {
+                scan.push(rec, &changelog, partition)
+            })?;
+            at = to;
+            if !scan.to_apply.is_empty() {
+                let data = std::mem::take(&mut scan.to_apply);
+                self.apply_all(index, data)?;
+            }
+        }
+        let Scan { mut r, pending, .. } = scan;
+        r.tail = pending;
+        tracing::debug!(task = %self.task, changelog = %changelog, from, end, "restored");
+        Ok(r)
+    }
+
+    fn wipe(&mut self, index: usize) -> Result<(), Error> {
+        match &mut self.slots[index].data {
+            SlotData::Memory(map) => map.write().clear(),
+            SlotData::Redb { table, cache } => {
+                cache.clear();
+                let table = table.clone();
+                if let Some(db) = &self.db {
+                    let txn = db.db.begin_write().map_err(|e| self.task_err(e))?;
+                    {
+                        let mut t = txn
+                            .open_table(TableDefinition::<&[u8], &[u8]>::new(&table))
+                            .map_err(|e| self.task_err(e))?;
+                        t.retain(|_, _| false).map_err(|e| self.task_err(e))?;
+                    }
+                    txn.commit().map_err(|e| self.task_err(e))?;
+                }
+                self.refresh_read()?;
+            }
+        }
+        self.slots[index].position = 0;
+        Ok(())
+    }
+
+    /// Handles for interactive queries of every shard.
+    pub(crate) fn query_handles(&self) -> Vec<(Arc<str>, QueryHandle)> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let handle = match &slot.data {
+                    SlotData::Memory(map) => QueryHandle::Memory(map.clone()),
+                    SlotData::Redb { table, .. } => match &self.db {
+                        Some(db) => QueryHandle::Redb {
+                            db: db.db.clone(),
+                            table: table.clone(),
+                        },
+                        None => QueryHandle::Memory(Arc::default()),
+                    },
+                };
+                (slot.def.name.clone(), handle)
+            })
+            .collect()
+    }
+}
+
+/// Changelog records applied per chunk during restore.
+const RESTORE_CHUNK: usize = 10_000;
+
+/// The state of a changelog scan during restore.
+struct Scan {
+    r: SlotRestore,
+    pending: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    to_apply: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Scan {
+    fn push(&mut self, rec: &RawRecord, changelog: &Arc<str>, partition: i32) -> Result<(), Error> {
+        let corrupt = |reason: String| {
+            Error::store(
+                changelog.clone(),
+                StoreError::CorruptChangelog {
+                    topic: changelog.to_string(),
+                    partition,
+                    offset: rec.offset,
+                    reason,
+                },
+            )
+        };
+        if is_marker(&rec.headers) {
+            let cp =
+                Checkpoint::decode(rec.value.as_deref().unwrap_or_default()).map_err(corrupt)?;
+            if let Some((prev_cp, data, pos)) = self.r.last.take() {
+                self.to_apply.extend(data);
+                self.r.prev = Some(prev_cp);
+                self.r.prev_pos = pos;
+            }
+            self.r.last = Some((cp, std::mem::take(&mut self.pending), rec.offset + 1));
+        } else {
+            let Some(key) = &rec.key else {
+                return Err(corrupt("record without a key".into()));
+            };
+            self.pending
+                .push((key.to_vec(), rec.value.as_ref().map(|v| v.to_vec())));
+        }
+        Ok(())
+    }
+}
+
+struct SlotRestore {
+    /// The checkpoint the applied state reflects.
+    prev: Option<Checkpoint>,
+    prev_pos: i64,
+    /// The last marker with the changes since the marker before it (not applied yet).
+    #[allow(clippy::type_complexity)]
+    last: Option<(Checkpoint, Vec<(Vec<u8>, Option<Vec<u8>>)>, i64)>,
+    /// Changes after the last marker.
+    tail: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl SlotRestore {
+    fn latest_seq(&self) -> Option<u64> {
+        self.last
+            .as_ref()
+            .map(|(cp, _, _)| cp.seq)
+            .or(self.prev.as_ref().map(|p| p.seq))
+    }
+}
+
+fn table_name(store: &str) -> String {
+    format!("store:{store}")
+}
