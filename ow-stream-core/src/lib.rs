@@ -2,6 +2,8 @@
 //!
 //! (Crate documentation is written as the modules land.)
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dsl;
