@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -50,7 +51,13 @@ pub struct Delivered {
 /// (murmur2) partitioner. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: ProducerInner,
+}
+
+#[derive(Clone)]
+enum ProducerInner {
+    Kafka(FutureProducer),
+    Local(Arc<ow_stream_log::Log>),
 }
 
 impl Producer {
@@ -61,11 +68,12 @@ impl Producer {
                 let inner = client_config(config, Role::Producer, None)?
                     .create()
                     .map_err(|e| kafka_error("create producer", e))?;
-                Ok(Producer { inner })
+                Ok(Producer {
+                    inner: ProducerInner::Kafka(inner),
+                })
             }
-            Backend::Local { .. } => Err(Error::Config {
-                field: "brokers",
-                reason: "the local backend is not available in this build yet".into(),
+            Backend::Local { dir } => Ok(Producer {
+                inner: ProducerInner::Local(crate::local::open(dir, config)?),
             }),
         }
     }
@@ -143,6 +151,27 @@ impl Producer {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<Delivered, Error> {
+        let producer = match &self.inner {
+            ProducerInner::Kafka(p) => p,
+            ProducerInner::Local(log) => {
+                let log = log.clone();
+                let topic = topic.to_string();
+                let record = crate::local::to_new(key, value, timestamp, headers);
+                return tokio::task::spawn_blocking(move || {
+                    let partition = log.partition_for(&topic, record.key.as_deref())?;
+                    let result = log.append(&topic, partition, std::slice::from_ref(&record))?;
+                    Ok(Delivered {
+                        partition,
+                        offset: result.base_offset,
+                    })
+                })
+                .await
+                .map_err(|e| Error::Closed {
+                    reason: format!("append task: {e}"),
+                })?
+                .map_err(crate::local::log_error);
+            }
+        };
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).timestamp(timestamp);
         if let Some(k) = key {
             record = record.key(k);
@@ -157,7 +186,7 @@ impl Producer {
             }
             record = record.headers(h);
         }
-        match self.inner.send(record, Duration::from_secs(30)).await {
+        match producer.send(record, Duration::from_secs(30)).await {
             Ok(d) => Ok(Delivered {
                 partition: d.partition,
                 offset: d.offset,
@@ -168,7 +197,11 @@ impl Producer {
 
     /// Waits until every record sent is acknowledged.
     pub async fn flush(&self) -> Result<(), Error> {
-        let inner = self.inner.clone();
+        let inner = match &self.inner {
+            ProducerInner::Kafka(p) => p.clone(),
+            // Local appends are durable when `send` returns.
+            ProducerInner::Local(_) => return Ok(()),
+        };
         tokio::task::spawn_blocking(move || inner.flush(Duration::from_secs(60)))
             .await
             .map_err(|e| Error::Closed {
@@ -190,9 +223,14 @@ pub struct ConsumedRecord<K, V> {
 /// A typed consumer of one topic, in a consumer group. Offsets are committed explicitly with
 /// [`Consumer::commit`] (at-least-once).
 pub struct Consumer<K, V> {
-    inner: StreamConsumer,
+    inner: ConsumerInner,
     topic: Topic<K, V>,
     names: Mutex<TopicNames>,
+}
+
+enum ConsumerInner {
+    Kafka(StreamConsumer),
+    Local(crate::local::LocalConsumer),
 }
 
 impl<K: 'static, V: 'static> Consumer<K, V> {
@@ -213,15 +251,23 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
                     .subscribe(&[topic.name()])
                     .map_err(|e| kafka_error("subscribe", e))?;
                 Ok(Consumer {
-                    inner,
+                    inner: ConsumerInner::Kafka(inner),
                     topic: topic.clone(),
                     names: Mutex::new(TopicNames::default()),
                 })
             }
-            Backend::Local { .. } => Err(Error::Config {
-                field: "brokers",
-                reason: "the local backend is not available in this build yet".into(),
-            }),
+            Backend::Local { dir } => {
+                let log = crate::local::open(dir, config)?;
+                Ok(Consumer {
+                    inner: ConsumerInner::Local(crate::local::LocalConsumer::new(
+                        log,
+                        group,
+                        topic.shared_name(),
+                    )?),
+                    topic: topic.clone(),
+                    names: Mutex::new(TopicNames::default()),
+                })
+            }
         }
     }
 
@@ -238,7 +284,11 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
 
     /// The next record, undecoded.
     pub async fn next_raw(&self) -> Option<Result<RawRecord, Error>> {
-        match self.inner.recv().await {
+        let inner = match &self.inner {
+            ConsumerInner::Kafka(c) => c,
+            ConsumerInner::Local(c) => return Some(c.next().await),
+        };
+        match inner.recv().await {
             Ok(m) => {
                 let topic = self.names.lock().get(m.topic());
                 Some(Ok(to_raw(&m, &topic)))
@@ -288,10 +338,15 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
 
     /// Commits that `record` (and everything before it in its partition) was handled.
     pub fn commit(&self, record: &RecordMetadata) -> Result<(), Error> {
-        let tpl = offsets_list(&[(record.topic.clone(), record.partition, record.offset + 1)])?;
-        self.inner
-            .commit(&tpl, CommitMode::Async)
-            .map_err(|e| kafka_error("commit offsets", e))
+        match &self.inner {
+            ConsumerInner::Kafka(c) => {
+                let tpl =
+                    offsets_list(&[(record.topic.clone(), record.partition, record.offset + 1)])?;
+                c.commit(&tpl, CommitMode::Async)
+                    .map_err(|e| kafka_error("commit offsets", e))
+            }
+            ConsumerInner::Local(c) => c.commit(record.partition, record.offset + 1),
+        }
     }
 
     /// The topic this consumer reads.

@@ -128,6 +128,63 @@ pub enum StoreBackend {
     InMemory,
 }
 
+/// When the local backend's appends reach stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalFsync {
+    /// Every append is fsynced before it is acknowledged (concurrent appends share fsyncs).
+    /// No acknowledged record is lost even on power loss.
+    Always,
+    /// A background flusher fsyncs at this interval. A killed process loses nothing; a power
+    /// loss can lose what was acknowledged in the last interval.
+    Interval(Duration),
+    /// Never fsync (tests and throw-away data).
+    Never,
+}
+
+/// Settings of the durable local backend ([`Backend::Local`]). The first client of a
+/// directory in a process opens it with its settings; later clients share it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalOptions {
+    /// The fsync policy. Default: [`LocalFsync::Always`].
+    pub fsync: LocalFsync,
+    /// How often retention and compaction run. Default: every 60 seconds.
+    pub maintenance_interval: Duration,
+    /// Segment size of the internal topics the library creates (changelogs compact closed
+    /// segments only). Default: the log's default (64 MiB).
+    pub segment_bytes: Option<u64>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            fsync: LocalFsync::Always,
+            maintenance_interval: Duration::from_secs(60),
+            segment_bytes: None,
+        }
+    }
+}
+
+impl LocalOptions {
+    /// Sets the fsync policy.
+    pub fn with_fsync(mut self, fsync: LocalFsync) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// Sets how often retention and compaction run.
+    pub fn with_maintenance_interval(mut self, interval: Duration) -> Self {
+        self.maintenance_interval = interval;
+        self
+    }
+
+    /// Sets the segment size of internal topics.
+    pub fn with_segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = Some(bytes);
+        self
+    }
+}
+
 /// The configuration of a streams application, producer or consumer.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -161,6 +218,8 @@ pub struct StreamsConfig {
     /// librdkafka settings passed through as they are (for example `compression.type`,
     /// `security.protocol`). They override the library's own choices.
     pub kafka: BTreeMap<String, String>,
+    /// Settings of the local backend.
+    pub local: LocalOptions,
 }
 
 impl StreamsConfig {
@@ -181,6 +240,7 @@ impl StreamsConfig {
             max_poll_records: 1000,
             internal_topic_partitions: None,
             kafka: BTreeMap::new(),
+            local: LocalOptions::default(),
         }
     }
 
@@ -256,6 +316,12 @@ impl StreamsConfig {
         self
     }
 
+    /// Sets the local backend's options.
+    pub fn with_local_options(mut self, local: LocalOptions) -> Self {
+        self.local = local;
+        self
+    }
+
     /// Passes a librdkafka setting through.
     pub fn with_kafka_setting(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.kafka.insert(key.into(), value.into());
@@ -270,6 +336,23 @@ impl StreamsConfig {
     /// The name of an internal topic: `<application_id>-<name>-<suffix>`.
     pub fn internal_topic(&self, name: &str, suffix: &str) -> String {
         format!("{}-{}-{}", self.application_id, name, suffix)
+    }
+
+    /// The schema registry this configuration names: its URL when one is set; otherwise, on
+    /// the local backend, the registry persisted in `<state_dir>/schema-registry` (schema ids
+    /// stay valid across restarts). Kafka without a registry URL is an error.
+    pub fn schema_registry(&self) -> Result<crate::registry::SchemaRegistry, Error> {
+        match (&self.schema_registry_url, &self.backend) {
+            (Some(url), _) => Ok(crate::registry::SchemaRegistry::from_url(url)?),
+            (None, Backend::Local { .. }) => Ok(crate::registry::SchemaRegistry::open_dir(
+                self.state_dir.join("schema-registry"),
+            )?),
+            (None, Backend::Kafka { .. }) => Err(Error::Config {
+                field: "schema_registry_url",
+                reason: "Kafka needs a schema registry: set --schema-registry-url or OW_SCHEMA_REGISTRY_URL"
+                    .into(),
+            }),
+        }
     }
 
     /// Checks what can be checked without connecting anywhere.

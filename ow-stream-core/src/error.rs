@@ -34,6 +34,9 @@ pub enum Error {
         /// Whether retrying may help.
         retriable: bool,
     },
+    /// The local backend failed.
+    #[error("local log: {0}")]
+    Local(#[from] ow_stream_log::LogError),
     /// A record could not be decoded.
     #[error("cannot decode record {topic}/{partition}@{offset}: {source}")]
     Deserialize {

@@ -2,6 +2,7 @@
 //!
 //! (Crate documentation is written as the modules land.)
 
+pub mod admin;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod dsl;
 pub mod error;
 pub(crate) mod kafka;
+pub(crate) mod local;
 pub mod metrics;
 pub mod processor;
 pub mod record;

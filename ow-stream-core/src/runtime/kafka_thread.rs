@@ -42,9 +42,20 @@ pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>,
 }
 
 /// Checks that the internal topics exist with the partitions they need.
-pub(crate) fn check_topics(shared: &Shared, plan: &[(Arc<str>, i32, bool)]) -> Result<(), Error> {
-    let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
+pub(crate) fn check_topics(
+    shared: &Shared,
+    plan: &[(Arc<str>, i32, bool)],
+    sinks: &[Arc<str>],
+) -> Result<(), Error> {
+    let mut names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
+    names.extend(sinks.iter().cloned());
     let counts = partition_counts(&shared.config, &names)?;
+    if let Some(missing) = sinks.iter().find(|t| !counts.contains_key(*t)) {
+        return Err(Error::Config {
+            field: "topics",
+            reason: format!("output topic {missing} does not exist: create it first"),
+        });
+    }
     for (name, partitions, _) in plan {
         match counts.get(name) {
             Some(c) if c == partitions => {}

@@ -13,6 +13,7 @@
 //! stores exact across crashes.
 
 mod kafka_thread;
+mod local_thread;
 pub(crate) use kafka_thread::now_ms;
 pub(crate) mod manager;
 pub(crate) mod task;
@@ -97,6 +98,7 @@ impl Shared {
 pub struct Streams {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    local: Option<Arc<ow_stream_log::Log>>,
 }
 
 impl Streams {
@@ -136,7 +138,25 @@ impl Streams {
                 failed: Notify::new(),
             }),
             threads: Vec::new(),
+            local: None,
         })
+    }
+
+    /// Output topics the topology writes that it does not create itself.
+    fn external_sinks(&self) -> Vec<Arc<str>> {
+        let app = &self.shared.config.application_id;
+        let mut out: Vec<Arc<str>> = self
+            .shared
+            .topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| s.sink_topics.iter())
+            .filter(|t| !t.is_internal())
+            .map(|t| t.resolve(app))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Checks and creates the topics the application needs, then starts the stream threads.
@@ -172,27 +192,67 @@ impl Streams {
                     .collect();
                 crate::kafka::create_topics(&self.shared.config, &missing).await?;
                 let shared = self.shared.clone();
-                tokio::task::spawn_blocking(move || kafka_thread::check_topics(&shared, &plan))
-                    .await
-                    .map_err(|e| Error::Closed {
-                        reason: format!("topic check panicked: {e}"),
-                    })??;
+                let sinks = self.external_sinks();
+                tokio::task::spawn_blocking(move || {
+                    kafka_thread::check_topics(&shared, &plan, &sinks)
+                })
+                .await
+                .map_err(|e| Error::Closed {
+                    reason: format!("topic check panicked: {e}"),
+                })??;
             }
-            Backend::Local { .. } => {
-                return Err(Error::Config {
-                    field: "brokers",
-                    reason: "the local backend is not available in this build yet".into(),
-                });
+            Backend::Local { dir } => {
+                let log = crate::local::open(dir, &self.shared.config)?;
+                let app = &self.shared.config.application_id;
+                let external: Vec<Arc<str>> = self
+                    .shared
+                    .topology
+                    .subtopologies()
+                    .iter()
+                    .flat_map(|s| s.source_topics.iter())
+                    .filter(|t| !t.is_internal())
+                    .map(|t| t.resolve(app))
+                    .collect();
+                let counts = crate::local::partition_counts(&log, &external);
+                let plan =
+                    internal_partitions(&self.shared.topology, &self.shared.config, &counts)?;
+                for (name, partitions, compact) in &plan {
+                    // Repartition records are purged once committed; retention is a backstop.
+                    let retention = (!compact && name.ends_with("-repartition"))
+                        .then_some(std::time::Duration::from_secs(7 * 24 * 3600));
+                    crate::local::ensure_topic(
+                        &log,
+                        name,
+                        *partitions,
+                        *compact,
+                        retention,
+                        self.shared.config.local.segment_bytes,
+                    )?;
+                }
+                let sinks = self.external_sinks();
+                let existing = crate::local::partition_counts(&log, &sinks);
+                if let Some(missing) = sinks.iter().find(|t| !existing.contains_key(*t)) {
+                    return Err(Error::Config {
+                        field: "topics",
+                        reason: format!("output topic {missing} does not exist: create it first"),
+                    });
+                }
+                self.local = Some(log);
             }
         }
         *self.shared.state.lock() = StreamsState::Running;
         for index in 0..self.shared.config.num_stream_threads {
             let shared = self.shared.clone();
             let name = format!("{}-stream-{index}", self.shared.config.application_id);
+            let local = self.local.clone();
             let handle = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
-                    if let Err(e) = kafka_thread::run(shared.clone(), index) {
+                    let result = match local {
+                        Some(log) => local_thread::run(shared.clone(), index, log),
+                        None => kafka_thread::run(shared.clone(), index),
+                    };
+                    if let Err(e) = result {
                         shared.fail(&e);
                     }
                 })

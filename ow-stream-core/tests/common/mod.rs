@@ -4,14 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use ow_stream_core::RawRecord;
 use ow_stream_core::config::{Backend, StreamsConfig};
-use ow_stream_core::{Headers, RawRecord};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers as _, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// An in-process Kafka cluster speaking the real protocol on loopback.
 pub(crate) struct Cluster {
@@ -19,14 +15,19 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    pub(crate) fn new() -> Self {
-        let _ = tracing_subscriber::fmt()
+    pub(crate) fn init_tracing() -> bool {
+        tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| "warn".into()),
             )
             .with_test_writer()
-            .try_init();
+            .try_init()
+            .is_ok()
+    }
+
+    pub(crate) fn new() -> Self {
+        let _ = Self::init_tracing();
         Cluster {
             mock: MockCluster::new(1).expect("mock cluster"),
         }
@@ -49,65 +50,107 @@ impl Cluster {
             .with_kafka_setting("session.timeout.ms", "6000")
             .with_kafka_setting("heartbeat.interval.ms", "500")
     }
+}
 
-    /// Every record of `topic`, partition by partition, from the start to the current end.
-    pub(crate) fn read_all(&self, topic: &str) -> Vec<RawRecord> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .set("group.id", "test-reader")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("reader");
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        let partitions = metadata.topics()[0].partitions().len() as i32;
-        let mut out = Vec::new();
-        for p in 0..partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .expect("watermarks");
-            if high <= low {
-                continue;
-            }
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, p, Offset::Offset(low))
+/// Where a test's topics live: librdkafka's mock cluster or the durable local log.
+pub(crate) enum TestEnv {
+    Mock(Cluster),
+    Local(tempfile::TempDir),
+}
+
+impl TestEnv {
+    pub(crate) fn mock() -> Self {
+        TestEnv::Mock(Cluster::new())
+    }
+
+    pub(crate) fn local() -> Self {
+        let _ = Cluster::init_tracing();
+        TestEnv::Local(tempfile::tempdir().unwrap())
+    }
+
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(self, TestEnv::Local(_))
+    }
+
+    /// A configuration for `app` with stores in `state_dir`.
+    pub(crate) fn config(&self, app: &str, state_dir: &std::path::Path) -> StreamsConfig {
+        match self {
+            TestEnv::Mock(c) => c.config(app, state_dir),
+            TestEnv::Local(dir) => StreamsConfig::new(app, Backend::local(dir.path().join("log")))
+                .with_state_dir(state_dir)
+                .with_commit_interval(Duration::from_millis(100)),
+        }
+    }
+
+    /// Creates a user topic.
+    pub(crate) async fn create(&self, topic: &str, partitions: i32) {
+        match self {
+            TestEnv::Mock(c) => c.create(topic, partitions),
+            TestEnv::Local(_) => {
+                let admin = ow_stream_core::admin::Admin::new(
+                    &self.config("admin", std::path::Path::new(".")),
+                )
                 .unwrap();
-            consumer.assign(&tpl).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                match consumer.poll(Duration::from_millis(200)) {
-                    Some(Ok(m)) => {
-                        let mut headers = Headers::new();
-                        if let Some(h) = m.headers() {
-                            for h in h.iter() {
-                                headers.insert(h.key, h.value.map(Bytes::copy_from_slice));
-                            }
-                        }
-                        out.push(RawRecord {
-                            topic: topic.into(),
-                            partition: p,
-                            offset: m.offset(),
-                            timestamp: m.timestamp().to_millis().unwrap_or(0),
-                            key: m.key().map(Bytes::copy_from_slice),
-                            value: m.payload().map(Bytes::copy_from_slice),
-                            headers,
-                        });
-                        if m.offset() + 1 >= high {
-                            break;
-                        }
-                    }
-                    Some(Err(e)) => panic!("read {topic}: {e}"),
-                    None => {}
-                }
+                admin
+                    .create_topics(&[ow_stream_core::admin::TopicSpec::new(topic, partitions)])
+                    .await
+                    .unwrap();
             }
         }
+    }
+
+    /// Creates an internal topic where the backend cannot create it itself (the mock cluster);
+    /// the local backend creates its own.
+    pub(crate) fn create_internal(&self, topic: &str, partitions: i32) {
+        if let TestEnv::Mock(c) = self {
+            c.create(topic, partitions);
+        }
+    }
+
+    /// Every record of `topic`, read with the library's consumer up to the current end.
+    pub(crate) async fn read_all(&self, topic: &str) -> Vec<RawRecord> {
+        let config = self.config("reader", std::path::Path::new("."));
+        let admin = ow_stream_core::admin::Admin::new(&config).unwrap();
+        let offsets = admin.topic_offsets(&[topic]).await.unwrap();
+        let Some(t) = offsets.first() else {
+            return Vec::new();
+        };
+        let mut remaining: BTreeMap<i32, i64> = t
+            .partitions
+            .iter()
+            .filter(|p| p.end > p.start)
+            .map(|p| (p.partition, p.end))
+            .collect();
+        let group = format!("reader-{}", rand::random::<u64>());
+        let bytes: ow_stream_core::Topic<Vec<u8>, Vec<u8>> = ow_stream_core::Topic::new(
+            topic.to_string(),
+            ow_stream_core::serde::BytesSerde,
+            ow_stream_core::serde::BytesSerde,
+        );
+        let consumer =
+            ow_stream_core::client::Consumer::subscribe(&config, &group, &bytes).unwrap();
+        let mut out = Vec::new();
+        while !remaining.is_empty() {
+            let next = tokio::time::timeout(Duration::from_secs(30), consumer.next_raw())
+                .await
+                .expect("records within 30 s")
+                .unwrap()
+                .unwrap();
+            if let Some(end) = remaining.get(&next.partition).copied() {
+                if next.offset + 1 >= end {
+                    remaining.remove(&next.partition);
+                }
+            }
+            out.push(next);
+        }
+        out.sort_by_key(|r| (r.partition, r.offset));
         out
     }
 
     /// The latest value per key of `topic`, decoded as UTF-8 JSON.
-    pub(crate) fn latest_json(&self, topic: &str) -> BTreeMap<String, serde_json::Value> {
+    pub(crate) async fn latest_json(&self, topic: &str) -> BTreeMap<String, serde_json::Value> {
         self.read_all(topic)
+            .await
             .into_iter()
             .filter_map(|r| {
                 let k = String::from_utf8(r.key?.to_vec()).ok()?;

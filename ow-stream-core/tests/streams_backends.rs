@@ -1,5 +1,6 @@
-//! Streams applications on librdkafka's mock cluster: exact state across crashes, rebalances
-//! between instances, repartitioning, dead letters.
+//! Streams applications on both backends — librdkafka's mock cluster and the durable local log,
+//! one test body each: exact state across crashes, repartitioning, dead letters; and, on Kafka,
+//! rebalances between instances of one consumer group.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Cluster, wait_for};
+use common::{TestEnv, wait_for};
 use ow_stream_core::client::Producer;
 use ow_stream_core::config::StreamsConfig;
 use ow_stream_core::dsl::{Grouped, Materialized};
@@ -37,7 +38,24 @@ fn count_topology() -> Topology {
     b.build().unwrap()
 }
 
-async fn produce_events(cluster: &Cluster, from: usize, to: usize, keys: usize) {
+/// Runs a scenario once on each backend.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mock_cluster() {
+                super::$name(super::TestEnv::mock()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn local_log() {
+                super::$name(super::TestEnv::local()).await
+            }
+        }
+    };
+}
+
+async fn produce_events(cluster: &TestEnv, from: usize, to: usize, keys: usize) {
     let config = cluster.config("producer", std::path::Path::new("."));
     let producer = Producer::new(&config).unwrap();
     let topic = events();
@@ -79,13 +97,13 @@ async fn start(topology: Topology, config: StreamsConfig) -> Streams {
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counts_stay_exact_across_crashes() {
-    let cluster = Cluster::new();
-    cluster.create("events", PARTITIONS);
-    cluster.create("counts-out", PARTITIONS);
-    cluster.create("crashy-counts-changelog", PARTITIONS);
-    cluster.create("crashy-dlq", 1);
+on_both_backends!(counts_stay_exact_across_crashes);
+
+async fn counts_stay_exact_across_crashes(cluster: TestEnv) {
+    cluster.create("events", PARTITIONS).await;
+    cluster.create("counts-out", PARTITIONS).await;
+    cluster.create_internal("crashy-counts-changelog", PARTITIONS);
+    cluster.create_internal("crashy-dlq", 1);
     const N: usize = 6000;
     const KEYS: usize = 60;
     produce_events(&cluster, 0, N, KEYS).await;
@@ -121,7 +139,7 @@ async fn counts_stay_exact_across_crashes() {
     );
     streams.close().await.unwrap();
     // The output topic's latest value per key is the exact count too.
-    let latest = cluster.latest_json("counts-out");
+    let latest = cluster.latest_json("counts-out").await;
     assert_eq!(latest.len(), KEYS);
     assert!(
         latest
@@ -130,13 +148,15 @@ async fn counts_stay_exact_across_crashes() {
     );
 }
 
+/// Only on Kafka: a local log directory belongs to one process, whose stream threads split the
+/// partitions among themselves without a group protocol.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_partitions_and_restore_each_others_stores() {
-    let cluster = Cluster::new();
-    cluster.create("events", PARTITIONS);
-    cluster.create("counts-out", PARTITIONS);
-    cluster.create("group-counts-changelog", PARTITIONS);
-    cluster.create("group-dlq", 1);
+    let cluster = TestEnv::mock();
+    cluster.create("events", PARTITIONS).await;
+    cluster.create("counts-out", PARTITIONS).await;
+    cluster.create_internal("group-counts-changelog", PARTITIONS);
+    cluster.create_internal("group-dlq", 1);
     const KEYS: usize = 40;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
 
@@ -195,15 +215,15 @@ async fn instances_share_partitions_and_restore_each_others_stores() {
     c.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repartitioned_word_counts_stay_exact_across_crashes() {
-    let cluster = Cluster::new();
+on_both_backends!(repartitioned_word_counts_stay_exact_across_crashes);
+
+async fn repartitioned_word_counts_stay_exact_across_crashes(cluster: TestEnv) {
     let lines: Topic<String, String> = Topic::new("lines", StringSerde, StringSerde);
-    cluster.create("lines", 2);
-    cluster.create("word-counts", 3);
-    cluster.create("words-app-words-repartition", 3);
-    cluster.create("words-app-counts-changelog", 3);
-    cluster.create("words-app-dlq", 1);
+    cluster.create("lines", 2).await;
+    cluster.create("word-counts", 3).await;
+    cluster.create_internal("words-app-words-repartition", 3);
+    cluster.create_internal("words-app-counts-changelog", 3);
+    cluster.create_internal("words-app-dlq", 1);
     let topology = || {
         let b = StreamsBuilder::new();
         b.stream(&lines)
@@ -283,13 +303,13 @@ async fn repartitioned_word_counts_stay_exact_across_crashes() {
     s.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_records_land_in_the_dead_letter_topic() {
-    let cluster = Cluster::new();
-    cluster.create("events", PARTITIONS);
-    cluster.create("counts-out", PARTITIONS);
-    cluster.create("dlq-app-counts-changelog", PARTITIONS);
-    cluster.create("dlq-app-dlq", 1);
+on_both_backends!(poison_records_land_in_the_dead_letter_topic);
+
+async fn poison_records_land_in_the_dead_letter_topic(cluster: TestEnv) {
+    cluster.create("events", PARTITIONS).await;
+    cluster.create("counts-out", PARTITIONS).await;
+    cluster.create_internal("dlq-app-counts-changelog", PARTITIONS);
+    cluster.create_internal("dlq-app-dlq", 1);
     let producer = Producer::new(&cluster.config("p", std::path::Path::new("."))).unwrap();
     let mut good = 0;
     let mut poison = Vec::new();
@@ -325,7 +345,7 @@ async fn poison_records_land_in_the_dead_letter_topic() {
     )
     .await;
     s.close().await.unwrap();
-    let dlq = cluster.read_all("dlq-app-dlq");
+    let dlq = cluster.read_all("dlq-app-dlq").await;
     assert_eq!(dlq.len(), poison.len());
     let mut seen: Vec<(i32, i64)> = dlq
         .iter()

@@ -1,0 +1,308 @@
+//! Topics and consumer groups: create topics, read their offsets and a group's lag — the same
+//! API on Kafka and on the local backend. The dashboard's pipeline page is built on it.
+//!
+//! ```no_run
+//! use ow_stream_core::admin::{Admin, TopicSpec};
+//! use ow_stream_core::config::{Backend, StreamsConfig};
+//!
+//! # async fn demo() -> Result<(), ow_stream_core::Error> {
+//! let config = StreamsConfig::new("ops", Backend::local("/var/lib/ow/log"));
+//! let admin = Admin::new(&config)?;
+//! admin.create_topics(&[TopicSpec::new("players", 4).compacted()]).await?;
+//! for topic in admin.topic_offsets(&["players"]).await? {
+//!     println!("{}: {} records", topic.name, topic.records());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+
+use crate::config::{Backend, StreamsConfig};
+use crate::error::Error;
+use crate::kafka::{REQUEST_TIMEOUT, Role, client_config, kafka_error};
+
+/// A topic to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Its name.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: i32,
+    /// Keep only the latest record per key (`cleanup.policy=compact`).
+    pub compacted: bool,
+    /// Delete records older than this (`retention.ms`); `None` keeps the backend's default.
+    pub retention: Option<Duration>,
+}
+
+impl TopicSpec {
+    /// A topic with `partitions` partitions and delete cleanup.
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        TopicSpec {
+            name: name.into(),
+            partitions,
+            compacted: false,
+            retention: None,
+        }
+    }
+
+    /// Makes the topic compacted.
+    pub fn compacted(mut self) -> Self {
+        self.compacted = true;
+        self
+    }
+
+    /// Sets the retention.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+}
+
+/// The offsets of one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionOffsets {
+    /// Partition number.
+    pub partition: i32,
+    /// First offset still stored.
+    pub start: i64,
+    /// Next offset to be written.
+    pub end: i64,
+}
+
+/// The offsets of a topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TopicOffsets {
+    /// Topic name.
+    pub name: String,
+    /// One entry per partition.
+    pub partitions: Vec<PartitionOffsets>,
+}
+
+impl TopicOffsets {
+    /// The sum of end offsets: records ever written (what messages/s is derived from).
+    pub fn end_total(&self) -> i64 {
+        self.partitions.iter().map(|p| p.end).sum()
+    }
+
+    /// Records currently stored (end − start over partitions).
+    pub fn records(&self) -> i64 {
+        self.partitions.iter().map(|p| p.end - p.start).sum()
+    }
+}
+
+/// A consumer group's position in one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupPartitionLag {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+    /// The group's committed offset, if any.
+    pub committed: Option<i64>,
+    /// The partition's end offset.
+    pub end: i64,
+    /// Records the group has not committed yet.
+    pub lag: i64,
+}
+
+/// Topic and group administration on either backend.
+pub struct Admin {
+    inner: AdminInner,
+}
+
+enum AdminInner {
+    Kafka(StreamsConfig),
+    Local(Arc<ow_stream_log::Log>),
+}
+
+impl Admin {
+    /// An admin client for the configured backend.
+    pub fn new(config: &StreamsConfig) -> Result<Admin, Error> {
+        let inner = match &config.backend {
+            Backend::Kafka { .. } => AdminInner::Kafka(config.clone()),
+            Backend::Local { dir } => AdminInner::Local(crate::local::open(dir, config)?),
+        };
+        Ok(Admin { inner })
+    }
+
+    /// Creates the topics that do not exist yet (existing ones are left as they are).
+    pub async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), Error> {
+        match &self.inner {
+            AdminInner::Kafka(config) => {
+                let names: Vec<Arc<str>> =
+                    specs.iter().map(|s| Arc::from(s.name.as_str())).collect();
+                let c = config.clone();
+                let existing = blocking(move || crate::kafka::partition_counts(&c, &names)).await?;
+                let missing: Vec<(Arc<str>, i32, bool)> = specs
+                    .iter()
+                    .filter(|s| !existing.contains_key(s.name.as_str()))
+                    .map(|s| (Arc::from(s.name.as_str()), s.partitions, s.compacted))
+                    .collect();
+                crate::kafka::create_topics(config, &missing).await
+            }
+            AdminInner::Local(log) => {
+                for s in specs {
+                    crate::local::ensure_topic(
+                        log,
+                        &s.name,
+                        s.partitions,
+                        s.compacted,
+                        s.retention,
+                        None,
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Offsets of the named topics (topics that do not exist are left out).
+    pub async fn topic_offsets(&self, topics: &[&str]) -> Result<Vec<TopicOffsets>, Error> {
+        match &self.inner {
+            AdminInner::Kafka(config) => {
+                let config = config.clone();
+                let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+                blocking(move || {
+                    let consumer = metadata_consumer(&config, None)?;
+                    let mut out = Vec::new();
+                    for topic in topics {
+                        let metadata = consumer
+                            .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                            .map_err(|e| kafka_error("fetch metadata", e))?;
+                        let Some(t) = metadata
+                            .topics()
+                            .iter()
+                            .find(|t| t.name() == topic && t.error().is_none())
+                        else {
+                            continue;
+                        };
+                        let mut partitions = Vec::new();
+                        for p in t.partitions() {
+                            let (start, end) = consumer
+                                .fetch_watermarks(&topic, p.id(), REQUEST_TIMEOUT)
+                                .map_err(|e| kafka_error("fetch offsets", e))?;
+                            partitions.push(PartitionOffsets {
+                                partition: p.id(),
+                                start,
+                                end,
+                            });
+                        }
+                        partitions.sort_by_key(|p| p.partition);
+                        out.push(TopicOffsets {
+                            name: topic,
+                            partitions,
+                        });
+                    }
+                    Ok(out)
+                })
+                .await
+            }
+            AdminInner::Local(log) => Ok(topics
+                .iter()
+                .filter_map(|t| log.topic(t))
+                .map(|info| TopicOffsets {
+                    name: info.name,
+                    partitions: info
+                        .partitions
+                        .iter()
+                        .map(|p| PartitionOffsets {
+                            partition: p.partition,
+                            start: p.start_offset,
+                            end: p.end_offset,
+                        })
+                        .collect(),
+                })
+                .collect()),
+        }
+    }
+
+    /// Where `group` stands in the named topics.
+    pub async fn group_lag(
+        &self,
+        group: &str,
+        topics: &[&str],
+    ) -> Result<Vec<GroupPartitionLag>, Error> {
+        let offsets = self.topic_offsets(topics).await?;
+        let committed: Vec<Option<i64>> = match &self.inner {
+            AdminInner::Kafka(config) => {
+                let config = config.clone();
+                let group = group.to_string();
+                let wanted: Vec<(String, i32)> = offsets
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+                    .collect();
+                blocking(move || {
+                    let consumer = metadata_consumer(&config, Some(&group))?;
+                    let mut tpl = TopicPartitionList::new();
+                    for (t, p) in &wanted {
+                        tpl.add_partition(t, *p);
+                    }
+                    let got = consumer
+                        .committed_offsets(tpl, REQUEST_TIMEOUT)
+                        .map_err(|e| kafka_error("fetch committed offsets", e))?;
+                    Ok(wanted
+                        .iter()
+                        .map(
+                            |(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
+                                Some(Offset::Offset(o)) => Some(o),
+                                _ => None,
+                            },
+                        )
+                        .collect())
+                })
+                .await?
+            }
+            AdminInner::Local(log) => offsets
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(move |p| (t.name.clone(), p.partition))
+                })
+                .map(|(t, p)| log.committed(group, &t, p))
+                .collect(),
+        };
+        let mut out = Vec::new();
+        let mut i = 0;
+        for t in &offsets {
+            for p in &t.partitions {
+                let c = committed.get(i).copied().flatten();
+                i += 1;
+                out.push(GroupPartitionLag {
+                    topic: t.name.clone(),
+                    partition: p.partition,
+                    committed: c,
+                    end: p.end,
+                    lag: (p.end - c.unwrap_or(p.start).max(p.start)).max(0),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn metadata_consumer(config: &StreamsConfig, group: Option<&str>) -> Result<BaseConsumer, Error> {
+    let group = group
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}-admin", config.application_id));
+    client_config(config, Role::AssignConsumer, Some(&group))?
+        .create()
+        .map_err(|e| kafka_error("create admin consumer", e))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Closed {
+            reason: format!("admin task: {e}"),
+        })?
+}

@@ -1,0 +1,403 @@
+//! The durable local backend: topics as partitioned logs in a directory (see
+//! [`ow_stream_log`]), with the same producer, consumer and streams runtime as Kafka.
+//!
+//! One process owns a log directory at a time (a lock file with the process id); inside the
+//! process, every client of the directory — the stages of the embedded stack each have their
+//! own consumer group — shares one open [`Log`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ow_stream_log::{Header, Log, LogError, LogOptions, NewRecord, StoredRecord};
+use parking_lot::Mutex;
+
+use crate::config::{LocalFsync, StreamsConfig};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::processor::context::{Delivery, OutRecord, RecordCollector};
+use crate::record::{Headers, RawRecord};
+use crate::runtime::manager::{Collector, GroupOffsets};
+use crate::state::ChangelogReader;
+
+static OPEN: Mutex<Vec<(PathBuf, Weak<Log>)>> = Mutex::new(Vec::new());
+
+/// Opens (or joins, when this process has it open already) the log in `dir`.
+pub(crate) fn open(dir: &Path, config: &StreamsConfig) -> Result<Arc<Log>, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let key = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let mut open = OPEN.lock();
+    open.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(log) = open
+        .iter()
+        .find(|(p, _)| *p == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return Ok(log);
+    }
+    let fsync = match config.local.fsync {
+        LocalFsync::Always => ow_stream_log::FsyncPolicy::Always,
+        LocalFsync::Interval(d) => ow_stream_log::FsyncPolicy::Interval(d),
+        LocalFsync::Never => ow_stream_log::FsyncPolicy::Never,
+    };
+    let options = LogOptions::default()
+        .with_fsync(fsync)
+        .with_maintenance_interval(Some(config.local.maintenance_interval));
+    let log = Arc::new(Log::open(&key, options).map_err(log_error)?);
+    open.push((key, Arc::downgrade(&log)));
+    Ok(log)
+}
+
+pub(crate) fn log_error(e: LogError) -> Error {
+    Error::Local(e)
+}
+
+pub(crate) fn to_raw(topic: &Arc<str>, partition: i32, r: StoredRecord) -> RawRecord {
+    let mut headers = Headers::new();
+    for h in r.headers {
+        headers.insert(h.key, h.value);
+    }
+    RawRecord {
+        topic: topic.clone(),
+        partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: r.key,
+        value: r.value,
+        headers,
+    }
+}
+
+pub(crate) fn to_new(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    timestamp: i64,
+    headers: &Headers,
+) -> NewRecord {
+    NewRecord {
+        key: key.map(Bytes::copy_from_slice),
+        value: value.map(Bytes::copy_from_slice),
+        timestamp,
+        headers: headers
+            .iter()
+            .map(|(k, v)| Header {
+                key: k.to_string(),
+                value: v.map(Bytes::copy_from_slice),
+            })
+            .collect(),
+    }
+}
+
+/// Most records buffered before a collector appends on its own.
+const MAX_PENDING: usize = 2000;
+
+/// A stream thread's producer on the local log: buffers records and appends them per
+/// partition in batches (one write, and one fsync under the `Always` policy, per batch).
+pub(crate) struct LocalCollector {
+    log: Arc<Log>,
+    pending: Vec<(Arc<str>, i32, NewRecord, Option<Delivery>)>,
+    names: HashMap<String, Arc<str>>,
+    metrics: Arc<Metrics>,
+}
+
+impl LocalCollector {
+    pub(crate) fn new(log: Arc<Log>, metrics: Arc<Metrics>) -> Self {
+        LocalCollector {
+            log,
+            pending: Vec::new(),
+            names: HashMap::new(),
+            metrics,
+        }
+    }
+
+    fn push(&mut self, record: OutRecord<'_>, delivery: Option<Delivery>) -> Result<(), Error> {
+        let partition = match record.partition {
+            Some(p) => p,
+            None => self
+                .log
+                .partition_for(record.topic, record.key)
+                .map_err(log_error)?,
+        };
+        let topic = match self.names.get(record.topic) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = record.topic.into();
+                self.names.insert(record.topic.to_string(), t.clone());
+                t
+            }
+        };
+        let new = to_new(record.key, record.value, record.timestamp, record.headers);
+        self.pending.push((topic, partition, new, delivery));
+        if self.pending.len() >= MAX_PENDING {
+            self.append_pending()?;
+        }
+        Ok(())
+    }
+
+    fn append_pending(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // Group by partition, keeping the order of records within each partition.
+        let mut groups: Vec<(Arc<str>, i32, Vec<NewRecord>, Vec<(usize, Delivery)>)> = Vec::new();
+        for (topic, partition, record, delivery) in self.pending.drain(..) {
+            let group = match groups
+                .iter_mut()
+                .position(|(t, p, _, _)| *t == topic && *p == partition)
+            {
+                Some(i) => &mut groups[i],
+                None => {
+                    groups.push((topic, partition, Vec::new(), Vec::new()));
+                    let last = groups.len() - 1;
+                    &mut groups[last]
+                }
+            };
+            if let Some(d) = delivery {
+                group.3.push((group.2.len(), d));
+            }
+            group.2.push(record);
+        }
+        for (topic, partition, records, deliveries) in groups {
+            match self.log.append(&topic, partition, &records) {
+                Ok(result) => {
+                    self.metrics.records_produced.add(records.len() as u64);
+                    for (i, d) in deliveries {
+                        d.resolve(Ok(result.base_offset + i as i64));
+                    }
+                }
+                Err(e) => {
+                    for (_, d) in deliveries {
+                        d.resolve(Err(e.to_string()));
+                    }
+                    return Err(log_error(e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RecordCollector for LocalCollector {
+    fn send(&mut self, record: OutRecord<'_>) -> Result<(), Error> {
+        self.push(record, None)
+    }
+
+    fn send_tracked(&mut self, record: OutRecord<'_>) -> Result<Delivery, Error> {
+        let d = Delivery::default();
+        self.push(record, Some(d.clone()))?;
+        Ok(d)
+    }
+}
+
+impl Collector for LocalCollector {
+    fn flush(&mut self) -> Result<(), Error> {
+        self.append_pending()
+    }
+}
+
+/// Reads changelogs from the local log.
+pub(crate) struct LocalChangelogReader {
+    pub(crate) log: Arc<Log>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl ChangelogReader for LocalChangelogReader {
+    fn watermarks(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), Error> {
+        self.log.offsets(topic, partition).map_err(log_error)
+    }
+
+    fn read(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        to: i64,
+        f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let name: Arc<str> = topic.into();
+        let mut at = from;
+        while at < to {
+            let records = self
+                .log
+                .read(topic, partition, at, 1000, 4 << 20)
+                .map_err(log_error)?;
+            let Some(last) = records.last().map(|r| r.offset) else {
+                break;
+            };
+            for r in records {
+                if r.offset >= to {
+                    return Ok(());
+                }
+                self.metrics.records_restored.incr();
+                f(&to_raw(&name, partition, r))?;
+            }
+            at = last + 1;
+        }
+        Ok(())
+    }
+}
+
+/// Consumer-group offsets in the local log.
+pub(crate) struct LocalGroup {
+    pub(crate) log: Arc<Log>,
+    pub(crate) group: String,
+    /// Internal repartition topics whose consumed records may be deleted once committed.
+    pub(crate) purge: Vec<Arc<str>>,
+}
+
+impl GroupOffsets for LocalGroup {
+    fn committed(&self, partitions: &[(Arc<str>, i32)]) -> Result<Vec<Option<i64>>, Error> {
+        Ok(partitions
+            .iter()
+            .map(|(t, p)| self.log.committed(&self.group, t, *p))
+            .collect())
+    }
+
+    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], _sync: bool) -> Result<(), Error> {
+        let list: Vec<(&str, i32, i64)> = offsets.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
+        self.log.commit(&self.group, &list).map_err(log_error)?;
+        // Repartition topics are read by this application only: what it committed can go.
+        for (t, p, o) in offsets {
+            if self.purge.contains(t) {
+                if let Err(e) = self.log.delete_records(t, *p, *o) {
+                    tracing::debug!(topic = %t, partition = p, error = %e, "could not purge repartition records");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates a topic if missing (idempotent).
+pub(crate) fn ensure_topic(
+    log: &Log,
+    name: &str,
+    partitions: i32,
+    compact: bool,
+    retention: Option<Duration>,
+    segment_bytes: Option<u64>,
+) -> Result<(), Error> {
+    let mut config = ow_stream_log::TopicConfig::new(partitions)
+        .with_cleanup(if compact {
+            ow_stream_log::CleanupPolicy::Compact
+        } else {
+            ow_stream_log::CleanupPolicy::Delete
+        })
+        .with_retention(retention);
+    if let Some(bytes) = segment_bytes {
+        config = config.with_segment_bytes(bytes);
+    }
+    log.create_topic(name, config).map_err(log_error)?;
+    Ok(())
+}
+
+/// Partition counts of the topics that exist.
+pub(crate) fn partition_counts(log: &Log, topics: &[Arc<str>]) -> HashMap<Arc<str>, i32> {
+    topics
+        .iter()
+        .filter_map(|t| {
+            log.topic(t)
+                .map(|info| (t.clone(), info.partitions.len() as i32))
+        })
+        .collect()
+}
+
+/// A consumer of one topic on the local log: the only member of its group, it reads every
+/// partition, starting from the group's committed offsets (or the start of each partition).
+pub(crate) struct LocalConsumer {
+    log: Arc<Log>,
+    group: String,
+    topic: Arc<str>,
+    state: tokio::sync::Mutex<LocalConsumerState>,
+}
+
+struct LocalConsumerState {
+    positions: Vec<(i32, i64)>,
+    buffer: std::collections::VecDeque<RawRecord>,
+    next_partition: usize,
+}
+
+impl LocalConsumer {
+    pub(crate) fn new(log: Arc<Log>, group: &str, topic: Arc<str>) -> Result<Self, Error> {
+        let info = log.topic(&topic).ok_or_else(|| {
+            Error::Local(LogError::UnknownTopic {
+                topic: topic.to_string(),
+            })
+        })?;
+        let positions = info
+            .partitions
+            .iter()
+            .map(|p| {
+                let committed = log.committed(group, &topic, p.partition);
+                (
+                    p.partition,
+                    committed.unwrap_or(p.start_offset).max(p.start_offset),
+                )
+            })
+            .collect();
+        Ok(LocalConsumer {
+            log,
+            group: group.to_string(),
+            topic,
+            state: tokio::sync::Mutex::new(LocalConsumerState {
+                positions,
+                buffer: std::collections::VecDeque::new(),
+                next_partition: 0,
+            }),
+        })
+    }
+
+    /// The next record, waiting for one to be appended when none is left.
+    pub(crate) async fn next(&self) -> Result<RawRecord, Error> {
+        let mut state = self.state.lock().await;
+        loop {
+            if let Some(r) = state.buffer.pop_front() {
+                return Ok(r);
+            }
+            let n = state.positions.len();
+            for i in 0..n {
+                let index = (state.next_partition + i) % n;
+                let (partition, position) = state.positions[index];
+                let records = match self
+                    .log
+                    .read(&self.topic, partition, position, 500, 8 << 20)
+                {
+                    Ok(r) => r,
+                    Err(LogError::OffsetOutOfRange { start, end, .. }) => {
+                        state.positions[index].1 = if position < start { start } else { end };
+                        continue;
+                    }
+                    Err(e) => return Err(log_error(e)),
+                };
+                if let Some(last) = records.last() {
+                    state.positions[index].1 = last.offset + 1;
+                    state.next_partition = (index + 1) % n;
+                    state.buffer.extend(
+                        records
+                            .into_iter()
+                            .map(|r| to_raw(&self.topic, partition, r)),
+                    );
+                    break;
+                }
+            }
+            if state.buffer.is_empty() {
+                let waits: Vec<(&str, i32, i64)> = state
+                    .positions
+                    .iter()
+                    .map(|(p, o)| (&*self.topic, *p, *o))
+                    .collect();
+                let wait = self.log.wait_for_any_async(&waits).map_err(log_error)?;
+                wait.await;
+            }
+        }
+    }
+
+    /// Commits the next offset to read in a partition.
+    pub(crate) fn commit(&self, partition: i32, next: i64) -> Result<(), Error> {
+        self.log
+            .commit(&self.group, &[(&self.topic, partition, next)])
+            .map_err(log_error)
+    }
+}

@@ -1,0 +1,149 @@
+//! A stream thread on the local log: it owns its share of the partitions (no group protocol:
+//! one process owns a log directory), reads them in batches and waits for appends without
+//! polling.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ow_stream_log::{Log, LogError};
+
+use super::Shared;
+use super::kafka_thread::now_ms;
+use super::manager::TaskManager;
+use crate::error::Error;
+use crate::local::{LocalChangelogReader, LocalCollector, LocalGroup, log_error, to_raw};
+
+/// Records read per partition per step.
+const PER_PARTITION: usize = 500;
+
+/// The body of one stream thread on the local backend.
+pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<(), Error> {
+    let app = shared.config.application_id.clone();
+    let metrics = shared.env.metrics.clone();
+    let mut tasks = TaskManager::new(
+        shared.clone(),
+        Box::new(LocalCollector::new(log.clone(), metrics.clone())),
+        Box::new(LocalChangelogReader {
+            log: log.clone(),
+            metrics,
+        }),
+    );
+    let repartition: Vec<Arc<str>> = shared
+        .topology
+        .internal_topics(&app)
+        .into_iter()
+        .filter(|(_, _, changelog)| !changelog)
+        .map(|(t, _, _)| t)
+        .collect();
+    let group = LocalGroup {
+        log: log.clone(),
+        group: app.clone(),
+        purge: repartition,
+    };
+    // Partition p of every source topic goes to thread p % threads: co-partitioned topics
+    // stay together.
+    let threads = shared.config.num_stream_threads.max(1);
+    let mut assigned = Vec::new();
+    for topic in shared.topology.source_topics(&app) {
+        let Some(info) = log.topic(&topic) else {
+            return Err(Error::Config {
+                field: "topics",
+                reason: format!("source topic {topic} does not exist"),
+            });
+        };
+        for p in &info.partitions {
+            if p.partition as usize % threads == index {
+                assigned.push((topic.clone(), p.partition));
+            }
+        }
+    }
+    let starts = tasks.assign(&assigned, &group)?;
+    let mut positions: HashMap<(Arc<str>, i32), i64> = HashMap::new();
+    for (topic, partition, start) in starts {
+        let position = match start {
+            Some(o) => o,
+            None => log.offsets(&topic, partition).map_err(log_error)?.0,
+        };
+        positions.insert((topic, partition), position);
+    }
+    let order: Vec<(Arc<str>, i32)> = assigned.clone();
+    let max = shared.config.max_poll_records;
+    let mut last_commit = Instant::now();
+    let mut batch = Vec::with_capacity(max);
+    let result = loop {
+        if shared.abort.load(Ordering::SeqCst) {
+            tasks.aborting = true;
+            return Ok(());
+        }
+        if shared.shutdown.load(Ordering::SeqCst) || shared.has_failed() {
+            break Ok(());
+        }
+        batch.clear();
+        if !shared.paused.load(Ordering::SeqCst) {
+            for (topic, partition) in &order {
+                if batch.len() >= max {
+                    break;
+                }
+                let Some(position) = positions.get_mut(&(topic.clone(), *partition)) else {
+                    continue;
+                };
+                let records = match log.read(
+                    topic,
+                    *partition,
+                    *position,
+                    PER_PARTITION.min(max - batch.len()),
+                    8 << 20,
+                ) {
+                    Ok(r) => r,
+                    Err(LogError::OffsetOutOfRange { start, end, .. }) => {
+                        let reset = if *position < start { start } else { end };
+                        tracing::warn!(topic = %topic, partition, from = *position, to = reset, "position out of range: resetting");
+                        *position = reset;
+                        continue;
+                    }
+                    Err(e) => break_err(e)?,
+                };
+                if let Some(last) = records.last() {
+                    *position = last.offset + 1;
+                }
+                batch.extend(records.into_iter().map(|r| to_raw(topic, *partition, r)));
+            }
+        }
+        if batch.is_empty() {
+            let waits: Vec<(&str, i32, i64)> =
+                positions.iter().map(|((t, p), o)| (&**t, *p, *o)).collect();
+            let wait = if shared.paused.load(Ordering::SeqCst) || waits.is_empty() {
+                std::thread::sleep(Duration::from_millis(50));
+                Ok(false)
+            } else {
+                log.wait_for_any(&waits, Duration::from_millis(100))
+            };
+            if let Err(e) = wait {
+                break Err(log_error(e));
+            }
+        }
+        let now = now_ms();
+        let step = tasks.process(&batch, now).and_then(|()| {
+            if last_commit.elapsed() >= shared.config.commit_interval {
+                tasks.punctuate(now)?;
+                tasks.commit(&group, false)?;
+                last_commit = Instant::now();
+            }
+            Ok(())
+        });
+        if let Err(e) = step {
+            break Err(e);
+        }
+    };
+    if result.is_err() || shared.has_failed() {
+        tasks.aborting = true;
+        return result;
+    }
+    tasks.close(&group)
+}
+
+fn break_err(e: LogError) -> Result<Vec<ow_stream_log::StoredRecord>, Error> {
+    Err(log_error(e))
+}
