@@ -1,6 +1,11 @@
-//! The one error type of the processor's domain logic.
+//! The errors of the processor: [`ProcessError`] for a raw event that cannot be turned into
+//! outputs (it goes to the dead-letter topic), [`ProcessorError`] for the stage itself (it
+//! cannot start, or stops).
 
 use ow_schemas::FetchOutcome;
+use ow_stream_core::TopologyError;
+use ow_stream_core::registry::RegistryError;
+use ow_stream_core::serde::SerdeError;
 
 /// Why a raw event could not be turned into outputs.
 ///
@@ -68,6 +73,23 @@ pub enum ProcessError {
         /// The value found.
         value: i64,
     },
+    /// The record key of a raw event is not the player id it carries: the event would land in
+    /// another player's state.
+    #[error("raw event keyed {key:?} carries the fetch of player {player_id:?} at {fetched_at}")]
+    KeyMismatch {
+        /// The record key.
+        key: String,
+        /// `player_id` of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+    },
+    /// A raw event has an empty player id.
+    #[error("raw event fetched at {fetched_at} has an empty player id")]
+    EmptyPlayerId {
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+    },
     /// A raw event was applied to the profile of another player.
     #[error(
         "fetch of player {fetched_player_id} cannot update the profile of player {profile_player_id}"
@@ -78,6 +100,50 @@ pub enum ProcessError {
         /// The player of the raw event.
         fetched_player_id: String,
     },
+}
+
+/// Why the processor stage could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessorError {
+    /// Neither a schema registry URL nor an open registry was configured.
+    #[error(
+        "no schema registry configured: set --schema-registry-url (OW_SCHEMA_REGISTRY_URL)"
+    )]
+    NoRegistry,
+    /// The schema registry URL is unusable.
+    #[error("cannot use the schema registry at {url}")]
+    Registry {
+        /// The URL configured.
+        url: String,
+        /// Why.
+        #[source]
+        source: RegistryError,
+    },
+    /// One of the pipeline's Avro schemas could not be loaded into a serde.
+    #[error("cannot use the avro schema of {what}")]
+    Schema {
+        /// Which record the schema describes (`"ow.stats.deltas value"`, ...).
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: SerdeError,
+    },
+    /// The schemas of an output topic could not be registered.
+    #[error("cannot register the schemas of topic {topic}")]
+    Register {
+        /// The topic.
+        topic: String,
+        /// Why (the registry refused or could not be reached).
+        #[source]
+        source: SerdeError,
+    },
+    /// The topology is malformed (a topic prefix that makes names invalid, for example).
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The streams application failed to start, failed while running, or failed to close.
+    #[error(transparent)]
+    Streams(#[from] ow_stream_core::Error),
 }
 
 /// The schema symbol of an outcome, for messages.

@@ -1,9 +1,10 @@
 //! A raw event with its body parsed once, ready for every output.
 
-use ow_schemas::{FetchOutcome, RawPlayerProfile};
+use ow_schemas::{FetchOutcome, PlayerSnapshot, RawPlayerProfile, StatsByCategory};
 
 use crate::error::ProcessError;
 use crate::overfast::{Category, Obj, PlayerBody, StatsBody, Summary, heroes};
+use crate::profile::ProfileUpdate;
 
 /// A raw event (`ow.raw.player-profiles`) with its body parsed, borrowing from the event.
 ///
@@ -147,5 +148,28 @@ impl<'a> PlayerFetch<'a> {
     /// `null`s (unplayed heroes, absent platforms and modes).
     pub(crate) fn heroes(&self) -> impl Iterator<Item = (&str, &str, &str, &[Obj<Category<'a>>])> {
         self.stats.iter().flat_map(|stats| heroes(stats))
+    }
+}
+
+/// Everything the topology needs from one raw event, owned: the event is parsed once and each
+/// branch of the topology takes its part.
+#[derive(Clone, Debug)]
+pub(crate) struct FetchOutputs {
+    /// The `ow.stats.by-category` records (empty without stats).
+    pub(crate) categories: Vec<StatsByCategory>,
+    /// The snapshot to compare with the previous one (`None` without stats).
+    pub(crate) snapshot: Option<PlayerSnapshot>,
+    /// What the fetch says about the profile.
+    pub(crate) profile: ProfileUpdate,
+}
+
+impl PlayerFetch<'_> {
+    /// Every output of this fetch, owned.
+    pub(crate) fn outputs(&self) -> FetchOutputs {
+        FetchOutputs {
+            categories: self.stats_by_category(),
+            snapshot: self.snapshot(),
+            profile: self.profile_update(),
+        }
     }
 }

@@ -42,18 +42,103 @@ impl PlayerFetch<'_> {
     /// # Errors
     /// [`ProcessError::PlayerMismatch`] when `previous` is another player's profile.
     pub fn apply_to(&self, previous: Option<PlayerProfile>) -> Result<PlayerProfile, ProcessError> {
+        self.profile_update().apply_to(previous)
+    }
+
+    /// What this fetch says about its player's profile, owned, to fold in later.
+    pub(crate) fn profile_update(&self) -> ProfileUpdate {
         let raw = self.raw();
-        let mut profile = match previous {
-            Some(previous) if previous.player_id != raw.player_id => {
-                return Err(ProcessError::PlayerMismatch {
-                    profile_player_id: previous.player_id,
-                    fetched_player_id: raw.player_id.clone(),
-                });
+        let summary = self.summary().map(|summary| {
+            let replace_nulls = raw.outcome == FetchOutcome::Ok;
+            let owned = |t: &Option<Text<'_>>| t.as_ref().map(|t| t.as_str().to_owned());
+            SummaryUpdate {
+                fetched_at: raw.fetched_at,
+                replace_nulls,
+                username: owned(&summary.username),
+                avatar: owned(&summary.avatar),
+                namecard: owned(&summary.namecard),
+                title: owned(&summary.title),
+                endorsement: summary.endorsement.as_ref().map(|endorsement| Endorsement {
+                    level: endorsement
+                        .level
+                        .0
+                        .and_then(|level| i32::try_from(level).ok())
+                        .unwrap_or(0),
+                    frame: owned(&endorsement.frame),
+                }),
+                competitive: (summary.competitive.is_some() || replace_nulls)
+                    .then(|| ranks(summary)),
+                last_updated_at: self.last_updated_at(),
             }
-            Some(previous) if previous.status.fetched_at > raw.fetched_at => return Ok(previous),
+        });
+        ProfileUpdate {
+            player_id: raw.player_id.clone(),
+            status: status_of(raw),
+            summary,
+        }
+    }
+}
+
+/// What one fetch says about its player's profile, owned (it borrows nothing from the raw
+/// event), so that a topology can parse an event once and fold it into the profile later.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ProfileUpdate {
+    player_id: String,
+    status: FetchStatus,
+    /// `None` when the fetch had no summary (`not_found` and error outcomes).
+    summary: Option<SummaryUpdate>,
+}
+
+/// The summary of an `ok` or `private` fetch, as [`ProfileUpdate::apply_to`] folds it in.
+#[derive(Clone, Debug, PartialEq)]
+struct SummaryUpdate {
+    fetched_at: i64,
+    /// `ok`: a `null` clears what `null` means "none" for; `private`: every `null` keeps.
+    replace_nulls: bool,
+    username: Option<String>,
+    avatar: Option<String>,
+    namecard: Option<String>,
+    title: Option<String>,
+    endorsement: Option<Endorsement>,
+    /// `None`: keep the old ranks.
+    competitive: Option<Vec<CompetitiveRank>>,
+    last_updated_at: Option<i64>,
+}
+
+impl ProfileUpdate {
+    /// The player the fetch was about.
+    pub(crate) fn player_id(&self) -> &str {
+        &self.player_id
+    }
+
+    /// Folds this update into the previous profile of its player (see [`apply_fetch`]).
+    ///
+    /// # Errors
+    /// [`ProcessError::PlayerMismatch`] when `previous` is another player's profile.
+    pub(crate) fn apply_to(
+        &self,
+        previous: Option<PlayerProfile>,
+    ) -> Result<PlayerProfile, ProcessError> {
+        match previous {
+            Some(previous) if previous.player_id != self.player_id => {
+                Err(ProcessError::PlayerMismatch {
+                    profile_player_id: previous.player_id,
+                    fetched_player_id: self.player_id.clone(),
+                })
+            }
+            previous => Ok(self.merge_into(previous)),
+        }
+    }
+
+    /// Folds this update into `previous`, which must be a profile of the same player.
+    pub(crate) fn merge_into(&self, previous: Option<PlayerProfile>) -> PlayerProfile {
+        let mut profile = match previous {
+            Some(previous) if previous.status.fetched_at > self.status.fetched_at => {
+                return previous;
+            }
             Some(previous) => previous,
             None => PlayerProfile {
-                player_id: raw.player_id.clone(),
+                player_id: self.player_id.clone(),
                 username: None,
                 avatar: None,
                 namecard: None,
@@ -62,41 +147,34 @@ impl PlayerFetch<'_> {
                 competitive: Vec::new(),
                 last_updated_at: None,
                 profile_fetched_at: None,
-                status: status_of(raw),
+                status: self.status.clone(),
             },
         };
-        profile.status = status_of(raw);
-        if let Some(summary) = self.summary() {
-            let replace_nulls = raw.outcome == FetchOutcome::Ok;
-            let update =
-                |old: &mut Option<String>, new: &Option<Text<'_>>, clear_on_null: bool| match new {
-                    Some(new) => *old = Some(new.as_str().to_owned()),
+        profile.status = self.status.clone();
+        if let Some(summary) = &self.summary {
+            let update = |old: &mut Option<String>, new: &Option<String>, clear_on_null: bool| {
+                match new {
+                    Some(new) => *old = Some(new.clone()),
                     None if clear_on_null => *old = None,
                     None => {}
-                };
+                }
+            };
             update(&mut profile.username, &summary.username, false);
             update(&mut profile.avatar, &summary.avatar, false);
-            update(&mut profile.namecard, &summary.namecard, replace_nulls);
-            update(&mut profile.title, &summary.title, replace_nulls);
+            update(&mut profile.namecard, &summary.namecard, summary.replace_nulls);
+            update(&mut profile.title, &summary.title, summary.replace_nulls);
             if let Some(endorsement) = &summary.endorsement {
-                profile.endorsement = Some(Endorsement {
-                    level: endorsement
-                        .level
-                        .0
-                        .and_then(|level| i32::try_from(level).ok())
-                        .unwrap_or(0),
-                    frame: endorsement.frame.as_ref().map(|f| f.as_str().to_owned()),
-                });
+                profile.endorsement = Some(endorsement.clone());
             }
-            if summary.competitive.is_some() || replace_nulls {
-                profile.competitive = ranks(summary);
+            if let Some(competitive) = &summary.competitive {
+                profile.competitive.clone_from(competitive);
             }
-            if let Some(at) = self.last_updated_at() {
+            if let Some(at) = summary.last_updated_at {
                 profile.last_updated_at = Some(at);
             }
-            profile.profile_fetched_at = Some(raw.fetched_at);
+            profile.profile_fetched_at = Some(summary.fetched_at);
         }
-        Ok(profile)
+        profile
     }
 }
 

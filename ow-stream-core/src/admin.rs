@@ -118,7 +118,7 @@ pub struct Admin {
 }
 
 enum AdminInner {
-    Kafka(StreamsConfig),
+    Kafka(Box<StreamsConfig>),
     Local(Arc<ow_stream_log::Log>),
 }
 
@@ -126,7 +126,7 @@ impl Admin {
     /// An admin client for the configured backend.
     pub fn new(config: &StreamsConfig) -> Result<Admin, Error> {
         let inner = match &config.backend {
-            Backend::Kafka { .. } => AdminInner::Kafka(config.clone()),
+            Backend::Kafka { .. } => AdminInner::Kafka(Box::new(config.clone())),
             Backend::Local { dir } => AdminInner::Local(crate::local::open(dir, config)?),
         };
         Ok(Admin { inner })
@@ -138,7 +138,7 @@ impl Admin {
             AdminInner::Kafka(config) => {
                 let names: Vec<Arc<str>> =
                     specs.iter().map(|s| Arc::from(s.name.as_str())).collect();
-                let c = config.clone();
+                let c = (**config).clone();
                 let existing = blocking(move || crate::kafka::partition_counts(&c, &names)).await?;
                 let missing: Vec<(Arc<str>, i32, bool)> = specs
                     .iter()
@@ -167,7 +167,7 @@ impl Admin {
     pub async fn topic_offsets(&self, topics: &[&str]) -> Result<Vec<TopicOffsets>, Error> {
         match &self.inner {
             AdminInner::Kafka(config) => {
-                let config = config.clone();
+                let config = (**config).clone();
                 let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
                 blocking(move || {
                     let consumer = metadata_consumer(&config, None)?;
@@ -232,7 +232,7 @@ impl Admin {
         let offsets = self.topic_offsets(topics).await?;
         let committed: Vec<Option<i64>> = match &self.inner {
             AdminInner::Kafka(config) => {
-                let config = config.clone();
+                let config = (**config).clone();
                 let group = group.to_string();
                 let wanted: Vec<(String, i32)> = offsets
                     .iter()

@@ -90,6 +90,9 @@ pub(crate) fn to_new(
     }
 }
 
+/// Records of one partition to append, with the deliveries to resolve: `(index, delivery)`.
+type PartitionBatch = (Arc<str>, i32, Vec<NewRecord>, Vec<(usize, Delivery)>);
+
 /// Most records buffered before a collector appends on its own.
 const MAX_PENDING: usize = 2000;
 
@@ -141,7 +144,7 @@ impl LocalCollector {
             return Ok(());
         }
         // Group by partition, keeping the order of records within each partition.
-        let mut groups: Vec<(Arc<str>, i32, Vec<NewRecord>, Vec<(usize, Delivery)>)> = Vec::new();
+        let mut groups: Vec<PartitionBatch> = Vec::new();
         for (topic, partition, record, delivery) in self.pending.drain(..) {
             let group = match groups
                 .iter_mut()
@@ -260,10 +263,10 @@ impl GroupOffsets for LocalGroup {
         self.log.commit(&self.group, &list).map_err(log_error)?;
         // Repartition topics are read by this application only: what it committed can go.
         for (t, p, o) in offsets {
-            if self.purge.contains(t) {
-                if let Err(e) = self.log.delete_records(t, *p, *o) {
-                    tracing::debug!(topic = %t, partition = p, error = %e, "could not purge repartition records");
-                }
+            if self.purge.contains(t)
+                && let Err(e) = self.log.delete_records(t, *p, *o)
+            {
+                tracing::debug!(topic = %t, partition = p, error = %e, "could not purge repartition records");
             }
         }
         Ok(())
