@@ -136,10 +136,10 @@ impl TestEnv {
                 .expect("records within 30 s")
                 .unwrap()
                 .unwrap();
-            if let Some(end) = remaining.get(&next.partition).copied() {
-                if next.offset + 1 >= end {
-                    remaining.remove(&next.partition);
-                }
+            if let Some(end) = remaining.get(&next.partition).copied()
+                && next.offset + 1 >= end
+            {
+                remaining.remove(&next.partition);
             }
             out.push(next);
         }
