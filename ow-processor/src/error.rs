@@ -107,9 +107,7 @@ pub enum ProcessError {
 #[non_exhaustive]
 pub enum ProcessorError {
     /// Neither a schema registry URL nor an open registry was configured.
-    #[error(
-        "no schema registry configured: set --schema-registry-url (OW_SCHEMA_REGISTRY_URL)"
-    )]
+    #[error("no schema registry configured: set --schema-registry-url (OW_SCHEMA_REGISTRY_URL)")]
     NoRegistry,
     /// The schema registry URL is unusable.
     #[error("cannot use the schema registry at {url}")]

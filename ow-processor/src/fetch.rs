@@ -173,3 +173,24 @@ impl PlayerFetch<'_> {
         }
     }
 }
+
+/// Checks that a raw event is keyed by the player id it carries, and that the id is not empty:
+/// the topology keeps a player's state under the record key.
+///
+/// # Errors
+/// [`ProcessError::KeyMismatch`], [`ProcessError::EmptyPlayerId`].
+pub(crate) fn check_key(key: &str, raw: &RawPlayerProfile) -> Result<(), ProcessError> {
+    if key != raw.player_id {
+        return Err(ProcessError::KeyMismatch {
+            key: key.to_owned(),
+            player_id: raw.player_id.clone(),
+            fetched_at: raw.fetched_at,
+        });
+    }
+    if raw.player_id.is_empty() {
+        return Err(ProcessError::EmptyPlayerId {
+            fetched_at: raw.fetched_at,
+        });
+    }
+    Ok(())
+}

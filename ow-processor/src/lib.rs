@@ -1,7 +1,9 @@
-//! The domain of the ow-processor stage: from raw OverFast answers
-//! (`ow.raw.player-profiles`) to the four outputs of the pipeline, as pure functions with no
-//! Kafka and no DSL. The topology wires them together; everything here is testable with plain
-//! values.
+//! The ow-processor stage: from raw OverFast answers (`ow.raw.player-profiles`) to the four
+//! outputs of the pipeline.
+//!
+//! The domain is pure functions with no Kafka and no DSL, testable with plain values; the
+//! [`topology`] module wires them together with the ow-stream-core DSL, and [`start`] / [`run`]
+//! run that topology.
 //!
 //! | output | function | state it needs |
 //! |---|---|---|
@@ -21,17 +23,17 @@
 //! A body that cannot be read (not JSON, no `summary`, wrong types) is a [`ProcessError`] naming
 //! the player and the fetch, for the dead-letter topic. Nothing here panics on input.
 //!
-//! # How the topology is expected to use this
+//! # The stage
+//! [`build`] wires these functions into a topology with the ow-stream-core DSL (its shape, and
+//! why it needs no repartition topic, are in [`topology`]); [`start`] and [`run`] run it as the
+//! streams application [`APPLICATION_ID`]:
+//!
 //! ```text
-//! raw (key player id)
-//!  ├─ flat_map_values(stats_by_category) ─ select_key(StatsByCategory::key) ─▶ ow.stats.by-category
-//!  │     (partition by the key's player_id only, hashed like a player-id key)
-//!  ├─ group_by_key ─ aggregate(apply_fetch) ─▶ ow.players.profile
-//!  └─ process with store "player-last-snapshot" (key player id, PlayerSnapshot):
-//!        cur = snapshot_of(raw)?; deltas = compute_deltas(prev, cur);
-//!        if supersedes(prev, cur) { put(cur) }                    ─▶ ow.stats.deltas (key player id)
-//!           └─ group by (player, platform, gamemode) ─ 1-day tumbling windows, grace 1 h,
-//!              by snapshot_at ─ aggregate(DailyStats::default, add_delta) ─▶ ow.stats.daily
+//! raw (key player id) ─ parse-fetch ─┬─ aggregate(apply_fetch) ────────────────▶ ow.players.profile
+//!                                    └─ newer-snapshots (store player-last-snapshot)
+//!                                        ├─ compute_deltas ───────────────────────▶ ow.stats.deltas
+//!                                        │   └─ all-heroes, 1-day windows ─ add_delta ▶ ow.stats.daily
+//!                                        └─ stats_by_category ───────────────────▶ ow.stats.by-category
 //! ```
 //!
 //! # Example
@@ -63,6 +65,7 @@
 //! # Ok::<(), ow_processor::ProcessError>(())
 //! ```
 
+mod app;
 pub mod category;
 pub mod daily;
 pub mod delta;
@@ -71,12 +74,15 @@ mod fetch;
 mod overfast;
 pub mod profile;
 pub mod snapshot;
+pub mod topology;
 pub mod units;
 
+pub use app::{APPLICATION_ID, Processor, ProcessorConfig, run, start};
 pub use category::stats_by_category;
 pub use daily::{DAY_MS, GRACE_MS, add_delta, day_window};
 pub use delta::{ALL_HEROES, compute_deltas};
-pub use error::ProcessError;
+pub use error::{ProcessError, ProcessorError};
 pub use fetch::PlayerFetch;
 pub use profile::apply_fetch;
 pub use snapshot::{snapshot_of, supersedes};
+pub use topology::{DAILY_STORE, PROFILE_STORE, SNAPSHOT_STORE, Topics, TopologyOptions, build};

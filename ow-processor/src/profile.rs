@@ -152,16 +152,19 @@ impl ProfileUpdate {
         };
         profile.status = self.status.clone();
         if let Some(summary) = &self.summary {
-            let update = |old: &mut Option<String>, new: &Option<String>, clear_on_null: bool| {
-                match new {
+            let update =
+                |old: &mut Option<String>, new: &Option<String>, clear_on_null: bool| match new {
                     Some(new) => *old = Some(new.clone()),
                     None if clear_on_null => *old = None,
                     None => {}
-                }
-            };
+                };
             update(&mut profile.username, &summary.username, false);
             update(&mut profile.avatar, &summary.avatar, false);
-            update(&mut profile.namecard, &summary.namecard, summary.replace_nulls);
+            update(
+                &mut profile.namecard,
+                &summary.namecard,
+                summary.replace_nulls,
+            );
             update(&mut profile.title, &summary.title, summary.replace_nulls);
             if let Some(endorsement) = &summary.endorsement {
                 profile.endorsement = Some(endorsement.clone());

@@ -10,62 +10,20 @@ use ow_processor::{ALL_HEROES, DAY_MS, add_delta, compute_deltas, snapshot_of, s
 use ow_schemas::{DailyStats, FetchOutcome, PlayerSnapshot, StatsDelta};
 use serde_json::{Value, json};
 
-const TEKROP: &str = "TeKrop-2217";
-/// TeKrop's `summary.last_updated_at`, in seconds.
-const LAST_UPDATED: i64 = 1_678_536_999;
-const COMP: [&str; 2] = ["pc", "competitive"];
+const LAST_UPDATED: i64 = TEKROP_LAST_UPDATED;
 
 fn at(path: [&str; 3]) -> [&str; 5] {
-    [COMP[0], COMP[1], path[0], path[1], path[2]]
+    competitive_pc(path)
+}
+
+fn after_three_games() -> Value {
+    tekrop_after_three_games()
 }
 
 fn snapshot(body: &Value, fetched_at: i64) -> PlayerSnapshot {
     snapshot_of(&raw_ok(TEKROP, body.to_string(), fetched_at))
         .expect("a good body")
         .expect("a body with stats")
-}
-
-fn set_last_updated(body: &mut Value, seconds: i64) {
-    body["summary"]["last_updated_at"] = json!(seconds);
-}
-
-/// The second snapshot's body: TeKrop after three more competitive games, all on Reaper.
-fn after_three_games() -> Value {
-    let mut body = full_body(TEKROP);
-    set_last_updated(&mut body, LAST_UPDATED + 7200);
-    for (path, by) in [
-        (["all-heroes", "game", "games_played"], 3.0),
-        (["all-heroes", "game", "games_won"], 2.0),
-        (["all-heroes", "game", "games_lost"], 1.0),
-        (["all-heroes", "game", "hero_wins"], 2.0),
-        (["all-heroes", "game", "time_played"], 3600.0),
-        (["all-heroes", "combat", "eliminations"], 40.0),
-        (["all-heroes", "combat", "deaths"], 10.0),
-        (["all-heroes", "combat", "final_blows"], 15.0),
-        (["all-heroes", "combat", "damage_done"], 5000.0),
-        (["all-heroes", "combat", "hero_damage_done"], 5000.0),
-        (["all-heroes", "assists", "healing_done"], 1200.0),
-        // Not additive: must not show up.
-        (
-            ["all-heroes", "average", "eliminations_avg_per_10_min"],
-            1.5,
-        ),
-        (["all-heroes", "best", "eliminations_most_in_game"], 5.0),
-        (["reaper", "game", "games_played"], 3.0),
-        (["reaper", "game", "games_lost"], 1.0),
-        (["reaper", "game", "time_played"], 3600.0),
-        (["reaper", "combat", "eliminations"], 40.0),
-        (["reaper", "combat", "deaths"], 10.0),
-        (["reaper", "combat", "all_damage_done"], 5000.0),
-        (["reaper", "combat", "hero_damage_done"], 4000.0),
-        (["reaper", "combat", "weapon_accuracy"], 3.0),
-        (["reaper", "average", "deaths_avg_per_10_min"], -0.5),
-    ] {
-        bump(&mut body, at(path), by);
-    }
-    // Reaper's first wins: a key the first snapshot did not have counts from zero.
-    add_stat(&mut body, at(["reaper", "game", "games_won"]), 2.0);
-    body
 }
 
 fn stats(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {

@@ -9,7 +9,10 @@
 //! nginx's flat 404 while the cooldown lasts.
 //!
 //! Failures are queued per player with [`FixtureServer::inject`]: each request for that player
-//! takes the next [`Fault`] in its queue, then answers normally once the queue is empty.
+//! takes the next [`Fault`] in its queue, then answers normally once the queue is empty. A test
+//! that needs a fetch to stay in flight until it says so puts a [`Hold`] on the player with
+//! [`FixtureServer::hold`]: requests about that player are counted when they arrive, then wait
+//! for [`Hold::release`].
 //!
 //! ```no_run
 //! use ow_producer::fixture_server::{Fault, FixtureServer};
@@ -37,6 +40,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use futures::StreamExt as _;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// OverFast's body for a 500.
@@ -186,6 +190,7 @@ struct Inner {
     cooldowns: HashMap<String, Cooldown>,
     max_age_secs: Option<u64>,
     age_secs: Option<u64>,
+    holds: HashMap<String, watch::Receiver<bool>>,
 }
 
 impl Default for Inner {
@@ -200,6 +205,7 @@ impl Default for Inner {
             // OverFast's cache time for `/players/{id}`.
             max_age_secs: Some(600),
             age_secs: None,
+            holds: HashMap::new(),
         }
     }
 }
@@ -292,6 +298,14 @@ impl FixtureServer {
             .extend(faults);
     }
 
+    /// Holds every request about `player` (counted as it arrives) until the returned [`Hold`] is
+    /// released or dropped; a later hold on the same player replaces this one.
+    pub fn hold(&self, player: &str) -> Hold {
+        let (release, held) = watch::channel(false);
+        self.state.lock().holds.insert(player.to_owned(), held);
+        Hold { release }
+    }
+
     /// The `Cache-Control: max-age` and `Age` sent with 200s (default: `max-age=600`, no `Age`).
     pub fn set_cache_headers(&self, max_age_secs: Option<u64>, age_secs: Option<u64>) {
         let mut inner = self.state.lock();
@@ -330,6 +344,25 @@ impl FixtureServer {
     }
 }
 
+/// Requests about one player wait while this exists (see [`FixtureServer::hold`]).
+#[derive(Debug)]
+pub struct Hold {
+    release: watch::Sender<bool>,
+}
+
+impl Hold {
+    /// Lets the held requests (and later ones) be answered.
+    pub fn release(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let _ = self.release.send(true);
+    }
+}
+
 impl Drop for FixtureServer {
     fn drop(&mut self) {
         self.task.abort();
@@ -344,13 +377,21 @@ enum Plan {
 }
 
 async fn player(State(state): State<Arc<Shared>>, UrlPath(player): UrlPath<String>) -> Response {
-    let plan = {
+    let held = {
         let mut inner = state.lock();
         *inner.hits.entry(player.clone()).or_default() += 1;
         inner.arrivals.push(Arrival {
             player: player.clone(),
             at: Instant::now(),
         });
+        inner.holds.get(&player).cloned()
+    };
+    if let Some(mut held) = held {
+        // Released, or the hold dropped: either way, answer.
+        let _ = held.wait_for(|released| *released).await;
+    }
+    let plan = {
+        let mut inner = state.lock();
         let fault = inner.faults.get_mut(&player).and_then(VecDeque::pop_front);
         match fault {
             Some(Fault::Delay(d)) => Plan::Delay(d),

@@ -1,2 +1,95 @@
-//! ow-producer binary.
-fn main() {}
+//! The ow-producer binary: answers player requests (`ow.player-requests`) with OverFast
+//! fetches written to `ow.raw.player-profiles`, and refreshes tracked players, until it receives
+//! Ctrl-C or SIGTERM. Every setting is a flag with an environment variable
+//! (`ow-producer --help`).
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ow_producer::ProducerConfig;
+use ow_producer::cli::ProducerArgs;
+use ow_stream_core::cli::StreamsArgs;
+
+/// Fetches Overwatch 2 player profiles from the OverFast API for every request on
+/// ow.player-requests and writes one raw event per fetch to ow.raw.player-profiles; refreshes
+/// the players people look at on a schedule that respects OverFast's cache.
+#[derive(Parser, Debug)]
+#[command(name = "ow-producer", version)]
+struct Args {
+    #[command(flatten)]
+    streams: StreamsArgs,
+
+    #[command(flatten)]
+    producer: ProducerArgs,
+
+    /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
+    #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.streams.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("ow-producer stopped: {}", report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, each cause once (the producer's messages already quote theirs).
+fn report(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = ProducerConfig::from_args(&args.streams, &args.producer)?
+        .with_topic_prefix(args.topic_prefix);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    runtime.block_on(ow_producer::run(config, shutdown_signal()))?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

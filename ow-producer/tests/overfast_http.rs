@@ -584,3 +584,20 @@ async fn a_crowd_of_requests_never_exceeds_the_rate() {
     // 5 at once, then one every 500 ms: the last of 200 leaves no sooner than 97.5 s.
     assert!(start.elapsed() >= Duration::from_millis(97_500));
 }
+
+/// In real time: a held answer would otherwise meet the client's timeout on the paused clock.
+#[tokio::test]
+async fn a_held_player_stays_in_flight_until_released() {
+    let server = samples_server().await;
+    let hold = server.hold("TeKrop-2217");
+    let client = client(&server, |_| {});
+    let fetch = tokio::spawn(async move { client.fetch(&id("TeKrop-2217")).await });
+    while server.hits("TeKrop-2217") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!fetch.is_finished());
+    hold.release();
+    let fetch = fetch.await.expect("the fetch does not panic");
+    assert_eq!(fetch.outcome, FetchOutcome::Ok);
+    assert_eq!(server.hits("TeKrop-2217"), 1);
+}

@@ -91,6 +91,11 @@ pub enum RequestOrigin {
     Track,
     /// Anything else.
     Other,
+    /// Someone looked at the player's page: keeps the player tracked, and fetches only when
+    /// the producer's last answer is no longer fresh (a view of fresh data fetches nothing).
+    /// Added after the first version of the schema: readers that predate it read `other`
+    /// (the enum's default).
+    View,
 }
 
 /// Someone asked for a player's profile (value of [`topics::PLAYER_REQUESTS`]).
@@ -172,6 +177,53 @@ mod tests {
         ] {
             apache_avro::Schema::parse_str(s).unwrap();
         }
+    }
+
+    #[test]
+    fn view_origin_is_an_additive_symbol() {
+        use apache_avro::Schema;
+        use apache_avro::reader::datum::GenericDatumReader;
+        use apache_avro::types::Value;
+        use apache_avro::writer::datum::GenericDatumWriter;
+
+        let new = Schema::parse_str(PLAYER_REQUEST_VALUE).unwrap();
+        // The schema before `view` was added.
+        let old = Schema::parse_str(&PLAYER_REQUEST_VALUE.replace(r#", "view"]"#, "]")).unwrap();
+        assert_ne!(old, new);
+        let request = |origin| PlayerRequest {
+            request_id: "r1".into(),
+            player_id: "TeKrop-2217".into(),
+            requested_at: 1_700_000_000_000,
+            origin,
+        };
+        let encode = |schema: &Schema, request: &PlayerRequest| {
+            GenericDatumWriter::builder(schema)
+                .build()
+                .unwrap()
+                .write_ser_to_vec(request)
+                .unwrap()
+        };
+        let read = |writer: &Schema, reader: &Schema, bytes: &[u8]| {
+            GenericDatumReader::builder(writer)
+                .reader_schema(reader)
+                .build()
+                .unwrap()
+                .read_value(&mut &bytes[..])
+                .unwrap()
+        };
+        // New readers read old data as it was…
+        let old_bytes = encode(&old, &request(RequestOrigin::Search));
+        let value = read(&old, &new, &old_bytes);
+        assert_eq!(
+            apache_avro::from_value::<PlayerRequest>(&value).unwrap(),
+            request(RequestOrigin::Search)
+        );
+        // …and old readers read `view` as the enum's default, `other`.
+        let view_bytes = encode(&new, &request(RequestOrigin::View));
+        let Value::Record(fields) = read(&new, &old, &view_bytes) else {
+            panic!("a record")
+        };
+        assert_eq!(fields[3].1, Value::Enum(3, "other".into()));
     }
 
     #[test]

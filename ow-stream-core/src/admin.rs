@@ -74,6 +74,8 @@ pub struct PartitionOffsets {
     pub start: i64,
     /// Next offset to be written.
     pub end: i64,
+    /// Bytes on disk, where the backend knows (the local log).
+    pub size_bytes: Option<u64>,
 }
 
 /// The offsets of a topic.
@@ -192,6 +194,7 @@ impl Admin {
                                 partition: p.id(),
                                 start,
                                 end,
+                                size_bytes: None,
                             });
                         }
                         partitions.sort_by_key(|p| p.partition);
@@ -216,6 +219,7 @@ impl Admin {
                             partition: p.partition,
                             start: p.start_offset,
                             end: p.end_offset,
+                            size_bytes: Some(p.size_bytes),
                         })
                         .collect(),
                 })

@@ -1,39 +1,49 @@
 //! Test helpers shared by the integration tests: fixture files, raw events, bodies in the shape
-//! of the live `GET /players/{id}` answer.
+//! of the live `GET /players/{id}` answer (here); the topology in the test driver and its
+//! outputs ([`pipeline`]); a stream of snapshots for many players ([`stream`]); the mock Kafka
+//! cluster ([`cluster`]).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub(crate) mod cluster;
+pub(crate) mod pipeline;
+pub(crate) mod stream;
 
 use ow_schemas::{FetchOutcome, RawPlayerProfile};
 use serde_json::{Map, Value, json};
 
 /// The recorded OverFast bodies (see `SOURCE.md` there).
-pub const FIXTURES: &str = concat!(
+pub(crate) const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/fixtures/overfast/"
 );
 
 /// 2024-01-01T00:00:00Z.
-pub const JAN_1_2024: i64 = 1_704_067_200_000;
-pub const HOUR: i64 = 3_600_000;
+pub(crate) const JAN_1_2024: i64 = 1_704_067_200_000;
+pub(crate) const HOUR: i64 = 3_600_000;
 
 /// A fixture file's text.
-pub fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = format!("{FIXTURES}{name}");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
 /// A fixture file as JSON.
-pub fn fixture_json(name: &str) -> Value {
+pub(crate) fn fixture_json(name: &str) -> Value {
     serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
 /// A raw event of an `ok` fetch of `player_id` with `body`, fetched at `fetched_at`.
-pub fn raw_ok(player_id: &str, body: impl Into<String>, fetched_at: i64) -> RawPlayerProfile {
+pub(crate) fn raw_ok(
+    player_id: &str,
+    body: impl Into<String>,
+    fetched_at: i64,
+) -> RawPlayerProfile {
     raw(player_id, FetchOutcome::Ok, Some(body.into()), fetched_at)
 }
 
 /// A raw event with any outcome.
-pub fn raw(
+pub(crate) fn raw(
     player_id: &str,
     outcome: FetchOutcome,
     body: Option<String>,
@@ -79,7 +89,7 @@ fn label_of(key: &str) -> String {
 /// value}}}}}}`) in the labelled shape the live `/players/{id}` sends (`{hero: [{category,
 /// label, stats: [{key, label, value}]}]}`), with empty `heroes_comparisons`, and — as the live
 /// API does for heroes not played — `null` heroes added.
-pub fn labelled_stats(parser_stats: &Value) -> Value {
+pub(crate) fn labelled_stats(parser_stats: &Value) -> Value {
     let mut platforms = Map::new();
     let platforms_in = parser_stats
         .as_object()
@@ -127,7 +137,7 @@ pub fn labelled_stats(parser_stats: &Value) -> Value {
 
 /// A full `/players/{id}` body for a player with `derived/<player>-summary.json` and
 /// `<player>-stats-career.parser-output.json` (TeKrop-2217, KIRIKO-21253).
-pub fn full_body(player: &str) -> Value {
+pub(crate) fn full_body(player: &str) -> Value {
     let summary = fixture_json(&format!("derived/{player}-summary.json"));
     let career = fixture_json(&format!("{player}-stats-career.parser-output.json"));
     json!({"summary": summary, "stats": labelled_stats(&career["stats"])})
@@ -150,7 +160,7 @@ fn category_stats_mut<'a>(
 
 /// The value of stat `key` of `hero`/`category` in `platform`/`mode` of a labelled body, to
 /// edit.
-pub fn stat_mut<'a>(
+pub(crate) fn stat_mut<'a>(
     body: &'a mut Value,
     [platform, mode, hero, category, key]: [&str; 5],
 ) -> &'a mut Value {
@@ -160,13 +170,74 @@ pub fn stat_mut<'a>(
 }
 
 /// Adds `by` to a stat of a labelled body.
-pub fn bump(body: &mut Value, path: [&str; 5], by: f64) {
+pub(crate) fn bump(body: &mut Value, path: [&str; 5], by: f64) {
     let value = stat_mut(body, path);
     *value = json!(value.as_f64().expect("a numeric stat") + by);
 }
 
 /// Adds a stat to a category of a labelled body.
-pub fn add_stat(body: &mut Value, [platform, mode, hero, category, key]: [&str; 5], value: f64) {
+pub(crate) fn add_stat(
+    body: &mut Value,
+    [platform, mode, hero, category, key]: [&str; 5],
+    value: f64,
+) {
     let stats = category_stats_mut(body, [platform, mode, hero, category]);
     stats.push(json!({"key": key, "label": label_of(key), "value": value}));
+}
+
+pub(crate) const TEKROP: &str = "TeKrop-2217";
+/// TeKrop's `summary.last_updated_at`, in seconds.
+pub(crate) const TEKROP_LAST_UPDATED: i64 = 1_678_536_999;
+
+/// `[hero, category, key]` in pc competitive.
+pub(crate) fn competitive_pc([hero, category, key]: [&str; 3]) -> [&str; 5] {
+    ["pc", "competitive", hero, category, key]
+}
+
+/// Sets `summary.last_updated_at` (seconds) of a body.
+pub(crate) fn set_last_updated(body: &mut Value, seconds: i64) {
+    body["summary"]["last_updated_at"] = json!(seconds);
+}
+
+/// The second snapshot's body: TeKrop after three more competitive games, all on Reaper.
+pub(crate) fn tekrop_after_three_games() -> Value {
+    let mut body = full_body(TEKROP);
+    set_last_updated(&mut body, TEKROP_LAST_UPDATED + 7200);
+    for (path, by) in [
+        (["all-heroes", "game", "games_played"], 3.0),
+        (["all-heroes", "game", "games_won"], 2.0),
+        (["all-heroes", "game", "games_lost"], 1.0),
+        (["all-heroes", "game", "hero_wins"], 2.0),
+        (["all-heroes", "game", "time_played"], 3600.0),
+        (["all-heroes", "combat", "eliminations"], 40.0),
+        (["all-heroes", "combat", "deaths"], 10.0),
+        (["all-heroes", "combat", "final_blows"], 15.0),
+        (["all-heroes", "combat", "damage_done"], 5000.0),
+        (["all-heroes", "combat", "hero_damage_done"], 5000.0),
+        (["all-heroes", "assists", "healing_done"], 1200.0),
+        // Not additive: must not show up.
+        (
+            ["all-heroes", "average", "eliminations_avg_per_10_min"],
+            1.5,
+        ),
+        (["all-heroes", "best", "eliminations_most_in_game"], 5.0),
+        (["reaper", "game", "games_played"], 3.0),
+        (["reaper", "game", "games_lost"], 1.0),
+        (["reaper", "game", "time_played"], 3600.0),
+        (["reaper", "combat", "eliminations"], 40.0),
+        (["reaper", "combat", "deaths"], 10.0),
+        (["reaper", "combat", "all_damage_done"], 5000.0),
+        (["reaper", "combat", "hero_damage_done"], 4000.0),
+        (["reaper", "combat", "weapon_accuracy"], 3.0),
+        (["reaper", "average", "deaths_avg_per_10_min"], -0.5),
+    ] {
+        bump(&mut body, competitive_pc(path), by);
+    }
+    // Reaper's first wins: a key the first snapshot did not have counts from zero.
+    add_stat(
+        &mut body,
+        competitive_pc(["reaper", "game", "games_won"]),
+        2.0,
+    );
+    body
 }

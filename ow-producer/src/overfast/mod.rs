@@ -55,3 +55,5 @@ pub use cache::{CacheInfo, earliest_refetch, fresh_until};
 pub use client::OverfastClient;
 pub use config::{ClientConfig, ConfigError, DEFAULT_URL, Source, USER_AGENT};
 pub use fetch::{FetchError, ProfileFetch};
+
+pub(crate) use fetch::now_ms;

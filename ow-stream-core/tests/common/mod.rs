@@ -109,7 +109,28 @@ impl TestEnv {
 
     /// Every record of `topic`, read with the library's consumer up to the current end.
     pub(crate) async fn read_all(&self, topic: &str) -> Vec<RawRecord> {
-        let config = self.config("reader", std::path::Path::new("."));
+        read_all_with(&self.config("reader", std::path::Path::new(".")), topic).await
+    }
+
+    /// The latest value per key of `topic`, decoded as UTF-8 JSON.
+    pub(crate) async fn latest_json(&self, topic: &str) -> BTreeMap<String, serde_json::Value> {
+        self.read_all(topic)
+            .await
+            .into_iter()
+            .filter_map(|r| {
+                let k = String::from_utf8(r.key?.to_vec()).ok()?;
+                let v = serde_json::from_slice(&r.value?).ok()?;
+                Some((k, v))
+            })
+            .collect()
+    }
+}
+
+/// Every record of `topic` on the backend of `config`, read with the library's consumer up to
+/// the current end, in (partition, offset) order.
+pub(crate) async fn read_all_with(config: &StreamsConfig, topic: &str) -> Vec<RawRecord> {
+    {
+        let config = config.clone();
         let admin = ow_stream_core::admin::Admin::new(&config).unwrap();
         let offsets = admin.topic_offsets(&[topic]).await.unwrap();
         let Some(t) = offsets.first() else {
@@ -145,19 +166,6 @@ impl TestEnv {
         }
         out.sort_by_key(|r| (r.partition, r.offset));
         out
-    }
-
-    /// The latest value per key of `topic`, decoded as UTF-8 JSON.
-    pub(crate) async fn latest_json(&self, topic: &str) -> BTreeMap<String, serde_json::Value> {
-        self.read_all(topic)
-            .await
-            .into_iter()
-            .filter_map(|r| {
-                let k = String::from_utf8(r.key?.to_vec()).ok()?;
-                let v = serde_json::from_slice(&r.value?).ok()?;
-                Some((k, v))
-            })
-            .collect()
     }
 }
 

@@ -1,0 +1,271 @@
+//! Where pages get their data: the [`PlayerRepository`] trait between the routes and the
+//! stores, with an implementation over the materialized stores ([`StoreRepository`]) and one
+//! over plain values ([`MemoryRepository`]).
+
+use std::collections::BTreeMap;
+
+use ow_producer::battletag::PlayerId;
+use ow_schemas::{PlayerProfile, StatsByCategory, StatsCategoryKey};
+use ow_stream_core::runtime::Streams;
+use ow_stream_core::state::ReadOnlyKeyValueStore;
+use ow_stream_core::testing::TopologyTestDriver;
+use parking_lot::RwLock;
+
+use crate::Error;
+use crate::materialize::{
+    CATEGORIES_STORE, DELTAS_STORE, HISTORY_STORE, PROFILES_STORE, PlayerDeltas, PlayerHistory,
+    PlayerStats, PlayerStatsIndex, STATS_INDEX_STORE,
+};
+
+/// What the pages read about players.
+///
+/// Methods are synchronous and quick (one store lookup each); the routes call them on
+/// tokio's blocking pool, so an implementation may do file I/O.
+pub trait PlayerRepository: Send + Sync + 'static {
+    /// What is known of a player, and how the latest fetch went.
+    fn profile(&self, id: &PlayerId) -> Result<Option<PlayerProfile>, Error>;
+    /// The latest stats of every platform, mode, hero and category.
+    fn categories(&self, id: &PlayerId) -> Result<Option<PlayerStats>, Error>;
+    /// The latest change of each platform, mode and hero.
+    fn deltas(&self, id: &PlayerId) -> Result<Option<PlayerDeltas>, Error>;
+    /// The daily series.
+    fn history(&self, id: &PlayerId) -> Result<Option<PlayerHistory>, Error>;
+    /// Whether the player has stats (polled often; the default reads them all).
+    fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {
+        Ok(self.categories(id)?.is_some())
+    }
+    /// Up to `limit` known players, most recently fetched first.
+    fn recent_players(&self, limit: usize) -> Result<Vec<PlayerProfile>, Error>;
+}
+
+/// Sorts profiles most recently fetched first and keeps `limit` of them.
+fn most_recent(mut profiles: Vec<PlayerProfile>, limit: usize) -> Vec<PlayerProfile> {
+    profiles.sort_by(|a, b| {
+        b.status
+            .fetched_at
+            .cmp(&a.status.fetched_at)
+            .then_with(|| a.player_id.cmp(&b.player_id))
+    });
+    profiles.truncate(limit);
+    profiles
+}
+
+/// A [`PlayerRepository`] over the stores of the materialization topology, read with
+/// interactive queries, from a running [`Streams`] app or a [`TopologyTestDriver`].
+///
+/// A player's stats are assembled from the category table and the player's index (see
+/// [`materialize`](crate::materialize)): one lookup per record, a few hundred for a player
+/// with every hero played, each a small JSON value.
+///
+/// ```
+/// use ow_stream_core::registry::SchemaRegistry;
+/// use ow_stream_core::testing::TopologyTestDriver;
+/// use ow_producer::battletag::PlayerId;
+/// use ow_web::{materialize, PlayerRepository, StoreRepository, Topics};
+///
+/// let topics = Topics::new(&SchemaRegistry::mock("store-repository-doc"), "").unwrap();
+/// let driver = TopologyTestDriver::new(materialize::topology(&topics).unwrap()).unwrap();
+/// let repository = StoreRepository::from_driver(&driver).unwrap();
+/// let id = PlayerId::parse("TeKrop#2217").unwrap();
+/// assert!(repository.profile(&id).unwrap().is_none());
+/// ```
+pub struct StoreRepository {
+    profiles: ReadOnlyKeyValueStore<String, PlayerProfile>,
+    categories: ReadOnlyKeyValueStore<StatsCategoryKey, StatsByCategory>,
+    index: ReadOnlyKeyValueStore<String, PlayerStatsIndex>,
+    deltas: ReadOnlyKeyValueStore<String, PlayerDeltas>,
+    history: ReadOnlyKeyValueStore<String, PlayerHistory>,
+}
+
+/// Opens one store through `open`, naming it in the error.
+fn open<K: 'static, V: 'static>(
+    name: &'static str,
+    open: impl FnOnce(&str) -> Result<ReadOnlyKeyValueStore<K, V>, ow_stream_core::Error>,
+) -> Result<ReadOnlyKeyValueStore<K, V>, Error> {
+    open(name).map_err(|source| Error::Store {
+        store: name,
+        source,
+    })
+}
+
+impl StoreRepository {
+    /// The stores of a running (or not yet started) streams app built from
+    /// [`materialize::topology`](crate::materialize::topology).
+    pub fn from_streams(streams: &Streams) -> Result<StoreRepository, Error> {
+        Ok(StoreRepository {
+            profiles: open(PROFILES_STORE, |n| streams.key_value_store(n))?,
+            categories: open(CATEGORIES_STORE, |n| streams.key_value_store(n))?,
+            index: open(STATS_INDEX_STORE, |n| streams.key_value_store(n))?,
+            deltas: open(DELTAS_STORE, |n| streams.key_value_store(n))?,
+            history: open(HISTORY_STORE, |n| streams.key_value_store(n))?,
+        })
+    }
+
+    /// The stores of a test driver running the materialization topology.
+    pub fn from_driver(driver: &TopologyTestDriver) -> Result<StoreRepository, Error> {
+        Ok(StoreRepository {
+            profiles: open(PROFILES_STORE, |n| driver.key_value_store(n))?,
+            categories: open(CATEGORIES_STORE, |n| driver.key_value_store(n))?,
+            index: open(STATS_INDEX_STORE, |n| driver.key_value_store(n))?,
+            deltas: open(DELTAS_STORE, |n| driver.key_value_store(n))?,
+            history: open(HISTORY_STORE, |n| driver.key_value_store(n))?,
+        })
+    }
+}
+
+fn get<V: 'static>(
+    store: &ReadOnlyKeyValueStore<String, V>,
+    name: &'static str,
+    id: &PlayerId,
+) -> Result<Option<V>, Error> {
+    store
+        .get(&id.as_str().to_owned())
+        .map_err(|source| Error::Store {
+            store: name,
+            source,
+        })
+}
+
+impl PlayerRepository for StoreRepository {
+    fn profile(&self, id: &PlayerId) -> Result<Option<PlayerProfile>, Error> {
+        get(&self.profiles, PROFILES_STORE, id)
+    }
+
+    fn categories(&self, id: &PlayerId) -> Result<Option<PlayerStats>, Error> {
+        let Some(index) = get(&self.index, STATS_INDEX_STORE, id)? else {
+            return Ok(None);
+        };
+        let mut stats = PlayerStats {
+            player_id: index.player_id.clone(),
+            ..PlayerStats::default()
+        };
+        for key in index.keys() {
+            let record = self.categories.get(&key).map_err(|source| Error::Store {
+                store: CATEGORIES_STORE,
+                source,
+            })?;
+            if let Some(record) = record {
+                stats = stats.apply(record);
+            }
+        }
+        stats.snapshot_at = stats.snapshot_at.max(index.snapshot_at);
+        if stats.last_updated_at.is_none() {
+            stats.last_updated_at = index.last_updated_at;
+        }
+        Ok(Some(stats))
+    }
+
+    fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {
+        Ok(get(&self.index, STATS_INDEX_STORE, id)?.is_some())
+    }
+
+    fn deltas(&self, id: &PlayerId) -> Result<Option<PlayerDeltas>, Error> {
+        get(&self.deltas, DELTAS_STORE, id)
+    }
+
+    fn history(&self, id: &PlayerId) -> Result<Option<PlayerHistory>, Error> {
+        get(&self.history, HISTORY_STORE, id)
+    }
+
+    /// Scans the whole profile store: fine for the hundreds of players a dashboard follows.
+    fn recent_players(&self, limit: usize) -> Result<Vec<PlayerProfile>, Error> {
+        let all = self.profiles.all().map_err(|source| Error::Store {
+            store: PROFILES_STORE,
+            source,
+        })?;
+        Ok(most_recent(
+            all.into_iter().map(|(_, p)| p).collect(),
+            limit,
+        ))
+    }
+}
+
+#[derive(Clone, Default)]
+struct Entry {
+    profile: Option<PlayerProfile>,
+    categories: Option<PlayerStats>,
+    deltas: Option<PlayerDeltas>,
+    history: Option<PlayerHistory>,
+}
+
+/// A [`PlayerRepository`] over plain values, for tests and demos.
+///
+/// ```
+/// use ow_producer::battletag::PlayerId;
+/// use ow_web::{MemoryRepository, PlayerRepository};
+/// use ow_web::materialize::PlayerStats;
+///
+/// let repository = MemoryRepository::new();
+/// let id = PlayerId::parse("TeKrop-2217").unwrap();
+/// repository.set_categories(&id, PlayerStats::default());
+/// assert!(repository.categories(&id).unwrap().is_some());
+/// assert!(repository.profile(&id).unwrap().is_none());
+/// ```
+#[derive(Default)]
+pub struct MemoryRepository {
+    players: RwLock<BTreeMap<String, Entry>>,
+}
+
+impl MemoryRepository {
+    /// An empty repository.
+    pub fn new() -> MemoryRepository {
+        MemoryRepository::default()
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut Entry)) {
+        f(self.players.write().entry(id.to_owned()).or_default());
+    }
+
+    fn read<T>(&self, id: &PlayerId, f: impl FnOnce(&Entry) -> Option<T>) -> Option<T> {
+        self.players.read().get(id.as_str()).and_then(f)
+    }
+
+    /// Sets a player's profile (keyed by its `player_id`).
+    pub fn set_profile(&self, profile: PlayerProfile) {
+        let id = profile.player_id.clone();
+        self.update(&id, |e| e.profile = Some(profile));
+    }
+
+    /// Sets a player's stats.
+    pub fn set_categories(&self, id: &PlayerId, stats: PlayerStats) {
+        self.update(id.as_str(), |e| e.categories = Some(stats));
+    }
+
+    /// Sets a player's deltas.
+    pub fn set_deltas(&self, id: &PlayerId, deltas: PlayerDeltas) {
+        self.update(id.as_str(), |e| e.deltas = Some(deltas));
+    }
+
+    /// Sets a player's history.
+    pub fn set_history(&self, id: &PlayerId, history: PlayerHistory) {
+        self.update(id.as_str(), |e| e.history = Some(history));
+    }
+}
+
+impl PlayerRepository for MemoryRepository {
+    fn profile(&self, id: &PlayerId) -> Result<Option<PlayerProfile>, Error> {
+        Ok(self.read(id, |e| e.profile.clone()))
+    }
+
+    fn categories(&self, id: &PlayerId) -> Result<Option<PlayerStats>, Error> {
+        Ok(self.read(id, |e| e.categories.clone()))
+    }
+
+    fn deltas(&self, id: &PlayerId) -> Result<Option<PlayerDeltas>, Error> {
+        Ok(self.read(id, |e| e.deltas.clone()))
+    }
+
+    fn history(&self, id: &PlayerId) -> Result<Option<PlayerHistory>, Error> {
+        Ok(self.read(id, |e| e.history.clone()))
+    }
+
+    fn recent_players(&self, limit: usize) -> Result<Vec<PlayerProfile>, Error> {
+        let all = self
+            .players
+            .read()
+            .values()
+            .filter_map(|e| e.profile.clone())
+            .collect();
+        Ok(most_recent(all, limit))
+    }
+}

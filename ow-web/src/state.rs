@@ -1,0 +1,167 @@
+//! [`AppState`]: what every handler shares.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ow_producer::battletag::PlayerId;
+use parking_lot::Mutex;
+
+use crate::config::WebSettings;
+use crate::limits::Limits;
+use crate::lookup::LookupTracker;
+use crate::metrics::HttpMetrics;
+use crate::pipeline::{PipelineSource, RateTracker, StageControl, StreamsProbe, TopicBrowser};
+use crate::repository::PlayerRepository;
+use crate::requests::PlayerRequests;
+use crate::{Clock, system_clock};
+
+/// What the dashboard's handlers share: where data comes from, where requests go, the optional
+/// pipeline hooks, settings, and the in-memory bookkeeping (look-ups in flight, rate limits,
+/// recently viewed players, HTTP metrics). Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ow_web::{AppState, MemoryRepository, PlayerRequests, WebSettings};
+/// # use ow_web::Error;
+/// # struct Nowhere;
+/// # #[async_trait::async_trait]
+/// # impl PlayerRequests for Nowhere {
+/// #     async fn send(&self, _: ow_schemas::PlayerRequest)
+/// #         -> Result<Option<ow_stream_core::client::Delivered>, Error> { Ok(None) }
+/// # }
+///
+/// let state = AppState::new(Arc::new(MemoryRepository::new()), Arc::new(Nowhere))
+///     .with_settings(WebSettings::default());
+/// let app: axum::Router = ow_web::app(state);
+/// ```
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) settings: WebSettings,
+    pub(crate) repository: Arc<dyn PlayerRepository>,
+    pub(crate) requests: Arc<dyn PlayerRequests>,
+    pub(crate) pipeline: Option<Arc<dyn PipelineSource>>,
+    pub(crate) control: Option<Arc<dyn StageControl>>,
+    pub(crate) browser: Option<Arc<dyn TopicBrowser>>,
+    pub(crate) streams: Option<Arc<dyn StreamsProbe>>,
+    pub(crate) clock: Clock,
+    pub(crate) lookups: LookupTracker,
+    pub(crate) limits: Limits,
+    pub(crate) recent: Mutex<VecDeque<PlayerId>>,
+    pub(crate) metrics: HttpMetrics,
+    pub(crate) rates: RateTracker,
+}
+
+impl AppState {
+    /// A state reading players from `repository` and writing requests to `requests`, with
+    /// default settings and no pipeline hooks.
+    pub fn new(
+        repository: Arc<dyn PlayerRepository>,
+        requests: Arc<dyn PlayerRequests>,
+    ) -> AppState {
+        let settings = WebSettings::default();
+        AppState {
+            inner: Arc::new(Inner {
+                lookups: LookupTracker::new(settings.max_pending_lookups),
+                limits: Limits::new(&settings),
+                settings,
+                repository,
+                requests,
+                pipeline: None,
+                control: None,
+                browser: None,
+                streams: None,
+                clock: system_clock(),
+                recent: Mutex::new(VecDeque::new()),
+                metrics: HttpMetrics::default(),
+                rates: RateTracker::default(),
+            }),
+        }
+    }
+
+    /// Changes one part of a state still being built.
+    fn edit(self, f: impl FnOnce(&mut Inner)) -> AppState {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            // A clone exists already: rebuild from its parts (bookkeeping starts empty).
+            Err(shared) => Inner {
+                settings: shared.settings.clone(),
+                repository: shared.repository.clone(),
+                requests: shared.requests.clone(),
+                pipeline: shared.pipeline.clone(),
+                control: shared.control.clone(),
+                browser: shared.browser.clone(),
+                streams: shared.streams.clone(),
+                clock: shared.clock.clone(),
+                lookups: LookupTracker::new(shared.settings.max_pending_lookups),
+                limits: Limits::new(&shared.settings),
+                recent: Mutex::new(VecDeque::new()),
+                metrics: HttpMetrics::default(),
+                rates: RateTracker::default(),
+            },
+        };
+        f(&mut inner);
+        AppState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Sets time-outs and rate limits.
+    pub fn with_settings(self, settings: WebSettings) -> AppState {
+        self.edit(|inner| {
+            inner.lookups = LookupTracker::new(settings.max_pending_lookups);
+            inner.limits = Limits::new(&settings);
+            inner.settings = settings;
+        })
+    }
+
+    /// Feeds the pipeline page (`/pipeline`, `/api/pipeline`).
+    pub fn with_pipeline(self, source: Arc<dyn PipelineSource>) -> AppState {
+        self.edit(|inner| inner.pipeline = Some(source))
+    }
+
+    /// Enables the pause and resume buttons of the pipeline page.
+    pub fn with_stage_control(self, control: Arc<dyn StageControl>) -> AppState {
+        self.edit(|inner| inner.control = Some(control))
+    }
+
+    /// Enables the topic browser of the pipeline page.
+    pub fn with_topic_browser(self, browser: Arc<dyn TopicBrowser>) -> AppState {
+        self.edit(|inner| inner.browser = Some(browser))
+    }
+
+    /// Reports the web's own streams app in `/metrics` and `/healthz`.
+    pub fn with_streams(self, streams: Arc<dyn StreamsProbe>) -> AppState {
+        self.edit(|inner| inner.streams = Some(streams))
+    }
+
+    /// Replaces the clock (milliseconds since the epoch), for tests.
+    pub fn with_clock(self, clock: Clock) -> AppState {
+        self.edit(|inner| inner.clock = clock)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &WebSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    /// Remembers that `id` was viewed (most recent first, bounded).
+    pub(crate) fn viewed(&self, id: &PlayerId) {
+        let mut recent = self.inner.recent.lock();
+        recent.retain(|r| r != id);
+        recent.push_front(id.clone());
+        recent.truncate(self.inner.settings.recent_players);
+    }
+
+    /// The players viewed lately, most recent first.
+    pub(crate) fn recently_viewed(&self) -> Vec<PlayerId> {
+        self.inner.recent.lock().iter().cloned().collect()
+    }
+}

@@ -1,0 +1,222 @@
+//! The web's materialization topology in the test driver, fed with what the processor's domain
+//! functions make of the recorded OverFast bodies.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use ow_schemas::FetchOutcome;
+use ow_web::PlayerRepository;
+use ow_web::materialize::{self, CATEGORIES_STORE, HISTORY_STORE, STATS_INDEX_STORE};
+
+#[test]
+fn four_stores_one_lookup_each() {
+    let m = Materialized::new("materialize-four-stores");
+    let outputs = tekrop_outputs();
+    m.pipe(&outputs, T2);
+    let repository = m.repository();
+    let tekrop = id(TEKROP);
+
+    let profile = repository.profile(&tekrop).unwrap().unwrap();
+    assert_eq!(profile.username.as_deref(), Some("TeKrop"));
+    assert_eq!(profile.status.fetched_at, T2);
+
+    let stats = repository.categories(&tekrop).unwrap().unwrap();
+    assert_eq!(stats.player_id, TEKROP);
+    assert_eq!(stats.snapshot_at, T2);
+    assert_eq!(
+        stats.platforms.keys().collect::<Vec<_>>(),
+        ["pc"],
+        "console is null in the sample"
+    );
+    let competitive = stats.mode("pc", "competitive").unwrap();
+    let quickplay = stats.mode("pc", "quickplay").unwrap();
+    assert_eq!(competitive.heroes.len(), 7);
+    assert_eq!(quickplay.heroes.len(), 37);
+    // Every record of the second snapshot is held, once, with its latest values.
+    let distinct: std::collections::BTreeSet<_> =
+        outputs.categories.iter().map(|c| c.key()).collect();
+    let held: usize = stats
+        .platforms
+        .values()
+        .flat_map(|modes| modes.values())
+        .flat_map(|m| m.heroes.values())
+        .map(|categories| categories.len())
+        .sum();
+    assert_eq!(held, distinct.len());
+    let game = &competitive.heroes["all-heroes"]["game"];
+    assert_eq!(game.snapshot_at, T2);
+    assert_eq!(game.stats["games_played"].value, 8.0);
+    assert_eq!(game.label, "Game");
+
+    let deltas = repository.deltas(&tekrop).unwrap().unwrap();
+    let all = deltas.get("pc", "competitive", "all-heroes").unwrap();
+    assert_eq!(all.games_played, 3.0);
+    assert_eq!(all.time_played, 3600.0);
+    assert_eq!(
+        deltas
+            .get("pc", "competitive", "reaper")
+            .unwrap()
+            .eliminations,
+        40.0
+    );
+    assert!(
+        deltas.get("pc", "quickplay", "all-heroes").is_none(),
+        "nothing changed there"
+    );
+
+    let history = repository.history(&tekrop).unwrap().unwrap();
+    let days = history.days("pc", "competitive");
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].games_played, 3.0);
+    assert_eq!(days[0].window_start, JAN_1_2024);
+
+    assert!(repository.has_categories(&tekrop).unwrap());
+    assert!(repository.profile(&id("Nobody-1234")).unwrap().is_none());
+    assert!(!repository.has_categories(&id("Nobody-1234")).unwrap());
+}
+
+#[test]
+fn replays_and_older_records_change_nothing() {
+    let m = Materialized::new("materialize-replays");
+    let outputs = tekrop_outputs();
+    m.pipe(&outputs, T2);
+    let repository = m.repository();
+    let before = repository.categories(&id(TEKROP)).unwrap();
+    let deltas_before = repository.deltas(&id(TEKROP)).unwrap();
+    let history_before = repository.history(&id(TEKROP)).unwrap();
+    // Everything again (at-least-once), then the first snapshot's records alone (late copies).
+    m.pipe(&outputs, T2);
+    let first = process(&[raw(TEKROP, FetchOutcome::Ok, Some(tekrop_bodies().0), T1)]);
+    m.pipe(
+        &Outputs {
+            categories: first.categories,
+            ..Outputs::default()
+        },
+        T2,
+    );
+    assert_eq!(repository.categories(&id(TEKROP)).unwrap(), before);
+    assert_eq!(repository.deltas(&id(TEKROP)).unwrap(), deltas_before);
+    assert_eq!(repository.history(&id(TEKROP)).unwrap(), history_before);
+}
+
+#[test]
+fn players_are_kept_apart_and_listed_most_recent_first() {
+    let m = Materialized::new("materialize-players");
+    m.pipe(&tekrop_outputs(), T2);
+    let john = process(&[raw(
+        "JohnV1-1190",
+        FetchOutcome::Ok,
+        Some(sample("JohnV1-1190.json")),
+        T2 + HOUR,
+    )]);
+    m.pipe(&john, T2 + HOUR);
+    let private = process(&[raw(
+        "Player-137712",
+        FetchOutcome::Private,
+        Some(sample("Player-137712.json")),
+        T1,
+    )]);
+    m.pipe(&private, T1);
+    let repository = m.repository();
+
+    let john_stats = repository.categories(&id("JohnV1-1190")).unwrap().unwrap();
+    assert_eq!(john_stats.player_id, "JohnV1-1190");
+    assert!(
+        repository.deltas(&id("JohnV1-1190")).unwrap().is_none(),
+        "one snapshot: no delta"
+    );
+    assert!(
+        repository
+            .categories(&id("Player-137712"))
+            .unwrap()
+            .is_none(),
+        "private: no stats"
+    );
+    assert_eq!(
+        repository
+            .profile(&id("Player-137712"))
+            .unwrap()
+            .unwrap()
+            .status
+            .outcome,
+        FetchOutcome::Private
+    );
+    let recent: Vec<String> = repository
+        .recent_players(10)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.player_id)
+        .collect();
+    assert_eq!(recent, ["JohnV1-1190", TEKROP, "Player-137712"]);
+    assert_eq!(repository.recent_players(1).unwrap().len(), 1);
+}
+
+#[test]
+fn the_topology_describes_its_stores_and_repartition_topics() {
+    let m = Materialized::new("materialize-describe");
+    let description = materialize::topology(&m.topics)
+        .unwrap()
+        .describe_for_application(materialize::APPLICATION_ID);
+    let text = description.to_string();
+    assert!(
+        text.contains("ow-web-stats-by-player-repartition"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ow-web-daily-by-player-repartition"),
+        "{text}"
+    );
+    assert!(text.contains("Source: ow.players.profile-table-source (topic: ow.players.profile)"));
+    let stores: Vec<&str> = description.stores.iter().map(|s| s.name.as_str()).collect();
+    for store in [
+        "player-profiles",
+        CATEGORIES_STORE,
+        STATS_INDEX_STORE,
+        "player-deltas",
+        HISTORY_STORE,
+    ] {
+        assert!(stores.contains(&store), "{stores:?}");
+    }
+    // Every record went through the repartition topics and was folded once.
+    let outputs = tekrop_outputs();
+    m.pipe(&outputs, T2);
+    assert_eq!(
+        m.driver
+            .raw_records("test-app-stats-by-player-repartition")
+            .len(),
+        outputs.categories.len()
+    );
+    assert!(m.driver.dead_letters().is_empty());
+}
+
+#[test]
+fn a_snapshot_costs_about_its_own_size_in_changelogs() {
+    let m = Materialized::new("materialize-changelog-size");
+    let outputs = tekrop_outputs();
+    let input: usize = outputs
+        .categories
+        .iter()
+        .map(|c| serde_json::to_vec(c).unwrap().len())
+        .sum();
+    m.pipe(&outputs, T2);
+    let written: usize = [
+        "player-categories",
+        "player-stats-index",
+        "player-deltas",
+        "player-history",
+        "player-profiles",
+    ]
+    .iter()
+    .flat_map(|s| m.driver.raw_records(&format!("test-app-{s}-changelog")))
+    .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+    .sum();
+    // Two snapshots of 278 category records each: the table itself, plus an index of a few
+    // KB per record, and small deltas, days and profiles. (Folding everything into one value
+    // per player wrote 100 times more.)
+    assert!(
+        written < 4 * input,
+        "{written} bytes of changelog for {input} bytes of input"
+    );
+}
