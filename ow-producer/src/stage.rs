@@ -809,6 +809,12 @@ impl ProducerHandle {
         &self.registry
     }
 
+    /// Whether the stage's task has ended (by itself, after a failure, or after
+    /// [`close`](Self::close)): a cheap check for supervisors that poll.
+    pub fn has_stopped(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Resolves when the stage stops by itself, with why (a write that failed, the schema
     /// registry out of reach, a state file that cannot be written). Never resolves while the
     /// stage runs.

@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::config::{Backend, StreamsConfig};
 use crate::error::Error;
 use crate::kafka::{REQUEST_TIMEOUT, Role, client_config, kafka_error};
+use crate::record::RawRecord;
 
 /// A topic to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,6 +162,103 @@ impl Admin {
                     )?;
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// Every topic's name, sorted (internal topics of the cluster, starting with `__`, left out).
+    pub async fn list_topics(&self) -> Result<Vec<String>, Error> {
+        let mut names = match &self.inner {
+            AdminInner::Kafka(config) => {
+                let config = (**config).clone();
+                blocking(move || {
+                    let consumer = metadata_consumer(&config, None)?;
+                    let metadata = consumer
+                        .fetch_metadata(None, REQUEST_TIMEOUT)
+                        .map_err(|e| kafka_error("fetch metadata", e))?;
+                    Ok(metadata
+                        .topics()
+                        .iter()
+                        .map(|t| t.name().to_string())
+                        .collect::<Vec<_>>())
+                })
+                .await?
+            }
+            AdminInner::Local(log) => log.topics(),
+        };
+        names.retain(|n| !n.starts_with("__"));
+        names.sort();
+        Ok(names)
+    }
+
+    /// The last `per_partition` records of every partition of `topic`, oldest first within a
+    /// partition (what a topic browser shows).
+    pub async fn tail(&self, topic: &str, per_partition: usize) -> Result<Vec<RawRecord>, Error> {
+        let offsets = self.topic_offsets(&[topic]).await?;
+        let Some(t) = offsets.into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        let ranges: Vec<(i32, i64, i64)> = t
+            .partitions
+            .iter()
+            .filter(|p| p.end > p.start)
+            .map(|p| {
+                (
+                    p.partition,
+                    (p.end - per_partition as i64).max(p.start),
+                    p.end,
+                )
+            })
+            .collect();
+        let name: Arc<str> = topic.into();
+        match &self.inner {
+            AdminInner::Local(log) => {
+                let mut out = Vec::new();
+                for (partition, from, to) in ranges {
+                    let records = log
+                        .read(topic, partition, from, per_partition, 16 << 20)
+                        .map_err(crate::local::log_error)?;
+                    out.extend(
+                        records
+                            .into_iter()
+                            .filter(|r| r.offset < to)
+                            .map(|r| crate::local::to_raw(&name, partition, r)),
+                    );
+                }
+                Ok(out)
+            }
+            AdminInner::Kafka(config) => {
+                let config = (**config).clone();
+                blocking(move || {
+                    let consumer = metadata_consumer(&config, None)?;
+                    let mut out = Vec::new();
+                    for (partition, from, to) in ranges {
+                        let mut tpl = TopicPartitionList::new();
+                        tpl.add_partition_offset(&name, partition, Offset::Offset(from))
+                            .map_err(|e| kafka_error("assign", e))?;
+                        consumer
+                            .assign(&tpl)
+                            .map_err(|e| kafka_error("assign", e))?;
+                        let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
+                        while std::time::Instant::now() < deadline {
+                            match consumer.poll(Duration::from_millis(100)) {
+                                Some(Ok(m)) => {
+                                    let offset = rdkafka::message::Message::offset(&m);
+                                    if offset < to {
+                                        out.push(crate::kafka::to_raw(&m, &name));
+                                    }
+                                    if offset + 1 >= to {
+                                        break;
+                                    }
+                                }
+                                Some(Err(e)) => return Err(kafka_error("read", e)),
+                                None => {}
+                            }
+                        }
+                    }
+                    Ok(out)
+                })
+                .await
             }
         }
     }

@@ -43,8 +43,8 @@ pub struct WebConfig {
     pub lookup_timeout: Duration,
 
     /// Shortest time between two "refresh now" requests for the same player.
-    #[arg(long, env = "OW_REFRESH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
-    pub refresh_interval: Duration,
+    #[arg(long, env = "OW_REFRESH_COOLDOWN", default_value = "60s", value_parser = parse_duration)]
+    pub refresh_cooldown: Duration,
 
     /// Player requests (refreshes and look-ups of new players) one client address may make per
     /// minute.
@@ -55,13 +55,18 @@ pub struct WebConfig {
     #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
 
-    /// OverFast base URL, for the embedded stack's producer (unused when the web runs alone).
-    #[arg(
-        long,
-        env = "OW_OVERFAST_URL",
-        default_value = "https://overfast-api.tekrop.fr"
-    )]
-    pub overfast_url: String,
+    /// Partitions of the pipeline's topics when the embedded stack creates them.
+    #[arg(long, env = "OW_PARTITIONS", default_value_t = 2)]
+    pub partitions: i32,
+
+    /// OverFast settings of the embedded stack's producer (unused when the web runs alone).
+    #[command(flatten)]
+    pub overfast: ow_producer::cli::OverfastArgs,
+
+    /// Tracked-player settings of the embedded stack's producer (unused when the web runs
+    /// alone).
+    #[command(flatten)]
+    pub tracking: ow_producer::cli::TrackingArgs,
 
     /// Settings shared by every stage (`--brokers`, `--schema-registry-url`, `--state-dir`...).
     #[command(flatten)]
@@ -73,7 +78,7 @@ impl WebConfig {
     pub fn settings(&self) -> WebSettings {
         WebSettings {
             lookup_timeout: self.lookup_timeout,
-            refresh_interval: self.refresh_interval,
+            refresh_interval: self.refresh_cooldown,
             client_requests_per_minute: self.client_requests_per_minute,
             ..WebSettings::default()
         }
@@ -198,7 +203,7 @@ mod tests {
             "ow-web",
             "--listen",
             "0.0.0.0:9000",
-            "--refresh-interval",
+            "--refresh-cooldown",
             "5m",
             "--client-requests-per-minute",
             "3",

@@ -19,9 +19,6 @@ use ow_stream_core::registry::RegistryError;
 #[non_exhaustive]
 pub enum Error {
     /// `run` was called without `--brokers`/`OW_BROKERS`: the one-process embedded stack
-    /// (producer, processor and web on the local backend) is not wired into this crate yet.
-    #[error("embedded stack not wired yet: set --brokers (OW_BROKERS) to run the web stage alone")]
-    EmbeddedNotWired,
     /// A setting is unusable.
     #[error("invalid configuration: {field}: {reason}")]
     Config {

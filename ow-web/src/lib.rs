@@ -51,6 +51,7 @@
 
 mod career;
 mod config;
+pub mod embedded;
 mod error;
 mod format;
 mod limits;

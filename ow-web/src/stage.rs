@@ -99,8 +99,8 @@ pub async fn serve(
 ///
 /// With `--brokers` (`OW_BROKERS`) set, the web runs as a stage of its own: it materializes
 /// the processor's topics from that backend and writes requests to it. Without, the binary is
-/// meant to run the whole pipeline in one process (the embedded stack), which this crate does
-/// not wire yet: [`Error::EmbeddedNotWired`].
+/// runs the whole pipeline in one process on the durable local backend (the embedded stack,
+/// see [`crate::embedded`]).
 pub async fn run(
     config: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -116,8 +116,58 @@ async fn run_embedded(
     config: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let _ = (config, shutdown);
-    Err(Error::EmbeddedNotWired)
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let stack = crate::embedded::EmbeddedStack::start(&config).await?;
+    let producer = Producer::new(stack.web_config())?;
+    let pipeline = stack.pipeline();
+    let state = AppState::new(
+        Arc::new(stack.web().repository()?),
+        Arc::new(ProducerRequests::new(
+            producer,
+            stack.web().topics().requests.clone(),
+        )),
+    )
+    .with_settings(config.settings())
+    .with_pipeline(pipeline.clone())
+    .with_stage_control(pipeline.clone())
+    .with_topic_browser(pipeline)
+    .with_streams(stack.web().streams().clone());
+    let state_dir = config
+        .streams
+        .state_dir
+        .canonicalize()
+        .unwrap_or_else(|_| config.streams.state_dir.clone());
+    tracing::info!(url = %format!("http://{addr}/"), state_dir = %state_dir.display(), "embedded stack running");
+    println!("ow-stream dashboard: http://{addr}/");
+    println!("state directory:     {}", state_dir.display());
+    let supervise = async {
+        loop {
+            tokio::time::sleep(crate::embedded::SUPERVISION_INTERVAL).await;
+            if let Some(reason) = stack.failure() {
+                return Error::StageControl {
+                    stage: "embedded stack".into(),
+                    action: "run",
+                    reason,
+                };
+            }
+        }
+    };
+    let served = tokio::select! {
+        served = serve(listener, state, shutdown) => served,
+        failed = supervise => Err(failed),
+    };
+    tracing::info!("shutting down: draining and committing every stage");
+    let closed = stack.close().await;
+    served.and(closed)
 }
 
 /// The web as a stage of its own, on `backend`.

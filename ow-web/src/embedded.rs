@@ -1,0 +1,445 @@
+//! The embedded stack: the whole pipeline — producer, processor and web — in one process, on
+//! the library's durable local backend, with the schema registry persisted in the state
+//! directory. This is what `cargo run --release -p ow-web` starts when no broker is configured.
+//!
+//! Layout of the state directory (`--state-dir`, `./.ow-state` by default):
+//!
+//! | path | what |
+//! |---|---|
+//! | `log/` | the topics (the local log) and consumer-group offsets |
+//! | `schema-registry/` | the registered schemas (ids stay valid across restarts) |
+//! | `ow-processor/`, `ow-web/` | the stages' state stores, one directory per task |
+//! | `ow-producer/` | the producer's tracked players |
+//!
+//! Each stage keeps its own consumer group, exactly as it would on Kafka, so the pipeline page
+//! shows real lag between stages, and pausing one stage makes its lag grow.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ow_producer::{ProducerConfig, ProducerHandle};
+use ow_stream_core::admin::{Admin, TopicSpec};
+use ow_stream_core::config::{Backend, StreamsConfig};
+use ow_stream_core::metrics::MetricsSnapshot;
+use ow_stream_core::registry::SchemaRegistry;
+use ow_stream_core::runtime::Streams;
+use ow_stream_core::{RawRecord, TopologyDescription};
+
+use crate::pipeline::{
+    BrowsedRecord, GroupLag, GroupView, PartitionView, PipelineSource, PipelineView, StageControl,
+    StageState, StageView, TopicBrowser, TopicView, stage_state,
+};
+use crate::{Error, WebConfig, WebStage};
+
+/// The application id of each stage.
+const PRODUCER: &str = ow_producer::APPLICATION_ID;
+const PROCESSOR: &str = ow_processor::APPLICATION_ID;
+const WEB: &str = crate::materialize::APPLICATION_ID;
+
+/// The three stages running in this process.
+pub struct EmbeddedStack {
+    producer: Arc<ProducerHandle>,
+    processor: Arc<ow_processor::Processor>,
+    web: WebStage,
+    pipeline: Arc<EmbeddedPipeline>,
+    registry: SchemaRegistry,
+    web_config: StreamsConfig,
+}
+
+impl EmbeddedStack {
+    /// Opens (or creates) the state directory named by `config`, creates the pipeline's topics
+    /// when they are missing, and starts the producer, the processor and the web's streams app.
+    pub async fn start(config: &WebConfig) -> Result<EmbeddedStack, Error> {
+        let state_dir = config.streams.state_dir.clone();
+        let backend = Backend::local(state_dir.join("log"));
+        let registry = SchemaRegistry::open_dir(state_dir.join("schema-registry"))?;
+        let stage_config = |app: &str| config.streams.to_config_with(app, backend.clone());
+        let prefix = config.topic_prefix.as_str();
+        let partitions = config.partitions.max(1);
+
+        let admin = Arc::new(Admin::new(&stage_config(WEB)?)?);
+        let producer_topics = ow_producer::topics::Topics::new(&registry, prefix)
+            .map_err(|e| Error::Topics(Box::new(e)))?;
+        let processor_topics =
+            ow_processor::Topics::new(&registry, prefix).map_err(|e| Error::Topics(Box::new(e)))?;
+        let mut specs = vec![
+            TopicSpec::new(producer_topics.requests.name(), partitions),
+            TopicSpec::new(producer_topics.raw.name(), partitions),
+        ];
+        specs.extend(processor_topics.output_specs(partitions));
+        admin.create_topics(&specs).await?;
+
+        let client = config
+            .overfast
+            .to_client_config()
+            .map_err(|e| Error::Config {
+                field: "overfast",
+                reason: e.to_string(),
+            })?;
+        let tracking = config.tracking.to_config().map_err(|e| Error::Config {
+            field: "tracking",
+            reason: e.to_string(),
+        })?;
+        let producer = ow_producer::start(
+            ProducerConfig::new(stage_config(PRODUCER)?, client)
+                .with_registry(registry.clone())
+                .with_tracking(tracking)
+                .with_topic_prefix(prefix),
+        )
+        .await
+        .map_err(|e| stage_error("producer", e))?;
+        let processor = ow_processor::start(
+            ow_processor::ProcessorConfig::new(stage_config(PROCESSOR)?)
+                .with_registry(registry.clone())
+                .with_topology_options(
+                    ow_processor::TopologyOptions::default().with_topic_prefix(prefix),
+                ),
+        )
+        .await
+        .map_err(|e| stage_error("processor", e))?;
+        let web_config = stage_config(WEB)?;
+        let web = WebStage::start(web_config.clone(), &registry, prefix).await?;
+
+        let producer = Arc::new(producer);
+        let processor = Arc::new(processor);
+        let pipeline = Arc::new(EmbeddedPipeline {
+            admin,
+            registry: registry.clone(),
+            producer: producer.clone(),
+            producer_reads: vec![producer_topics.requests.name().to_string()],
+            producer_writes: vec![producer_topics.raw.name().to_string()],
+            processor: processor.clone(),
+            web: web.streams().clone(),
+            clock: crate::system_clock(),
+        });
+        Ok(EmbeddedStack {
+            producer,
+            processor,
+            web,
+            pipeline,
+            registry,
+            web_config,
+        })
+    }
+
+    /// The web stage (its stores answer the pages).
+    pub fn web(&self) -> &WebStage {
+        &self.web
+    }
+
+    /// The pipeline page's source, stage control and topic browser over the three stages.
+    pub fn pipeline(&self) -> Arc<EmbeddedPipeline> {
+        self.pipeline.clone()
+    }
+
+    /// The in-process schema registry.
+    pub fn registry(&self) -> &SchemaRegistry {
+        &self.registry
+    }
+
+    /// The web stage's library configuration (its producer writes player requests).
+    pub fn web_config(&self) -> &StreamsConfig {
+        &self.web_config
+    }
+
+    /// The producer stage.
+    pub fn producer(&self) -> &ProducerHandle {
+        &self.producer
+    }
+
+    /// The processor stage.
+    pub fn processor(&self) -> &ow_processor::Processor {
+        &self.processor
+    }
+
+    /// Why a stage stopped by itself, if one did.
+    pub fn failure(&self) -> Option<String> {
+        if self.producer.has_stopped() {
+            return Some("the producer stage stopped".into());
+        }
+        if let Some(f) = self.processor.streams().failure() {
+            return Some(format!("processor: {f}"));
+        }
+        self.web.streams().failure().map(|f| format!("web: {f}"))
+    }
+
+    /// Stops every stage cleanly, upstream first: the producer finishes its fetches and commits,
+    /// the processor and the web drain their batch and commit their stores and offsets.
+    /// Whatever still holds the pipeline handle (the HTTP state) must be dropped first.
+    pub async fn close(self) -> Result<(), Error> {
+        let EmbeddedStack {
+            producer,
+            processor,
+            web,
+            pipeline,
+            ..
+        } = self;
+        drop(pipeline);
+        let mut first_error: Option<Error> = None;
+        match Arc::try_unwrap(producer) {
+            Ok(p) => {
+                if let Err(e) = p.close().await {
+                    first_error.get_or_insert(stage_error("producer", e));
+                }
+            }
+            Err(_) => tracing::warn!("producer still shared at shutdown: stopping it as a crash"),
+        }
+        match Arc::try_unwrap(processor) {
+            Ok(p) => {
+                if let Err(e) = p.close().await {
+                    first_error.get_or_insert(stage_error("processor", e));
+                }
+            }
+            Err(_) => tracing::warn!("processor still shared at shutdown: stopping it as a crash"),
+        }
+        if let Err(e) = web.close().await {
+            first_error.get_or_insert(e);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn stage_error(stage: &'static str, e: impl std::fmt::Display) -> Error {
+    Error::StageControl {
+        stage: stage.to_string(),
+        action: "run",
+        reason: e.to_string(),
+    }
+}
+
+/// The pipeline page over the embedded stack: the three stages, every topic of the local log
+/// with its offsets, and each stage's consumer groups with their lag.
+pub struct EmbeddedPipeline {
+    admin: Arc<Admin>,
+    registry: SchemaRegistry,
+    producer: Arc<ProducerHandle>,
+    producer_reads: Vec<String>,
+    producer_writes: Vec<String>,
+    processor: Arc<ow_processor::Processor>,
+    web: Arc<Streams>,
+    clock: crate::Clock,
+}
+
+impl EmbeddedPipeline {
+    fn streams_stage(name: &str, streams: &Streams) -> StageView {
+        StageView::new(name, &streams.config().application_id)
+            .with_state(stage_state(streams.state(), streams.failure()))
+            .with_topology(streams.describe())
+            .with_node_counts(streams.node_counts())
+            .with_metrics(streams.metrics())
+            .with_paused(streams.is_paused())
+    }
+
+    fn producer_stage(&self) -> StageView {
+        let m = self.producer.metrics();
+        let mut metrics = MetricsSnapshot::default();
+        metrics.records_consumed = m.requests_consumed;
+        metrics.records_produced = m.raw_events_written;
+        metrics.dead_letters = m.dead_letters;
+        metrics.commits = m.commits;
+        let state = if self.producer.has_stopped() {
+            StageState::Failed {
+                reason: "stopped".into(),
+            }
+        } else {
+            StageState::Running
+        };
+        StageView::new("producer", PRODUCER)
+            .with_state(state)
+            .with_reads(self.producer_reads.clone())
+            .with_writes(self.producer_writes.clone())
+            .with_metrics(metrics)
+            .with_paused(self.producer.is_paused())
+    }
+
+    async fn group(&self, group: &str, stage: &str, topics: &[String]) -> Result<GroupView, Error> {
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let lag = self.admin.group_lag(group, &names).await?;
+        Ok(GroupView::new(
+            group,
+            lag.into_iter()
+                .map(|l| GroupLag {
+                    topic: l.topic,
+                    partition: l.partition,
+                    committed: l.committed,
+                    lag: Some(l.lag),
+                })
+                .collect(),
+        )
+        .with_stage(stage))
+    }
+}
+
+fn sources(description: &TopologyDescription) -> Vec<String> {
+    let set: BTreeSet<String> = description
+        .subtopologies
+        .iter()
+        .flat_map(|s| &s.nodes)
+        .filter_map(|n| match &n.kind {
+            ow_stream_core::topology::NodeKindDescription::Source { topic, .. } => {
+                Some(topic.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    set.into_iter().collect()
+}
+
+#[async_trait]
+impl PipelineSource for EmbeddedPipeline {
+    async fn snapshot(&self) -> Result<PipelineView, Error> {
+        let mut view = PipelineView::new((self.clock)())
+            .with_stage(self.producer_stage())
+            .with_stage(Self::streams_stage("processor", self.processor.streams()))
+            .with_stage(Self::streams_stage("web", &self.web));
+        let names = self.admin.list_topics().await?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for t in self.admin.topic_offsets(&refs).await? {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| PartitionView {
+                    partition: p.partition,
+                    start_offset: p.start,
+                    end_offset: p.end,
+                })
+                .collect();
+            view = view.with_topic(TopicView::new(t.name, partitions));
+        }
+        view = view.with_group(
+            self.group(PRODUCER, "producer", &self.producer_reads)
+                .await?,
+        );
+        if let Some(tracker) = self.producer.tracker_group() {
+            view = view.with_group(
+                self.group(tracker, "producer", &self.producer_reads)
+                    .await?,
+            );
+        }
+        let processor = self.processor.streams();
+        view = view.with_group(
+            self.group(PROCESSOR, "processor", &sources(&processor.describe()))
+                .await?,
+        );
+        view = view.with_group(
+            self.group(WEB, "web", &sources(&self.web.describe()))
+                .await?,
+        );
+        Ok(view)
+    }
+}
+
+#[async_trait]
+impl StageControl for EmbeddedPipeline {
+    async fn pause(&self, stage: &str) -> Result<(), Error> {
+        match stage {
+            "producer" => self.producer.pause(),
+            "processor" => self.processor.streams().pause(),
+            "web" => self.web.pause(),
+            other => {
+                return Err(Error::UnknownStage {
+                    stage: other.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn resume(&self, stage: &str) -> Result<(), Error> {
+        match stage {
+            "producer" => self.producer.resume(),
+            "processor" => self.processor.streams().resume(),
+            "web" => self.web.resume(),
+            other => {
+                return Err(Error::UnknownStage {
+                    stage: other.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes record bytes for display: Confluent-framed Avro through the registry, else JSON,
+/// else text, else hex.
+async fn decode(registry: &SchemaRegistry, bytes: &[u8]) -> (serde_json::Value, Option<String>) {
+    if bytes.len() > 5 && bytes[0] == 0 {
+        match registry.decode_json(bytes).await {
+            Ok(v) => return (v, None),
+            Err(e) => return (hex(bytes), Some(e.to_string())),
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        return (v, None);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (serde_json::Value::String(s.to_string()), None),
+        Err(_) => (hex(bytes), None),
+    }
+}
+
+fn hex(bytes: &[u8]) -> serde_json::Value {
+    let shown: String = bytes.iter().take(256).map(|b| format!("{b:02x}")).collect();
+    serde_json::Value::String(format!(
+        "0x{shown}{}",
+        if bytes.len() > 256 { "…" } else { "" }
+    ))
+}
+
+async fn browse(registry: &SchemaRegistry, r: RawRecord) -> BrowsedRecord {
+    let (key, key_error) = match &r.key {
+        Some(k) => decode(registry, k).await,
+        None => (serde_json::Value::Null, None),
+    };
+    let (value, value_error) = match &r.value {
+        Some(v) => {
+            let (v, e) = decode(registry, v).await;
+            (Some(v), e)
+        }
+        None => (None, None),
+    };
+    let headers = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut out =
+        BrowsedRecord::new(r.partition, r.offset, r.timestamp, key, value).with_headers(headers);
+    if let Some(e) = key_error.or(value_error) {
+        out = out.with_error(e);
+    }
+    out
+}
+
+#[async_trait]
+impl TopicBrowser for EmbeddedPipeline {
+    async fn last_records(&self, topic: &str, limit: usize) -> Result<Vec<BrowsedRecord>, Error> {
+        if !self.admin.list_topics().await?.iter().any(|t| t == topic) {
+            return Err(Error::UnknownTopic {
+                topic: topic.to_string(),
+            });
+        }
+        let mut records = self.admin.tail(topic, limit).await?;
+        records.sort_by_key(|r| std::cmp::Reverse((r.timestamp, r.offset)));
+        records.truncate(limit);
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            out.push(browse(&self.registry, r).await);
+        }
+        Ok(out)
+    }
+}
+
+/// How often the embedded stack checks that its stages still run.
+pub(crate) const SUPERVISION_INTERVAL: Duration = Duration::from_millis(500);
