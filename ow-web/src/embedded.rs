@@ -31,7 +31,9 @@ use crate::pipeline::{
     BrowsedRecord, GroupLag, GroupView, PartitionView, PipelineSource, PipelineView, StageControl,
     StageState, StageView, TopicBrowser, TopicView, stage_state,
 };
-use crate::{Error, WebConfig, WebStage};
+use ow_stream_core::client::Producer;
+
+use crate::{AppState, Error, ProducerRequests, WebConfig, WebSettings, WebStage};
 
 /// The application id of each stage.
 const PRODUCER: &str = ow_producer::APPLICATION_ID;
@@ -122,6 +124,25 @@ impl EmbeddedStack {
             registry,
             web_config,
         })
+    }
+
+    /// The dashboard's state over this stack: pages answered from the web stage's stores,
+    /// player requests written to the request topic, and the pipeline page over all three
+    /// stages.
+    pub fn app_state(&self, settings: WebSettings) -> Result<AppState, Error> {
+        let producer = Producer::new(&self.web_config)?;
+        Ok(AppState::new(
+            Arc::new(self.web.repository()?),
+            Arc::new(ProducerRequests::new(
+                producer,
+                self.web.topics().requests.clone(),
+            )),
+        )
+        .with_settings(settings)
+        .with_pipeline(self.pipeline.clone())
+        .with_stage_control(self.pipeline.clone())
+        .with_topic_browser(self.pipeline.clone())
+        .with_streams(self.web.streams().clone()))
     }
 
     /// The web stage (its stores answer the pages).

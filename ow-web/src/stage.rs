@@ -127,20 +127,7 @@ async fn run_embedded(
         source,
     })?;
     let stack = crate::embedded::EmbeddedStack::start(&config).await?;
-    let producer = Producer::new(stack.web_config())?;
-    let pipeline = stack.pipeline();
-    let state = AppState::new(
-        Arc::new(stack.web().repository()?),
-        Arc::new(ProducerRequests::new(
-            producer,
-            stack.web().topics().requests.clone(),
-        )),
-    )
-    .with_settings(config.settings())
-    .with_pipeline(pipeline.clone())
-    .with_stage_control(pipeline.clone())
-    .with_topic_browser(pipeline)
-    .with_streams(stack.web().streams().clone());
+    let state = stack.app_state(config.settings())?;
     let state_dir = config
         .streams
         .state_dir
