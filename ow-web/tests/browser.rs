@@ -49,10 +49,10 @@ fn screenshots() -> PathBuf {
 async fn wait_for(page: &Page, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        if let Ok(html) = page.content().await {
-            if check(&html) {
-                return html;
-            }
+        if let Ok(html) = page.content().await
+            && check(&html)
+        {
+            return html;
         }
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
