@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The dashboard under load: wrk against the player page of a loaded player (64 connections),
+# beside nginx serving the very same HTML bytes as a static file, in one run.
+#
+#   bench/web.sh            # 15 s per target
+#   DURATION=30s bench/web.sh
+#
+# It builds ow-web in release mode, starts the embedded stack on a temporary state directory
+# with OverFast answered from samples/overfast (no network), loads TeKrop-2217, then measures.
+# Prints a Markdown table for BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-15s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+WEB_PORT="${WEB_PORT:-18080}"
+NGINX_PORT="${NGINX_PORT:-18081}"
+PLAYER="TeKrop-2217"
+PAGE="/players/${PLAYER}?platform=pc&mode=competitive"
+
+need() {
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "installing $2" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  fi
+}
+need wrk wrk
+need nginx nginx
+need curl curl
+
+cargo build --release -p ow-web >&2
+
+work="$(mktemp -d)"
+cleanup() {
+  [ -n "${web_pid:-}" ] && kill "$web_pid" 2>/dev/null || true
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+./target/release/ow-web --state-dir "$work/state" --replay samples/overfast \
+  --listen "127.0.0.1:${WEB_PORT}" --log warn >"$work/web.log" 2>&1 &
+web_pid=$!
+
+base="http://127.0.0.1:${WEB_PORT}"
+for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs -o /dev/null "$base/players/${PLAYER}" || true
+for _ in $(seq 1 150); do
+  if curl -fs "$base/api/players/${PLAYER}/status" | grep -q '"has_stats":true'; then break; fi
+  sleep 0.2
+done
+curl -fs "$base${PAGE}" -o "$work/page.html"
+bytes=$(wc -c <"$work/page.html")
+
+mkdir -p "$work/www/players"
+cp "$work/page.html" "$work/www/players/${PLAYER}"
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type text/html;
+  server {
+    listen 127.0.0.1:${NGINX_PORT};
+    root $work/www;
+    location / { try_files \$uri =404; }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work"
+for _ in $(seq 1 50); do curl -fs -o /dev/null "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}" && break; sleep 0.1; done
+
+run() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" | tee -a "$work/wrk.txt" >&2
+}
+echo "== ow-web ${PAGE}" >&2
+web_rps=$(run "$base${PAGE}" | awk '/Requests\/sec/ {print $2}')
+web_p99=$(grep -A4 'Latency Distribution' "$work/wrk.txt" | awk '/99%/ {print $2}' | tail -1)
+echo "== nginx, same ${bytes} bytes" >&2
+nginx_rps=$(run "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}" | awk '/Requests\/sec/ {print $2}')
+nginx_p99=$(grep -A4 'Latency Distribution' "$work/wrk.txt" | awk '/99%/ {print $2}' | tail -1)
+ratio=$(awk -v a="$web_rps" -v b="$nginx_rps" 'BEGIN { printf "%.1f%%", 100 * a / b }')
+
+cat <<MD
+| target | requests/s | p99 latency |
+|---|---|---|
+| ow-web \`${PAGE}\` (${bytes} bytes, rendered from the stores per request) | ${web_rps} | ${web_p99} |
+| nginx, the same bytes as a static file | ${nginx_rps} | ${nginx_p99} |
+| ow-web / nginx | ${ratio} | |
+
+wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg).
+MD
