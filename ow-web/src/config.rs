@@ -51,10 +51,6 @@ pub struct WebConfig {
     #[arg(long, env = "OW_CLIENT_REQUESTS_PER_MINUTE", default_value = "10")]
     pub client_requests_per_minute: NonZeroU32,
 
-    /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
-    #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
-    pub topic_prefix: String,
-
     /// Partitions of the pipeline's topics when the embedded stack creates them.
     #[arg(long, env = "OW_PARTITIONS", default_value_t = 2)]
     pub partitions: i32,
@@ -68,7 +64,8 @@ pub struct WebConfig {
     #[command(flatten)]
     pub tracking: ow_producer::cli::TrackingArgs,
 
-    /// Settings shared by every stage (`--brokers`, `--schema-registry-url`, `--state-dir`...).
+    /// Settings shared by every stage (`--brokers`, `--schema-registry-url`, `--state-dir`,
+    /// `--topic-prefix`...).
     #[command(flatten)]
     pub streams: StreamsArgs,
 }

@@ -14,7 +14,6 @@
 //! Each stage keeps its own consumer group, exactly as it would on Kafka, so the pipeline page
 //! shows real lag between stages, and pausing one stage makes its lag grow.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +24,10 @@ use ow_stream_core::config::{Backend, StreamsConfig};
 use ow_stream_core::metrics::MetricsSnapshot;
 use ow_stream_core::registry::SchemaRegistry;
 use ow_stream_core::runtime::Streams;
-use ow_stream_core::{RawRecord, TopologyDescription};
 
+use crate::cluster::{group_view, last_records, sources, streams_stage, topic_views};
 use crate::pipeline::{
-    BrowsedRecord, GroupLag, GroupView, PartitionView, PipelineSource, PipelineView, StageControl,
-    StageState, StageView, TopicBrowser, TopicView, stage_state,
+    BrowsedRecord, PipelineSource, PipelineView, StageControl, StageState, StageView, TopicBrowser,
 };
 use ow_stream_core::client::Producer;
 
@@ -58,7 +56,7 @@ impl EmbeddedStack {
         let backend = Backend::local(state_dir.join("log"));
         let registry = SchemaRegistry::open_dir(state_dir.join("schema-registry"))?;
         let stage_config = |app: &str| config.streams.to_config_with(app, backend.clone());
-        let prefix = config.topic_prefix.as_str();
+        let prefix = config.streams.topic_prefix.as_str();
         let partitions = config.partitions.max(1);
 
         let admin = Arc::new(Admin::new(&stage_config(WEB)?)?);
@@ -247,15 +245,6 @@ pub struct EmbeddedPipeline {
 }
 
 impl EmbeddedPipeline {
-    fn streams_stage(name: &str, streams: &Streams) -> StageView {
-        StageView::new(name, &streams.config().application_id)
-            .with_state(stage_state(streams.state(), streams.failure()))
-            .with_topology(streams.describe())
-            .with_node_counts(streams.node_counts())
-            .with_metrics(streams.metrics())
-            .with_paused(streams.is_paused())
-    }
-
     fn producer_stage(&self) -> StageView {
         let m = self.producer.metrics();
         let mut metrics = MetricsSnapshot::default();
@@ -277,38 +266,6 @@ impl EmbeddedPipeline {
             .with_metrics(metrics)
             .with_paused(self.producer.is_paused())
     }
-
-    async fn group(&self, group: &str, stage: &str, topics: &[String]) -> Result<GroupView, Error> {
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let lag = self.admin.group_lag(group, &names).await?;
-        Ok(GroupView::new(
-            group,
-            lag.into_iter()
-                .map(|l| GroupLag {
-                    topic: l.topic,
-                    partition: l.partition,
-                    committed: l.committed,
-                    lag: Some(l.lag),
-                })
-                .collect(),
-        )
-        .with_stage(stage))
-    }
-}
-
-fn sources(description: &TopologyDescription) -> Vec<String> {
-    let set: BTreeSet<String> = description
-        .subtopologies
-        .iter()
-        .flat_map(|s| &s.nodes)
-        .filter_map(|n| match &n.kind {
-            ow_stream_core::topology::NodeKindDescription::Source { topic, .. } => {
-                Some(topic.clone())
-            }
-            _ => None,
-        })
-        .collect();
-    set.into_iter().collect()
 }
 
 #[async_trait]
@@ -316,41 +273,21 @@ impl PipelineSource for EmbeddedPipeline {
     async fn snapshot(&self) -> Result<PipelineView, Error> {
         let mut view = PipelineView::new((self.clock)())
             .with_stage(self.producer_stage())
-            .with_stage(Self::streams_stage("processor", self.processor.streams()))
-            .with_stage(Self::streams_stage("web", &self.web));
-        let names = self.admin.list_topics().await?;
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        for t in self.admin.topic_offsets(&refs).await? {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| PartitionView {
-                    partition: p.partition,
-                    start_offset: p.start,
-                    end_offset: p.end,
-                })
-                .collect();
-            view = view.with_topic(TopicView::new(t.name, partitions));
+            .with_stage(streams_stage("processor", self.processor.streams()))
+            .with_stage(streams_stage("web", &self.web));
+        for topic in topic_views(&self.admin).await? {
+            view = view.with_topic(topic);
         }
-        view = view.with_group(
-            self.group(PRODUCER, "producer", &self.producer_reads)
-                .await?,
-        );
+        let admin = &self.admin;
+        let reads = &self.producer_reads;
+        view = view.with_group(group_view(admin, PRODUCER, "producer", reads).await?);
         if let Some(tracker) = self.producer.tracker_group() {
-            view = view.with_group(
-                self.group(tracker, "producer", &self.producer_reads)
-                    .await?,
-            );
+            view = view.with_group(group_view(admin, tracker, "producer", reads).await?);
         }
-        let processor = self.processor.streams();
-        view = view.with_group(
-            self.group(PROCESSOR, "processor", &sources(&processor.describe()))
-                .await?,
-        );
-        view = view.with_group(
-            self.group(WEB, "web", &sources(&self.web.describe()))
-                .await?,
-        );
+        let processor = sources(&self.processor.streams().describe());
+        view = view.with_group(group_view(admin, PROCESSOR, "processor", &processor).await?);
+        let web = sources(&self.web.describe());
+        view = view.with_group(group_view(admin, WEB, "web", &web).await?);
         Ok(view)
     }
 }
@@ -386,79 +323,10 @@ impl StageControl for EmbeddedPipeline {
     }
 }
 
-/// Decodes record bytes for display: Confluent-framed Avro through the registry, else JSON,
-/// else text, else hex.
-async fn decode(registry: &SchemaRegistry, bytes: &[u8]) -> (serde_json::Value, Option<String>) {
-    if bytes.len() > 5 && bytes[0] == 0 {
-        match registry.decode_json(bytes).await {
-            Ok(v) => return (v, None),
-            Err(e) => return (hex(bytes), Some(e.to_string())),
-        }
-    }
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
-        return (v, None);
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => (serde_json::Value::String(s.to_string()), None),
-        Err(_) => (hex(bytes), None),
-    }
-}
-
-fn hex(bytes: &[u8]) -> serde_json::Value {
-    let shown: String = bytes.iter().take(256).map(|b| format!("{b:02x}")).collect();
-    serde_json::Value::String(format!(
-        "0x{shown}{}",
-        if bytes.len() > 256 { "…" } else { "" }
-    ))
-}
-
-async fn browse(registry: &SchemaRegistry, r: RawRecord) -> BrowsedRecord {
-    let (key, key_error) = match &r.key {
-        Some(k) => decode(registry, k).await,
-        None => (serde_json::Value::Null, None),
-    };
-    let (value, value_error) = match &r.value {
-        Some(v) => {
-            let (v, e) = decode(registry, v).await;
-            (Some(v), e)
-        }
-        None => (None, None),
-    };
-    let headers = r
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                v.map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    let mut out =
-        BrowsedRecord::new(r.partition, r.offset, r.timestamp, key, value).with_headers(headers);
-    if let Some(e) = key_error.or(value_error) {
-        out = out.with_error(e);
-    }
-    out
-}
-
 #[async_trait]
 impl TopicBrowser for EmbeddedPipeline {
     async fn last_records(&self, topic: &str, limit: usize) -> Result<Vec<BrowsedRecord>, Error> {
-        if !self.admin.list_topics().await?.iter().any(|t| t == topic) {
-            return Err(Error::UnknownTopic {
-                topic: topic.to_string(),
-            });
-        }
-        let mut records = self.admin.tail(topic, limit).await?;
-        records.sort_by_key(|r| std::cmp::Reverse((r.timestamp, r.offset)));
-        records.truncate(limit);
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            out.push(browse(&self.registry, r).await);
-        }
-        Ok(out)
+        last_records(&self.admin, &self.registry, topic, limit).await
     }
 }
 

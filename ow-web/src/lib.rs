@@ -50,6 +50,7 @@
 //! ```
 
 mod career;
+pub mod cluster;
 mod config;
 pub mod embedded;
 mod error;

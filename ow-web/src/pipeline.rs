@@ -511,6 +511,8 @@ pub(crate) fn stage_state(state: StreamsState, failure: Option<String>) -> Stage
         StreamsState::Error => StageState::Failed {
             reason: "failed".into(),
         },
+        // States the library may add later.
+        _ => StageState::Stopped,
     }
 }
 

@@ -12,7 +12,6 @@ use ow_stream_core::runtime::Streams;
 use tokio::net::TcpListener;
 
 use crate::materialize::{self, APPLICATION_ID};
-use crate::pipeline::LocalStage;
 use crate::repository::StoreRepository;
 use crate::requests::ProducerRequests;
 use crate::{AppState, Error, Topics, WebConfig, app};
@@ -174,6 +173,7 @@ async fn run_stage(
         })?;
     let registry = SchemaRegistry::from_url(&url)?;
     let streams_config = config.streams.to_config_with(APPLICATION_ID, backend)?;
+    let streams_config_for_admin = streams_config.clone();
     let producer = Producer::new(&streams_config)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -181,12 +181,25 @@ async fn run_stage(
             addr: config.listen,
             source,
         })?;
-    let stage = WebStage::start(streams_config, &registry, &config.topic_prefix).await?;
+    let stage = WebStage::start(streams_config, &registry, &config.streams.topic_prefix).await?;
     tracing::info!(listen = %config.listen, "ow-web serving");
-    let local = Arc::new(LocalStage::new(
-        "web",
+    let processor_topics = ow_processor::Topics::new(&registry, &config.streams.topic_prefix)
+        .map_err(|e| Error::Topics(Box::new(e)))?;
+    let outputs = [
+        processor_topics.stats_by_category.name(),
+        processor_topics.profiles.name(),
+        processor_topics.deltas.name(),
+        processor_topics.daily.name(),
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let pipeline = Arc::new(crate::cluster::ClusterPipeline::new(
+        ow_stream_core::admin::Admin::new(&streams_config_for_admin)?,
+        registry.clone(),
         stage.streams().clone(),
-        [stage.topics().requests.name().to_owned()],
+        stage.topics().requests.name(),
+        processor_topics.raw.name(),
+        outputs,
     ));
     let state = AppState::new(
         Arc::new(stage.repository()?),
@@ -196,8 +209,9 @@ async fn run_stage(
         )),
     )
     .with_settings(config.settings())
-    .with_pipeline(local.clone())
-    .with_stage_control(local)
+    .with_pipeline(pipeline.clone())
+    .with_stage_control(pipeline.clone())
+    .with_topic_browser(pipeline)
     .with_streams(stage.streams().clone());
     let served = tokio::select! {
         served = serve(listener, state, shutdown) => served,

@@ -18,7 +18,7 @@ use ow_web::materialize::{
     APPLICATION_ID, CATEGORIES_STORE, DELTAS_STORE, HISTORY_STORE, PROFILES_STORE,
     STATS_INDEX_STORE,
 };
-use ow_web::{AppState, LocalStage, ProducerRequests, WebSettings, WebStage};
+use ow_web::{AppState, ProducerRequests, WebSettings, WebStage};
 use rdkafka::mocking::MockCluster;
 
 /// Partitions of the processor's output topics (so one player's keyed records spread out).
@@ -116,10 +116,15 @@ async fn the_web_stage_on_kafka() {
         producer.send(&topics.daily, &d.key(), d).await.unwrap();
     }
 
-    let local = Arc::new(LocalStage::new(
-        "web",
+    // The pipeline page over the cluster: offsets and lag come from the admin API.
+    let processor_topics = ow_processor::Topics::new(&registry, "").unwrap();
+    let local = Arc::new(ow_web::cluster::ClusterPipeline::new(
+        ow_stream_core::admin::Admin::new(&config).unwrap(),
+        registry.clone(),
         stage.streams().clone(),
-        [topics.requests.name().to_owned()],
+        topics.requests.name(),
+        processor_topics.raw.name(),
+        vec![topics.profiles.name().to_string()],
     ));
     let state = AppState::new(
         Arc::new(stage.repository().unwrap()),
@@ -130,7 +135,8 @@ async fn the_web_stage_on_kafka() {
     )
     .with_settings(WebSettings::default())
     .with_pipeline(local.clone())
-    .with_stage_control(local)
+    .with_stage_control(local.clone())
+    .with_topic_browser(local)
     .with_streams(stage.streams().clone());
     let app = ow_web::app(state);
 
@@ -190,6 +196,39 @@ async fn the_web_stage_on_kafka() {
     let pipeline = get(&app, "/pipeline").await;
     assert!(pipeline.body.contains("data-stage=\"web\""));
     assert!(pipeline.body.contains("ow-web-stats-by-player-repartition"));
+    let view = get(&app, "/api/pipeline").await.json();
+    let profiles = view["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ow.players.profile")
+        .unwrap();
+    let written: i64 = profiles["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["end_offset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        written,
+        outputs.profiles.len() as i64,
+        "end offsets from the cluster"
+    );
+    assert!(
+        view["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["group"] == "ow-web"),
+        "the web's consumer group and its lag"
+    );
+    let records = get(&app, "/api/topics/ow.players.profile/records?limit=5")
+        .await
+        .json();
+    assert!(
+        records.to_string().contains("TeKrop"),
+        "records decoded through the registry: {records}"
+    );
     assert_eq!(post(&app, "/pipeline/stages/web/pause").await.status, 303);
     assert!(stage.streams().is_paused());
     assert_eq!(post(&app, "/pipeline/stages/web/resume").await.status, 303);

@@ -45,6 +45,8 @@ fn state_name(state: StreamsState) -> &'static str {
         StreamsState::PendingShutdown => "pending_shutdown",
         StreamsState::NotRunning => "not_running",
         StreamsState::Error => "error",
+        // States the library may add later.
+        _ => "unknown",
     }
 }
 
