@@ -54,12 +54,16 @@ impl ProcessorConfig {
     }
 
     /// The configuration the shared command-line flags describe, with application id
-    /// [`APPLICATION_ID`].
+    /// [`APPLICATION_ID`], `--threads` stream threads and the `--topic-prefix`.
     ///
     /// # Errors
     /// [`ProcessorError::Streams`] when no broker is configured or a flag is malformed.
     pub fn from_args(args: &ow_stream_core::cli::StreamsArgs) -> Result<Self, ProcessorError> {
-        Ok(ProcessorConfig::new(args.to_config(APPLICATION_ID)?))
+        Ok(
+            ProcessorConfig::new(args.to_config(APPLICATION_ID)?).with_topology_options(
+                TopologyOptions::default().with_topic_prefix(args.topic_prefix.clone()),
+            ),
+        )
     }
 
     /// Sets the processor's own settings.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ow_processor::{ProcessorConfig, TopologyOptions};
+use ow_processor::ProcessorConfig;
 use ow_stream_core::cli::StreamsArgs;
 
 /// Turns raw OverFast answers (ow.raw.player-profiles) into per-category stats, the player
@@ -14,16 +14,9 @@ use ow_stream_core::cli::StreamsArgs;
 #[derive(Parser, Debug)]
 #[command(name = "ow-processor", version)]
 struct Args {
+    /// Shared settings, `--threads` and `--topic-prefix` included.
     #[command(flatten)]
     streams: StreamsArgs,
-
-    /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
-    #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
-    topic_prefix: String,
-
-    /// Processing threads (each is one member of the consumer group).
-    #[arg(long, env = "OW_STREAM_THREADS", default_value_t = 1)]
-    threads: usize,
 }
 
 fn main() -> ExitCode {
@@ -44,9 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = ProcessorConfig::from_args(&args.streams)?
-        .with_topology_options(TopologyOptions::default().with_topic_prefix(args.topic_prefix));
-    config.streams = config.streams.with_stream_threads(args.threads);
+    let config = ProcessorConfig::from_args(&args.streams)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(ow_processor::run(config, shutdown_signal()))?;
     Ok(())

@@ -12,6 +12,13 @@
 //!          └─ stats-by-category                                                ─▶ ow.stats.by-category
 //! ```
 //!
+//! # A player's records share one partition number
+//! `ow.players.profile` and `ow.stats.deltas` are keyed by the player id, as the raw topic is.
+//! `ow.stats.by-category` and `ow.stats.daily` have composite keys (for compaction) but are
+//! partitioned by their player id alone, hashed exactly as a player-id key is (the schemas'
+//! `partition_key()`): with output topics of the raw topic's partition count, every record of a
+//! player is in the partition number of the player's raw events, on Kafka and on the local log.
+//!
 //! # One sub-topology, no repartition topic
 //! Every output is keyed by the player id or by a record whose first field is the player id,
 //! and every record of a player is read from that player's partition of the raw topic. The
@@ -37,7 +44,7 @@ use ow_schemas::{
     STATS_DELTA_VALUE, StatsByCategory, StatsCategoryKey, StatsDelta, topics,
 };
 use ow_stream_core::admin::TopicSpec;
-use ow_stream_core::dsl::{Materialized, TimeWindows, Windowed};
+use ow_stream_core::dsl::{Materialized, Produced, TimeWindows, Windowed};
 use ow_stream_core::error::BoxError;
 use ow_stream_core::processor::{Processor, ProcessorContext};
 use ow_stream_core::registry::SchemaRegistry;
@@ -342,7 +349,12 @@ pub(crate) fn build_on(
         .to_stream()
         .map(|day: Windowed<DailyStatsKey>, stats| (day.key, stats))
         .named("daily-stats-record")
-        .to(&topics.daily);
+        .to_with(
+            &topics.daily,
+            // The player id alone, hashed as a player-id key: `DailyStatsKey::partition_key`.
+            Produced::new()
+                .with_partition_key_of(&topics.profiles, |key: &DailyStatsKey, _| &key.player_id),
+        );
 
     // Declared last, so that it is the last child of `newer-snapshots`: it then receives the
     // only reference to the parsed event and moves the category records out without a copy.
@@ -353,7 +365,13 @@ pub(crate) fn build_on(
                 .map(|record| (record.key(), record))
         })
         .named("stats-by-category")
-        .to(&topics.stats_by_category);
+        .to_with(
+            &topics.stats_by_category,
+            // The player id alone, hashed as a player-id key: `StatsCategoryKey::partition_key`.
+            Produced::new().with_partition_key_of(&topics.profiles, |key: &StatsCategoryKey, _| {
+                &key.player_id
+            }),
+        );
 
     Ok(builder.build()?)
 }

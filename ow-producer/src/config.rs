@@ -167,7 +167,7 @@ impl ProducerConfig {
     }
 
     /// The configuration the command-line flags describe, with application id
-    /// [`APPLICATION_ID`] (reads the `--track-file`).
+    /// [`APPLICATION_ID`] and the shared `--topic-prefix` (reads the `--track-file`).
     ///
     /// # Errors
     /// [`ProducerError::Streams`] when no broker is configured or a shared flag is malformed,
@@ -176,10 +176,12 @@ impl ProducerConfig {
         streams: &ow_stream_core::cli::StreamsArgs,
         args: &crate::cli::ProducerArgs,
     ) -> Result<Self, ProducerError> {
-        let streams = streams
+        let config = streams
             .to_config(APPLICATION_ID)
             .map_err(ProducerError::streams("configuration"))?;
-        args.to_config(streams)
+        Ok(args
+            .to_config(config)?
+            .with_topic_prefix(streams.topic_prefix.clone()))
     }
 
     /// Uses an open registry instead of the one the streams settings name.

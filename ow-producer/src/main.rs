@@ -22,10 +22,6 @@ struct Args {
 
     #[command(flatten)]
     producer: ProducerArgs,
-
-    /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
-    #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
-    topic_prefix: String,
 }
 
 fn main() -> ExitCode {
@@ -59,8 +55,7 @@ fn report(error: &anyhow::Error) -> String {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let config = ProducerConfig::from_args(&args.streams, &args.producer)?
-        .with_topic_prefix(args.topic_prefix);
+    let config = ProducerConfig::from_args(&args.streams, &args.producer)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(ow_producer::run(config, shutdown_signal()))?;
     Ok(())

@@ -161,16 +161,6 @@ fn validate(key: &str, request: &PlayerRequest) -> Result<PlayerId, String> {
     }
 }
 
-/// Whether a write failed because the record is larger than the backend takes. The library's
-/// error has no kind for it, so the text tells (librdkafka's `MessageSizeTooLarge`, the local
-/// log's batch limit).
-fn is_too_large(e: &ow_stream_core::Error) -> bool {
-    let text = e.to_string();
-    text.contains("MessageSizeTooLarge")
-        || text.contains("Message size too large")
-        || text.contains("exceeds the limit of")
-}
-
 /// One fetch and the write of its raw event.
 struct FetchJob {
     client: OverfastClient,
@@ -214,7 +204,9 @@ impl FetchJob {
         };
         let result = match self.producer.send_record(&self.topic, &record).await {
             Ok(_) => Ok(()),
-            Err(e) if is_too_large(&e) => {
+            // Larger than the backend takes (librdkafka's `MessageSizeTooLarge`, the local
+            // log's batch limit).
+            Err(e @ ow_stream_core::Error::RecordTooLarge { .. }) => {
                 // The answer cannot be kept: say so in an event the topic takes, rather than
                 // stopping on a player whose profile will never fit.
                 let len = record.value.body.as_ref().map_or(0, String::len);

@@ -2,7 +2,9 @@
 //!
 //! Flatten [`StreamsArgs`] into an application's `clap` parser so every stage names its
 //! settings the same way (`--brokers` / `OW_BROKERS`, `--schema-registry-url` /
-//! `OW_SCHEMA_REGISTRY_URL`, `--state-dir` / `OW_STATE_DIR`, `--log` / `RUST_LOG`, ...).
+//! `OW_SCHEMA_REGISTRY_URL`, `--state-dir` / `OW_STATE_DIR`, `--threads` /
+//! `OW_STREAM_THREADS`, `--topic-prefix` / `OW_TOPIC_PREFIX`, `--log` / `RUST_LOG`, ...), and
+//! parse durations the same way with [`parse_duration`].
 //!
 //! ```
 //! use clap::Parser;
@@ -48,6 +50,14 @@ pub struct StreamsArgs {
     #[arg(long = "kafka-config", env = "OW_KAFKA_CONFIG", value_delimiter = ',')]
     pub kafka_config: Vec<String>,
 
+    /// Stream threads of a streams application (each is one member of its consumer group).
+    #[arg(long, env = "OW_STREAM_THREADS", default_value_t = 1)]
+    pub threads: usize,
+
+    /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
+    #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+
     /// Log filter (`tracing` env-filter syntax, e.g. `info,ow_stream_core=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -69,7 +79,8 @@ impl StreamsArgs {
         self.to_config_with(application_id, backend)
     }
 
-    /// A library configuration for `application_id` on the given backend.
+    /// A library configuration for `application_id` on the given backend (with `--threads`
+    /// stream threads; the topic prefix is the application's to apply to its topic names).
     pub fn to_config_with(
         &self,
         application_id: &str,
@@ -77,7 +88,8 @@ impl StreamsArgs {
     ) -> Result<StreamsConfig, Error> {
         let mut config = StreamsConfig::new(application_id, backend)
             .with_state_dir(&self.state_dir)
-            .with_commit_interval(Duration::from_millis(self.commit_interval_ms.max(1)));
+            .with_commit_interval(Duration::from_millis(self.commit_interval_ms.max(1)))
+            .with_stream_threads(self.threads);
         if let Some(url) = &self.schema_registry_url {
             config = config.with_schema_registry(url);
         }
@@ -93,6 +105,65 @@ impl StreamsArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Parses a duration: a number with a unit (`ms`, `s`, `m` or `min`, `h`, `d`), several of
+/// them in a row (`1h30m`), or a bare number of seconds. Use it as a `clap` value parser
+/// (`#[arg(value_parser = parse_duration)]`).
+///
+/// ```
+/// use std::time::Duration;
+/// use ow_stream_core::cli::parse_duration;
+///
+/// assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+/// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+/// assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86_400)));
+/// assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert!(parse_duration("ten minutes").is_err());
+/// ```
+///
+/// # Errors
+/// A message saying what a duration looks like.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration such as 90s, 10m, 1h30m or 14d");
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(invalid());
+    }
+    if let Ok(secs) = trimmed.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let secs_per_unit = match &rest[..unit_len] {
+            "ms" => None,
+            "s" => Some(1),
+            "m" | "min" => Some(60),
+            "h" => Some(3600),
+            "d" => Some(86_400),
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        let part = match secs_per_unit {
+            None => Duration::from_millis(n),
+            Some(unit) => Duration::from_secs(n.checked_mul(unit).ok_or_else(invalid)?),
+        };
+        total = total.checked_add(part).ok_or_else(invalid)?;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -124,5 +195,35 @@ mod tests {
         assert_eq!(c.commit_interval, Duration::from_millis(50));
         let args = Args::parse_from(["x", "--brokers", "h:1", "--kafka-config", "nokey"]);
         assert!(args.streams.to_config("a").is_err());
+    }
+
+    #[test]
+    fn threads_and_topic_prefix() {
+        let args = Args::parse_from(["x", "--brokers", "h:1"]);
+        assert_eq!(args.streams.threads, 1);
+        assert_eq!(args.streams.topic_prefix, "");
+        let args = Args::parse_from([
+            "x",
+            "--brokers",
+            "h:1",
+            "--threads",
+            "3",
+            "--topic-prefix",
+            "staging.",
+        ]);
+        assert_eq!(args.streams.to_config("a").unwrap().num_stream_threads, 3);
+        assert_eq!(args.streams.topic_prefix, "staging.");
+        assert!(Args::try_parse_from(["x", "--threads", "many"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration(" 2m30s "), Ok(Duration::from_secs(150)));
+        assert_eq!(parse_duration("5min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1d2h"), Ok(Duration::from_secs(93_600)));
+        for bad in ["", "m", "10x", "1.5h", "-1s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -18,10 +18,12 @@
 //!     println!("{} says {}", record.record.key, record.record.value);
 //!     consumer.commit(&record.metadata)?;
 //! }
+//! consumer.close().await?;
 //! # Ok(())
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +34,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use crate::config::{Backend, StreamsConfig};
 use crate::error::Error;
-use crate::kafka::{Role, TopicNames, client_config, kafka_error, offsets_list, to_raw};
+use crate::kafka::{
+    Role, TopicNames, client_config, kafka_error, message_max_bytes, offsets_list, produce_error,
+    record_size, to_raw,
+};
 use crate::record::{Headers, RawRecord, Record, RecordMetadata};
 use crate::serde::{SerdeContext, SerdeError, deserialize_loading};
 use crate::topic::Topic;
@@ -56,7 +61,8 @@ pub struct Producer {
 
 #[derive(Clone)]
 enum ProducerInner {
-    Kafka(FutureProducer),
+    /// The producer, and its `message.max.bytes`.
+    Kafka(FutureProducer, u64),
     Local(Arc<ow_stream_log::Log>),
 }
 
@@ -69,7 +75,7 @@ impl Producer {
                     .create()
                     .map_err(|e| kafka_error("create producer", e))?;
                 Ok(Producer {
-                    inner: ProducerInner::Kafka(inner),
+                    inner: ProducerInner::Kafka(inner, message_max_bytes(config)),
                 })
             }
             Backend::Local { dir } => Ok(Producer {
@@ -143,6 +149,8 @@ impl Producer {
     }
 
     /// Writes bytes as they are (a tombstone when `value` is `None`).
+    ///
+    /// A record larger than the backend accepts fails with [`Error::RecordTooLarge`].
     pub async fn send_raw(
         &self,
         topic: &str,
@@ -151,8 +159,8 @@ impl Producer {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<Delivered, Error> {
-        let producer = match &self.inner {
-            ProducerInner::Kafka(p) => p,
+        let (producer, max_bytes) = match &self.inner {
+            ProducerInner::Kafka(p, max_bytes) => (p, *max_bytes),
             ProducerInner::Local(log) => {
                 let log = log.clone();
                 let topic = topic.to_string();
@@ -191,14 +199,19 @@ impl Producer {
                 partition: d.partition,
                 offset: d.offset,
             }),
-            Err((e, _)) => Err(kafka_error("produce", e)),
+            Err((e, _)) => Err(produce_error(
+                topic,
+                record_size(key, value, headers),
+                max_bytes,
+                e,
+            )),
         }
     }
 
     /// Waits until every record sent is acknowledged.
     pub async fn flush(&self) -> Result<(), Error> {
         let inner = match &self.inner {
-            ProducerInner::Kafka(p) => p.clone(),
+            ProducerInner::Kafka(p, _) => p.clone(),
             // Local appends are durable when `send` returns.
             ProducerInner::Local(_) => return Ok(()),
         };
@@ -221,11 +234,14 @@ pub struct ConsumedRecord<K, V> {
 }
 
 /// A typed consumer of one topic, in a consumer group. Offsets are committed explicitly with
-/// [`Consumer::commit`] (at-least-once).
+/// [`Consumer::commit`] (at-least-once); [`Consumer::close`] makes the last commits durable
+/// and leaves the group.
 pub struct Consumer<K, V> {
     inner: ConsumerInner,
     topic: Topic<K, V>,
     names: Mutex<TopicNames>,
+    /// The latest offsets committed asynchronously, by partition, for [`Consumer::close`].
+    committed: Mutex<HashMap<i32, i64>>,
 }
 
 enum ConsumerInner {
@@ -254,6 +270,7 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
                     inner: ConsumerInner::Kafka(inner),
                     topic: topic.clone(),
                     names: Mutex::new(TopicNames::default()),
+                    committed: Mutex::new(HashMap::new()),
                 })
             }
             Backend::Local { dir } => {
@@ -266,14 +283,36 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
                     )?),
                     topic: topic.clone(),
                     names: Mutex::new(TopicNames::default()),
+                    committed: Mutex::new(HashMap::new()),
                 })
             }
         }
     }
 
     /// The next record. A record that cannot be decoded comes back as
-    /// [`Error::Deserialize`] (with its topic, partition and offset); the next call goes on with
-    /// the record after it.
+    /// [`Error::Deserialize`], with its topic, partition and offset and the record itself byte
+    /// for byte ([`Error::raw_record`]), to dead-letter it unchanged; the next call goes on
+    /// with the record after it.
+    ///
+    /// ```no_run
+    /// # use ow_stream_core::client::{Consumer, Producer};
+    /// # async fn demo(consumer: Consumer<String, i64>, producer: Producer) -> Result<(), ow_stream_core::Error> {
+    /// while let Some(next) = consumer.next().await {
+    ///     let metadata = match next {
+    ///         Ok(record) => record.metadata,
+    ///         Err(e) => {
+    ///             let Some(raw) = e.raw_record() else { return Err(e) };
+    ///             producer
+    ///                 .send_raw("scores-dlq", raw.key.as_deref(), raw.value.as_deref(), raw.timestamp, &raw.headers)
+    ///                 .await?;
+    ///             raw.metadata()
+    ///         }
+    ///     };
+    ///     consumer.commit(&metadata)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn next(&self) -> Option<Result<ConsumedRecord<K, V>, Error>> {
         let raw = match self.next_raw().await? {
             Ok(raw) => raw,
@@ -299,32 +338,40 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
 
     async fn decode(&self, raw: RawRecord) -> Result<ConsumedRecord<K, V>, Error> {
         let metadata = raw.metadata();
-        let err = |source: SerdeError| Error::Deserialize {
-            topic: metadata.topic.clone(),
-            partition: metadata.partition,
-            offset: metadata.offset,
-            source,
+        let decoded = async {
+            let key = deserialize_loading(
+                &**self.topic.key_serde(),
+                SerdeContext::key(self.topic.name()),
+                raw.key.as_deref().unwrap_or_default(),
+            )
+            .await?;
+            let Some(value_bytes) = raw.value.as_deref() else {
+                return Err(SerdeError::Malformed {
+                    format: "record",
+                    reason: "a tombstone (null value)".into(),
+                });
+            };
+            let value = deserialize_loading(
+                &**self.topic.value_serde(),
+                SerdeContext::value(self.topic.name()),
+                value_bytes,
+            )
+            .await?;
+            Ok((key, value))
+        }
+        .await;
+        let (key, value) = match decoded {
+            Ok(kv) => kv,
+            Err(source) => {
+                return Err(Error::Deserialize {
+                    topic: metadata.topic.clone(),
+                    partition: metadata.partition,
+                    offset: metadata.offset,
+                    source,
+                    record: Some(Box::new(raw)),
+                });
+            }
         };
-        let key = deserialize_loading(
-            &**self.topic.key_serde(),
-            SerdeContext::key(self.topic.name()),
-            raw.key.as_deref().unwrap_or_default(),
-        )
-        .await
-        .map_err(err)?;
-        let Some(value_bytes) = raw.value.as_deref() else {
-            return Err(err(SerdeError::Malformed {
-                format: "record",
-                reason: "a tombstone (null value)".into(),
-            }));
-        };
-        let value = deserialize_loading(
-            &**self.topic.value_serde(),
-            SerdeContext::value(self.topic.name()),
-            value_bytes,
-        )
-        .await
-        .map_err(err)?;
         Ok(ConsumedRecord {
             record: Record {
                 key,
@@ -336,17 +383,71 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
         })
     }
 
-    /// Commits that `record` (and everything before it in its partition) was handled.
+    /// Commits that `record` (and everything before it in its partition) was handled. On
+    /// Kafka the commit is asynchronous: [`Consumer::close`] makes the latest ones durable.
     pub fn commit(&self, record: &RecordMetadata) -> Result<(), Error> {
         match &self.inner {
             ConsumerInner::Kafka(c) => {
                 let tpl =
                     offsets_list(&[(record.topic.clone(), record.partition, record.offset + 1)])?;
                 c.commit(&tpl, CommitMode::Async)
-                    .map_err(|e| kafka_error("commit offsets", e))
+                    .map_err(|e| kafka_error("commit offsets", e))?;
+                let mut committed = self.committed.lock();
+                let next = committed.entry(record.partition).or_insert(0);
+                *next = (*next).max(record.offset + 1);
+                Ok(())
             }
             ConsumerInner::Local(c) => c.commit(record.partition, record.offset + 1),
         }
+    }
+
+    /// Closes the consumer: commits the latest offsets given to [`Consumer::commit`] once more,
+    /// synchronously (so none of the asynchronous commits can be lost), then leaves the group,
+    /// whose other members take its partitions over at once. Commits on the local log are
+    /// durable when made; closing it only releases it.
+    pub async fn close(self) -> Result<(), Error> {
+        let Consumer {
+            inner,
+            committed,
+            topic,
+            ..
+        } = self;
+        let consumer = match inner {
+            ConsumerInner::Kafka(c) => c,
+            ConsumerInner::Local(_) => return Ok(()),
+        };
+        let topic = topic.shared_name();
+        let committed = committed.into_inner();
+        // Both the commit and leaving the group wait on the broker: not on a runtime thread.
+        tokio::task::spawn_blocking(move || {
+            // Only partitions still assigned: another member may have committed further in
+            // the others since they moved.
+            let assigned = consumer.assignment().unwrap_or_default();
+            let offsets: Vec<(Arc<str>, i32, i64)> = committed
+                .into_iter()
+                .filter(|(partition, _)| assigned.find_partition(&topic, *partition).is_some())
+                .map(|(partition, next)| (topic.clone(), partition, next))
+                .collect();
+            // The list holds references to the consumer's partitions: closing the consumer
+            // waits for them to be released.
+            drop(assigned);
+            let committed = if offsets.is_empty() {
+                Ok(())
+            } else {
+                offsets_list(&offsets).and_then(|tpl| {
+                    consumer
+                        .commit(&tpl, CommitMode::Sync)
+                        .map_err(|e| kafka_error("commit offsets", e))
+                })
+            };
+            // Dropping the consumer closes it: it leaves the group.
+            drop(consumer);
+            committed
+        })
+        .await
+        .map_err(|e| Error::Closed {
+            reason: format!("closing the consumer: {e}"),
+        })?
     }
 
     /// The topic this consumer reads.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::record::RawRecord;
 use crate::registry::RegistryError;
 use crate::serde::SerdeError;
 
@@ -49,6 +50,24 @@ pub enum Error {
         /// Why.
         #[source]
         source: SerdeError,
+        /// The record as it was read, byte for byte, where the reader has it (a
+        /// [`Consumer`](crate::client::Consumer), a stream thread failing on it): enough to
+        /// write it to a dead-letter topic unchanged. See [`Error::raw_record`].
+        record: Option<Box<RawRecord>>,
+    },
+    /// A record is larger than the backend accepts (librdkafka's `MessageSizeTooLarge`, or the
+    /// local log's batch limit).
+    #[error("record of {bytes} bytes for {topic} is too large{}", limit_text(.limit))]
+    RecordTooLarge {
+        /// Destination topic.
+        topic: Arc<str>,
+        /// The size of the record: key, value and headers (for the local log, of the batch
+        /// that held it).
+        bytes: u64,
+        /// The largest size accepted, when known: the client's `message.max.bytes` when the
+        /// client refused the record, the local log's batch limit; `None` when a broker refused
+        /// it under a limit of its own.
+        limit: Option<u64>,
     },
     /// A record could not be encoded for a topic.
     #[error("cannot encode record for {topic}: {source}")]
@@ -191,7 +210,30 @@ pub enum TopologyError {
     },
 }
 
+fn limit_text(limit: &Option<u64>) -> String {
+    limit
+        .map(|l| format!(" (the limit is {l} bytes)"))
+        .unwrap_or_default()
+}
+
 impl Error {
+    /// The undecodable record an [`Error::Deserialize`] carries, byte for byte (to write it to
+    /// a dead-letter topic as it was read).
+    pub fn raw_record(&self) -> Option<&RawRecord> {
+        match self {
+            Error::Deserialize {
+                record: Some(record),
+                ..
+            } => Some(record),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an [`Error::RecordTooLarge`].
+    pub fn is_record_too_large(&self) -> bool {
+        matches!(self, Error::RecordTooLarge { .. })
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

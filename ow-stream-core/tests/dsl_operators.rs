@@ -3,10 +3,14 @@
 use std::time::Duration;
 
 use ow_stream_core::config::OnError;
-use ow_stream_core::dsl::{EmitStrategy, Grouped, Materialized, TimeWindows, Window, Windowed};
+use std::ops::Bound;
+
+use ow_stream_core::dsl::{
+    EmitStrategy, Grouped, Materialized, Produced, TimeWindows, Window, Windowed,
+};
 use ow_stream_core::error::BoxError;
 use ow_stream_core::processor::{Processor, ProcessorContext};
-use ow_stream_core::serde::{JsonSerde, StringSerde};
+use ow_stream_core::serde::{JsonSerde, Serde, SerdeContext, StringSerde};
 use ow_stream_core::testing::{TestDriverConfig, TopologyTestDriver};
 use ow_stream_core::{Error, Record, StreamsBuilder, Topic, TopologyError};
 
@@ -535,6 +539,10 @@ fn error_policies_skip_and_fail() {
         .input_topic(&input)
         .pipe_raw(Some(b"a"), Some(b"x"), 0)
         .unwrap_err();
+    // The undecodable record comes with the error, byte for byte.
+    let raw = err.raw_record().expect("the record");
+    assert_eq!(raw.key.as_deref(), Some(&b"a"[..]));
+    assert_eq!(raw.value.as_deref(), Some(&b"x"[..]));
     match err {
         Error::Deserialize {
             topic,
@@ -667,4 +675,337 @@ Stores:
     let dot = description.to_dot();
     assert!(dot.starts_with("digraph topology {"));
     assert!(dot.contains("\"store:counts\" [shape=cylinder"));
+}
+
+/// The partition Kafka's default partitioner gives `bytes` among `n`.
+fn murmur_partition(bytes: &[u8], n: i32) -> i32 {
+    ow_stream_log::partition_for_key(bytes, n)
+}
+
+#[test]
+fn sinks_choose_partitions_with_kafkas_hash() {
+    const N: i32 = 8;
+    let input: Topic<String, i64> = counts("scores");
+    let (plain, hashed, like_key, explicit) = (
+        counts("plain"),
+        counts("hashed"),
+        counts("like-key"),
+        counts("explicit"),
+    );
+    // Keys "<player>/<mode>"; a topic keyed by the player alone, with a JSON key serde.
+    let players: Topic<String, i64> =
+        Topic::new("players", JsonSerde::<String>::new(), JsonSerde::new());
+    let player = |k: &String| k.split('/').next().unwrap_or_default().to_string();
+    let b = StreamsBuilder::new();
+    let s = b.stream(&input);
+    s.to(&plain);
+    s.to_with(
+        &hashed,
+        Produced::new()
+            .with_name("by-player")
+            .with_partitioner(move |k: &String, _| player(k).into_bytes()),
+    );
+    s.map(move |k, v| ((player(&k), k), v)).to_with(
+        &Topic::new(
+            "pairs",
+            JsonSerde::<(String, String)>::new(),
+            JsonSerde::<i64>::new(),
+        ),
+        Produced::new().with_partition_key_of(&players, |k: &(String, String), _| &k.0),
+    );
+    s.to_with(
+        &like_key,
+        Produced::new().with_partition_key_of(&players, |k: &String, _| k),
+    );
+    s.to_with(
+        &explicit,
+        Produced::new().with_stream_partitioner(|_, v: &i64, n| (*v as i32).rem_euclid(n + 1)),
+    );
+    let topology = b.build().unwrap();
+    assert!(topology.describe().to_string().contains("Sink: by-player"));
+    let mut config = TestDriverConfig::default();
+    for t in ["plain", "hashed", "like-key", "explicit", "pairs"] {
+        config = config.with_topic_partitions(t, N);
+    }
+    let driver = TopologyTestDriver::with_config(topology, config).unwrap();
+    let i = driver.input_topic(&input);
+    let keys = ["ada/pc", "ada/console", "bob/pc", "cy/console", "dee/pc"];
+    for (n, k) in keys.iter().enumerate() {
+        i.pipe_input(k.to_string(), n as i64 * 2).unwrap();
+    }
+    let partitions =
+        |t: &str| -> Vec<i32> { driver.raw_records(t).iter().map(|r| r.partition).collect() };
+    let json_key = |k: &str| {
+        JsonSerde::<String>::new()
+            .serialize(SerdeContext::key("players"), &k.to_string())
+            .unwrap()
+    };
+    // `to`: the default partitioner over the key bytes.
+    let want: Vec<i32> = keys
+        .iter()
+        .map(|k| murmur_partition(k.as_bytes(), N))
+        .collect();
+    assert_eq!(partitions("plain"), want);
+    // Bytes from the record: the player alone, so both of ada's records share a partition.
+    let want: Vec<i32> = keys
+        .iter()
+        .map(|k| murmur_partition(k.split('/').next().unwrap().as_bytes(), N))
+        .collect();
+    assert_eq!(partitions("hashed"), want);
+    assert_eq!(want[0], want[1]);
+    // As another topic's key serde writes the part: JSON, quotes included.
+    let want: Vec<i32> = keys
+        .iter()
+        .map(|k| murmur_partition(&json_key(k), N))
+        .collect();
+    assert_eq!(partitions("like-key"), want);
+    let want: Vec<i32> = keys
+        .iter()
+        .map(|k| murmur_partition(&json_key(k.split('/').next().unwrap()), N))
+        .collect();
+    assert_eq!(partitions("pairs"), want);
+    // Explicit partitions; one out of range (8 of 0..8) is a processing error of its record.
+    assert_eq!(partitions("explicit"), vec![0, 2, 4, 6]);
+    let dead = driver.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].headers.last_str("ow.dlq.node"),
+        Some("explicit-sink")
+    );
+    assert!(
+        dead[0]
+            .headers
+            .last_str("ow.dlq.error")
+            .unwrap()
+            .contains("partition 8"),
+        "{:?}",
+        dead[0].headers.last_str("ow.dlq.error")
+    );
+}
+
+#[test]
+fn with_timestamp_and_try_map() {
+    let input = strings("readings");
+    let out: Topic<String, f64> = Topic::new("parsed", StringSerde, JsonSerde::new());
+    let b = StreamsBuilder::new();
+    b.stream(&input)
+        .try_map(|_, line: String| {
+            let (sensor, rest) = line.split_once('=').ok_or("no '='")?;
+            let (value, at) = rest.split_once('@').ok_or("no '@'")?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+                sensor.to_string(),
+                (value.parse::<f64>()?, at.parse::<i64>()?),
+            ))
+        })
+        .with_timestamp(|_, (_, at)| *at)
+        .map_values(|(value, _)| value)
+        .with_serdes(StringSerde, JsonSerde::new())
+        .to(&out);
+    let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
+    let i = driver.input_topic(&input);
+    i.pipe_input_at("r1".into(), "t1=21.5@1000".into(), 5000)
+        .unwrap();
+    i.pipe_input_at("r2".into(), "garbage".into(), 6000)
+        .unwrap();
+    i.pipe_input_at("r3".into(), "t2=x@1".into(), 7000).unwrap();
+    i.pipe_input_at("r4".into(), "t2=-3@2500".into(), 8000)
+        .unwrap();
+    let got: Vec<(String, f64, i64)> = driver
+        .output_topic(&out)
+        .read_records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("t1".into(), 21.5, 1000), ("t2".into(), -3.0, 2500)]
+    );
+    // The two lines that do not parse went to the dead-letter topic, unchanged.
+    let dead = driver.dead_letters();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].value.as_deref(), Some(&b"garbage"[..]));
+    assert_eq!(dead[1].headers.last_str("ow.dlq.stage"), Some("process"));
+}
+
+#[test]
+fn aggregate_option_starts_from_none() {
+    let input: Topic<String, i64> = counts("scores");
+    let out: Topic<String, (i64, i64, u32)> = Topic::new("ranges", StringSerde, JsonSerde::new());
+    let b = StreamsBuilder::new();
+    b.stream(&input)
+        .group_by_key()
+        .aggregate_option(
+            |_, v, range: Option<(i64, i64, u32)>| match range {
+                None => (v, v, 1),
+                Some((lo, hi, n)) => (lo.min(v), hi.max(v), n + 1),
+            },
+            Materialized::as_("ranges").with_value_serde(JsonSerde::new()),
+        )
+        .to_stream()
+        .to(&out);
+    let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
+    let i = driver.input_topic(&input);
+    for (k, v) in [("a", 5), ("a", -2), ("b", 7), ("a", 9)] {
+        i.pipe_input(k.into(), v).unwrap();
+    }
+    assert_eq!(
+        driver.output_topic(&out).read_values().unwrap(),
+        vec![(5, 5, 1), (-2, 5, 2), (7, 7, 1), (-2, 9, 3)]
+    );
+    let store = driver
+        .key_value_store::<String, (i64, i64, u32)>("ranges")
+        .unwrap();
+    assert_eq!(store.get(&"a".into()).unwrap(), Some((-2, 9, 3)));
+}
+
+#[test]
+fn emit_on_change_writes_and_forwards_only_changes() {
+    let input: Topic<String, i64> = counts("scores");
+    let (best_out, table_out, daily_out) = (counts("best"), counts("latest"), counts("daily"));
+    let latest: Topic<String, i64> = counts("latest-in");
+    let b = StreamsBuilder::new();
+    let grouped = b.stream(&input).group_by_key();
+    grouped
+        .reduce(|a, b| a.max(b), Materialized::as_("best").emit_on_change())
+        .to_stream()
+        .to(&best_out);
+    grouped
+        .windowed_by(TimeWindows::of_size_with_grace(
+            Duration::from_secs(10),
+            Duration::ZERO,
+        ))
+        .aggregate(
+            || 0,
+            |_, v, best: i64| best.max(v),
+            Materialized::as_("daily-best")
+                .with_value_serde(JsonSerde::new())
+                .emit_on_change(),
+        )
+        .to_stream()
+        .map(|w: Windowed<String>, v| (w.key, v))
+        .with_serdes(StringSerde, JsonSerde::new())
+        .to(&daily_out);
+    b.table(&latest, Materialized::as_("latest").emit_on_change())
+        .to_stream()
+        .to(&table_out);
+    let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
+    let i = driver.input_topic(&input);
+    for (k, v, t) in [
+        ("a", 5, 0),
+        ("a", 3, 1),
+        ("a", 5, 2),
+        ("a", 8, 3),
+        ("b", 1, 4),
+    ] {
+        i.pipe_input_at(k.into(), v, t).unwrap();
+    }
+    assert_eq!(
+        driver.output_topic(&best_out).read_key_values().unwrap(),
+        vec![("a".into(), 5), ("a".into(), 8), ("b".into(), 1)]
+    );
+    assert_eq!(
+        driver.output_topic(&daily_out).read_key_values().unwrap(),
+        vec![("a".into(), 5), ("a".into(), 8), ("b".into(), 1)]
+    );
+    let data = |changelog: &str| {
+        driver
+            .raw_records(changelog)
+            .into_iter()
+            .filter(|r| r.headers.is_empty())
+            .count()
+    };
+    assert_eq!(data("test-app-best-changelog"), 3);
+    assert_eq!(data("test-app-daily-best-changelog"), 3);
+    let t = driver.input_topic(&latest);
+    for (k, v) in [("x", 1), ("x", 1), ("y", 2), ("x", 3), ("y", 2)] {
+        t.pipe_input(k.into(), v).unwrap();
+    }
+    assert_eq!(
+        driver.output_topic(&table_out).read_key_values().unwrap(),
+        vec![("x".into(), 1), ("y".into(), 2), ("x".into(), 3)]
+    );
+    assert_eq!(data("test-app-latest-changelog"), 3);
+    // A tombstone for a key the table does not hold changes nothing either.
+    t.pipe_raw(Some(b"zz"), None, 10).unwrap();
+    t.pipe_raw(Some(b"x"), None, 11).unwrap();
+    assert_eq!(data("test-app-latest-changelog"), 4);
+    // Without the option every update is written and forwarded.
+    let b = StreamsBuilder::new();
+    b.stream(&input)
+        .group_by_key()
+        .reduce(|a, b| a.max(b), Materialized::as_("best"))
+        .to_stream()
+        .to(&best_out);
+    let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
+    for (k, v) in [("a", 5), ("a", 3)] {
+        driver.input_topic(&input).pipe_input(k.into(), v).unwrap();
+    }
+    assert_eq!(
+        driver.output_topic(&best_out).read_values().unwrap(),
+        [5, 5]
+    );
+}
+
+/// Range, prefix and multi-key queries, on in-memory and on persistent (redb) shards.
+#[test]
+fn interactive_range_prefix_and_get_many() {
+    for persistent in [false, true] {
+        let input: Topic<String, i64> = counts("scores");
+        let b = StreamsBuilder::new();
+        b.table(&input, Materialized::as_("scores"));
+        let config = if persistent {
+            TestDriverConfig::default().with_persistent_stores()
+        } else {
+            TestDriverConfig::default()
+        };
+        let driver = TopologyTestDriver::with_config(b.build().unwrap(), config).unwrap();
+        let i = driver.input_topic(&input);
+        for (k, v) in [
+            ("bob/pc", 3),
+            ("ada/pc", 1),
+            ("ada/console", 2),
+            ("ada", 0),
+            ("adam/pc", 4),
+            ("cy/pc", 5),
+        ] {
+            i.pipe_input(k.into(), v).unwrap();
+        }
+        let store = driver.key_value_store::<String, i64>("scores").unwrap();
+        let keys = |entries: Vec<(String, i64)>| -> Vec<String> {
+            entries.into_iter().map(|(k, _)| k).collect()
+        };
+        // Inclusive at both ends, in byte order of the serialized keys.
+        assert_eq!(
+            keys(store.range(&"ada/".into(), &"bob/pc".into()).unwrap()),
+            ["ada/console", "ada/pc", "adam/pc", "bob/pc"],
+            "persistent: {persistent}"
+        );
+        assert!(store.range(&"z".into(), &"a".into()).unwrap().is_empty());
+        assert_eq!(
+            keys(
+                store
+                    .range_bytes(Bound::Excluded(b"ada"), Bound::Excluded(b"adam/pc"))
+                    .unwrap()
+            ),
+            ["ada/console", "ada/pc"]
+        );
+        assert_eq!(
+            keys(store.prefix_scan(b"ada/").unwrap()),
+            ["ada/console", "ada/pc"]
+        );
+        assert_eq!(
+            keys(store.prefix_scan_key(&"ada".into()).unwrap()),
+            ["ada", "ada/console", "ada/pc", "adam/pc"]
+        );
+        assert_eq!(store.prefix_scan(b"").unwrap().len(), 6);
+        assert!(store.prefix_scan(b"\xff").unwrap().is_empty());
+        assert_eq!(
+            store
+                .get_many(&["cy/pc".into(), "nobody".into(), "ada".into()])
+                .unwrap(),
+            vec![Some(5), None, Some(0)]
+        );
+        assert!(store.get_many(&[]).unwrap().is_empty());
+    }
 }

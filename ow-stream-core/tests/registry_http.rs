@@ -453,3 +453,88 @@ async fn a_directory_registry_served_over_http_keeps_ids_across_restarts() {
         id + 1
     );
 }
+
+/// Synchronous code that must load or register a schema — the test driver's tasks and
+/// interactive queries — works on a current-thread runtime, where waiting on the runtime from
+/// inside it is impossible (`block_in_place` panics there): the schema is fetched on a helper
+/// thread.
+#[tokio::test(flavor = "current_thread")]
+async fn sync_reads_load_schemas_on_a_current_thread_runtime() {
+    use ow_stream_core::dsl::Materialized;
+    use ow_stream_core::serde::StringSerde;
+    use ow_stream_core::testing::TopologyTestDriver;
+    use ow_stream_core::{StreamsBuilder, Topic};
+
+    // The server runs on a runtime of its own: this one is blocked while a schema loads.
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        runtime.block_on(async {
+            SchemaRegistry::drop_mock_scope("current-thread");
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a free loopback port");
+            let server = RegistryServer::spawn(listener, SchemaRegistry::mock("current-thread"))
+                .expect("server");
+            url_tx.send(server.url()).expect("the test waits");
+            let _ = stopped.await;
+            server.shutdown().await.expect("clean shutdown");
+        });
+    });
+    let url = url_rx.recv().expect("the server's url");
+
+    // A writer registers its schema and writes a record.
+    let ada = Player {
+        player_id: "ada-1".into(),
+        level: 7,
+    };
+    let writer =
+        AvroSerde::<Player>::from_avsc(&SchemaRegistry::from_url(&url).unwrap(), PLAYER_V1)
+            .unwrap();
+    let ctx = SerdeContext::value("players");
+    writer.prepare(ctx).await.unwrap();
+    let bytes = writer.serialize(ctx, &ada).unwrap();
+
+    // A reader over a fresh client knows no schema yet.
+    let reader =
+        AvroSerde::<Player>::from_avsc(&SchemaRegistry::from_url(&url).unwrap(), PLAYER_V1)
+            .unwrap();
+    assert!(matches!(
+        reader.deserialize(ctx, &bytes),
+        Err(SerdeError::SchemaNotLoaded { .. })
+    ));
+    let topic: Topic<String, Player> = Topic::new("players", StringSerde, reader);
+    let builder = StreamsBuilder::new();
+    builder
+        .table(&topic, Materialized::as_("players"))
+        .to_stream()
+        .to(&Topic::new(
+            "players-copy",
+            StringSerde,
+            AvroSerde::<Player>::from_avsc(&SchemaRegistry::from_url(&url).unwrap(), PLAYER_V1)
+                .unwrap(),
+        ));
+    let driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    // Decoding the record loads the writer schema; writing the copy registers a subject.
+    driver
+        .input_topic(&topic)
+        .pipe_raw(Some(b"ada-1"), Some(&bytes), 0)
+        .unwrap();
+    assert!(driver.dead_letters().is_empty());
+    let copy = Topic::new(
+        "players-copy",
+        StringSerde,
+        AvroSerde::<Player>::from_avsc(&SchemaRegistry::from_url(&url).unwrap(), PLAYER_V1)
+            .unwrap(),
+    );
+    // Reading the copy (a fresh serde again) and querying the store decode synchronously.
+    assert_eq!(
+        driver.output_topic(&copy).read_values().unwrap(),
+        vec![ada.clone()]
+    );
+    let store = driver.key_value_store::<String, Player>("players").unwrap();
+    assert_eq!(store.get(&"ada-1".into()).unwrap(), Some(ada));
+    stop.send(()).unwrap();
+    server.join().unwrap();
+}

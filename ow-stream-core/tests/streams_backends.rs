@@ -1,21 +1,23 @@
 //! Streams applications on both backends — librdkafka's mock cluster and the durable local log,
-//! one test body each: exact state across crashes, repartitioning, dead letters; and, on Kafka,
-//! rebalances between instances of one consumer group.
+//! one test body each: exact state across crashes, repartitioning, dead letters, sink
+//! partitioners, restores and interactive queries over many shards; and, on Kafka, rebalances
+//! between instances of one consumer group. Also the typed clients on both backends.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestEnv, wait_for};
-use ow_stream_core::client::Producer;
+use ow_stream_core::client::{Consumer, Producer};
 use ow_stream_core::config::StreamsConfig;
-use ow_stream_core::dsl::{Grouped, Materialized};
-use ow_stream_core::runtime::Streams;
+use ow_stream_core::dsl::{Grouped, Materialized, Produced};
+use ow_stream_core::runtime::{Streams, StreamsState};
 use ow_stream_core::serde::{JsonSerde, StringSerde};
-use ow_stream_core::{Headers, StreamsBuilder, Topic, Topology};
+use ow_stream_core::{Error, Headers, StreamsBuilder, Topic, Topology};
 use rand::Rng;
 
 const PARTITIONS: i32 = 4;
@@ -371,4 +373,256 @@ async fn poison_records_land_in_the_dead_letter_topic(cluster: TestEnv) {
     seen.sort();
     poison.sort();
     assert_eq!(seen, poison);
+}
+
+on_both_backends!(a_twelve_partition_restore_rebuilds_every_store);
+
+/// A second instance, with in-memory stores and an empty state directory, rebuilds both stores
+/// (one in memory, one in redb) of all twelve tasks from their changelogs, and answers range,
+/// prefix and multi-key queries across the twelve shards. The time the restore took is printed
+/// (the figure behind the restore consumer's settings; not asserted).
+async fn a_twelve_partition_restore_rebuilds_every_store(cluster: TestEnv) {
+    const P: i32 = 12;
+    const N: usize = 6000;
+    const KEYS: usize = 120;
+    cluster.create("events", P).await;
+    for store in ["counts", "sums"] {
+        cluster.create_internal(&format!("restore-app-{store}-changelog"), P);
+    }
+    cluster.create_internal("restore-app-dlq", 1);
+    let topology = || {
+        let b = StreamsBuilder::new();
+        let grouped = b.stream(&events()).group_by_key();
+        grouped.count(Materialized::as_("counts").in_memory());
+        grouped.reduce(|a, b| a + b, Materialized::as_("sums").persistent());
+        b.build().unwrap()
+    };
+    produce_events(&cluster, 0, N, KEYS).await;
+    let sum = |s: &Streams, store: &str| -> i64 {
+        s.key_value_store::<String, i64>(store)
+            .unwrap()
+            .all()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let want_sum = (0..N as i64).sum::<i64>();
+    let state = tempfile::tempdir().unwrap();
+    let first = start(topology(), cluster.config("restore-app", state.path())).await;
+    wait_for("every event counted", Duration::from_secs(60), || {
+        sum(&first, "counts") == N as i64 && sum(&first, "sums") == want_sum
+    })
+    .await;
+    first.close().await.unwrap();
+
+    let fresh = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let second = start(topology(), cluster.config("restore-app", fresh.path())).await;
+    let mut first_restored = None;
+    wait_for("both stores restored", Duration::from_secs(120), || {
+        if first_restored.is_none() && second.metrics().records_restored > 0 {
+            first_restored = Some(started.elapsed());
+        }
+        sum(&second, "counts") == N as i64 && sum(&second, "sums") == want_sum
+    })
+    .await;
+    let done = started.elapsed();
+    let restored = second.metrics().records_restored;
+    assert!(restored >= 2 * N as u64, "{restored} records restored");
+    assert_eq!(
+        second.metrics().records_consumed,
+        0,
+        "nothing left to process"
+    );
+    eprintln!(
+        "restore of {restored} changelog records, {} partitions: {:?} from start, {:?} from the \
+         first restored record",
+        2 * P,
+        done,
+        done - first_restored.unwrap_or_default()
+    );
+    // Queries merge the twelve shards, in byte order of the (UTF-8) keys.
+    for store in ["counts", "sums"] {
+        let view = second.key_value_store::<String, i64>(store).unwrap();
+        let range: Vec<String> = view
+            .range(&"k10".into(), &"k19".into())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut want: Vec<String> = (10..20).map(|i| format!("k{i}")).collect();
+        want.extend((100..120).map(|i| format!("k{i}")));
+        want.sort();
+        assert_eq!(range, want, "{store}");
+        let prefixed = view.prefix_scan(b"k11").unwrap();
+        assert_eq!(prefixed.len(), 11, "{store}: k11 and k110..k119");
+        assert!(prefixed.windows(2).all(|w| w[0].0 < w[1].0));
+        let many = view
+            .get_many(&["k0".into(), "nope".into(), "k119".into()])
+            .unwrap();
+        assert!(many[0].is_some() && many[1].is_none() && many[2].is_some());
+    }
+    assert_eq!(
+        second
+            .key_value_store::<String, i64>("counts")
+            .unwrap()
+            .get_many(&["k7".into()])
+            .unwrap(),
+        vec![Some((N / KEYS) as i64)]
+    );
+    // Shared, the application is closed through any handle; both closes wait for the threads.
+    let second = Arc::new(second);
+    let other = second.clone();
+    let (a, b) = tokio::join!(second.close(), other.close());
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(second.state(), StreamsState::NotRunning);
+}
+
+on_both_backends!(sink_partitioners_place_records_alike);
+
+/// A sink's partitioner places records where murmur2 over its bytes says, on Kafka (where the
+/// library computes the partition from the topic's partition count) as on the local log; and
+/// `to` agrees with Kafka's default partitioner over the key bytes.
+async fn sink_partitioners_place_records_alike(cluster: TestEnv) {
+    const P: i32 = 5;
+    cluster.create("events", PARTITIONS).await;
+    cluster.create("by-key", P).await;
+    cluster.create("by-group", P).await;
+    cluster.create_internal("placing-dlq", 1);
+    let out = |name: &str| Topic::new(name.to_string(), StringSerde, JsonSerde::<i64>::new());
+    let b = StreamsBuilder::new();
+    let s = b.stream(&events());
+    s.to(&out("by-key"));
+    // Keys "k<n>": grouped by n % 3, each group in one partition.
+    s.to_with(
+        &out("by-group"),
+        Produced::new().with_partitioner(|k: &String, _| {
+            let n: usize = k[1..].parse().unwrap_or(0);
+            format!("group-{}", n % 3).into_bytes()
+        }),
+    );
+    produce_events(&cluster, 0, 300, 30).await;
+    let state = tempfile::tempdir().unwrap();
+    let streams = start(b.build().unwrap(), cluster.config("placing", state.path())).await;
+    wait_for("every event read", Duration::from_secs(60), || {
+        streams.metrics().records_consumed == 300
+    })
+    .await;
+    streams.close().await.unwrap();
+    let by_key = cluster.read_all("by-key").await;
+    assert_eq!(by_key.len(), 300);
+    for r in &by_key {
+        let key = r.key.as_deref().unwrap();
+        assert_eq!(r.partition, ow_stream_log::partition_for_key(key, P));
+    }
+    let by_group = cluster.read_all("by-group").await;
+    assert_eq!(by_group.len(), 300);
+    let mut used = std::collections::BTreeSet::new();
+    for r in &by_group {
+        let key = std::str::from_utf8(r.key.as_deref().unwrap()).unwrap();
+        let n: usize = key[1..].parse().unwrap();
+        let group = format!("group-{}", n % 3);
+        assert_eq!(
+            r.partition,
+            ow_stream_log::partition_for_key(group.as_bytes(), P),
+            "{key}"
+        );
+        used.insert(r.partition);
+    }
+    assert!(used.len() > 1, "the groups are spread: {used:?}");
+}
+
+on_both_backends!(consumers_hand_back_undecodable_records_and_close);
+
+/// `Consumer::next` returns an undecodable record byte for byte with its error; commits made
+/// before `close` are durable: a new consumer of the group goes on after them. A record larger
+/// than the backend accepts fails with `Error::RecordTooLarge`.
+async fn consumers_hand_back_undecodable_records_and_close(cluster: TestEnv) {
+    cluster.create("events", 1).await;
+    let config = cluster.config("clients", std::path::Path::new("."));
+    let producer = Producer::new(&config).unwrap();
+    producer.send(&events(), &"a".into(), &1).await.unwrap();
+    producer
+        .send_raw(
+            "events",
+            Some(b"b"),
+            Some(b"{not json"),
+            7,
+            &Headers::new().with("trace", "t-1"),
+        )
+        .await
+        .unwrap();
+    producer.send(&events(), &"c".into(), &3).await.unwrap();
+    producer.send(&events(), &"d".into(), &4).await.unwrap();
+
+    let consumer = Consumer::subscribe(&config, "readers", &events()).unwrap();
+    let next = || async {
+        tokio::time::timeout(Duration::from_secs(30), consumer.next())
+            .await
+            .expect("a record within 30 s")
+            .expect("a record")
+    };
+    let first = next().await.unwrap();
+    assert_eq!(first.record.value, 1);
+    consumer.commit(&first.metadata).unwrap();
+    let error = next().await.unwrap_err();
+    assert!(
+        matches!(error, Error::Deserialize { offset: 1, .. }),
+        "{error}"
+    );
+    let raw = error.raw_record().expect("the undecodable record");
+    assert_eq!(raw.key.as_deref(), Some(&b"b"[..]));
+    assert_eq!(raw.value.as_deref(), Some(&b"{not json"[..]));
+    assert_eq!(raw.timestamp, 7);
+    assert_eq!(raw.headers.last_str("trace"), Some("t-1"));
+    assert_eq!((raw.partition, raw.offset), (0, 1));
+    consumer.commit(&raw.metadata()).unwrap();
+    let third = next().await.unwrap();
+    assert_eq!(third.record.value, 3);
+    consumer.commit(&third.metadata).unwrap();
+    consumer.close().await.unwrap();
+
+    // The group goes on after the last commit.
+    let again = Consumer::subscribe(&config, "readers", &events()).unwrap();
+    let fourth = tokio::time::timeout(Duration::from_secs(60), again.next())
+        .await
+        .expect("a record within 60 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (fourth.record.key.as_str(), fourth.metadata.offset),
+        ("d", 3)
+    );
+    again.close().await.unwrap();
+
+    // Too large: over `message.max.bytes` on Kafka, over the batch limit on the local log.
+    let (config, size) = if cluster.is_local() {
+        (config, 65 << 20)
+    } else {
+        (
+            config.with_kafka_setting("message.max.bytes", "10000"),
+            20_000,
+        )
+    };
+    let producer = Producer::new(&config).unwrap();
+    let big = vec![b'x'; size];
+    let error = producer
+        .send_raw("events", Some(b"big"), Some(&big), 0, &Headers::new())
+        .await
+        .unwrap_err();
+    match &error {
+        Error::RecordTooLarge {
+            topic,
+            bytes,
+            limit,
+        } => {
+            assert_eq!(&**topic, "events");
+            assert!(*bytes >= size as u64, "{error}");
+            assert!(limit.is_some_and(|l| l < *bytes), "{error}");
+        }
+        other => panic!("not RecordTooLarge: {other}"),
+    }
+    assert!(error.is_record_too_large());
 }

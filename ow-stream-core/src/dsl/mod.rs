@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::BranchedStream;
-pub use options::{EmitStrategy, Grouped, Materialized, TimeWindows};
+pub use options::{EmitStrategy, Grouped, Materialized, Produced, TimeWindows};
 
 use crate::error::TopologyError;
 use crate::processor::node::NodeSpec;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::StoreBackend;
-use crate::serde::Serde;
+use crate::processor::context::TaskCx;
+use crate::serde::{Serde, SerdeContext, SerdeError};
+use crate::topic::Topic;
 
 /// How a stateful operator keeps its state: the store's name (required and explicit: it names
 /// the changelog topic `<application_id>-<name>-changelog` and the interactive-query view),
@@ -30,6 +32,7 @@ pub struct Materialized<K, V> {
     pub(crate) backend: Option<StoreBackend>,
     pub(crate) logging: bool,
     pub(crate) retention: Option<Duration>,
+    pub(crate) emit_on_change: bool,
 }
 
 impl<K: 'static, V: 'static> Materialized<K, V> {
@@ -42,6 +45,7 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
             backend: None,
             logging: true,
             retention: None,
+            emit_on_change: false,
         }
     }
 
@@ -90,6 +94,31 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
         self
+    }
+
+    /// Emits only changes: when an update leaves a key's value the same — its new value encodes
+    /// to the same bytes as the stored one — nothing is written to the store or its changelog
+    /// and nothing is forwarded downstream.
+    ///
+    /// Applies to aggregations (`count`, `reduce`, `aggregate`, `aggregate_option`, and their
+    /// windowed forms when they emit on every update) and to tables read from a topic
+    /// ([`StreamsBuilder::table`](crate::StreamsBuilder::table)), which then read the stored
+    /// value of every incoming key to compare.
+    ///
+    /// ```
+    /// use ow_stream_core::dsl::Materialized;
+    ///
+    /// let m: Materialized<String, i64> = Materialized::as_("best-score").emit_on_change();
+    /// assert!(m.emits_on_change());
+    /// ```
+    pub fn emit_on_change(mut self) -> Self {
+        self.emit_on_change = true;
+        self
+    }
+
+    /// Whether [`Materialized::emit_on_change`] was asked for.
+    pub fn emits_on_change(&self) -> bool {
+        self.emit_on_change
     }
 }
 
@@ -213,4 +242,139 @@ pub enum EmitStrategy {
     /// A window is emitted once, with its final value, when stream time passes its end plus the
     /// grace period.
     OnWindowClose,
+}
+
+/// Computes the bytes a sink hashes to pick a record's partition.
+pub(crate) type HashedPartitioner<K, V> = Arc<dyn Fn(&K, &V) -> Vec<u8> + Send + Sync>;
+/// Encodes the part of a record a sink partitions by, into the buffer it is given.
+pub(crate) type EncodedPartitioner<K, V> =
+    Arc<dyn Fn(&K, &V, &TaskCx<'_>, &mut Vec<u8>) -> Result<(), SerdeError> + Send + Sync>;
+/// Picks a record's partition among the given number of partitions.
+pub(crate) type ExplicitPartitioner<K, V> = Arc<dyn Fn(&K, &V, i32) -> i32 + Send + Sync>;
+
+/// How a sink chooses the partition of each record.
+pub(crate) enum SinkPartitioner<K, V> {
+    /// Kafka's murmur2 over bytes computed from the record.
+    Hashed(HashedPartitioner<K, V>),
+    /// Kafka's murmur2 over the bytes a serde writes for a part of the record.
+    Encoded(EncodedPartitioner<K, V>),
+    /// A partition number chosen by the application.
+    Explicit(ExplicitPartitioner<K, V>),
+}
+
+impl<K, V> Clone for SinkPartitioner<K, V> {
+    fn clone(&self) -> Self {
+        match self {
+            SinkPartitioner::Hashed(f) => SinkPartitioner::Hashed(f.clone()),
+            SinkPartitioner::Encoded(f) => SinkPartitioner::Encoded(f.clone()),
+            SinkPartitioner::Explicit(f) => SinkPartitioner::Explicit(f.clone()),
+        }
+    }
+}
+
+/// How a stream is written to a topic by [`Stream::to_with`](crate::Stream::to_with): the
+/// sink node's name and how each record's partition is chosen.
+///
+/// By default a record goes where Kafka's default partitioner sends its key bytes
+/// (`murmur2(key) % partitions`, the same on both backends). A partitioner changes that
+/// while the record keeps its key — for example, records keyed by
+/// `(player, platform, mode)` that must share the partition of the player's other topics:
+///
+/// * [`Produced::with_partitioner`] hashes bytes computed from the record with murmur2;
+/// * [`Produced::with_partition_key_of`] hashes a part of the record exactly as another
+///   topic's key serde writes it (a player id as it is written as the key of the player's
+///   topics, schema id included);
+/// * [`Produced::with_stream_partitioner`] picks the partition number itself, given the
+///   topic's partition count.
+///
+/// Partition counts are asked of the backend once per topic and sink thread.
+///
+/// ```
+/// use ow_stream_core::dsl::Produced;
+///
+/// #[derive(Clone)]
+/// struct DayKey { player: String, day: i64 }
+///
+/// // Every day of a player in the partition its player id (as UTF-8) hashes to.
+/// let produced: Produced<DayKey, u64> = Produced::new()
+///     .with_name("days-by-player")
+///     .with_partitioner(|key: &DayKey, _| key.player.as_bytes().to_vec());
+/// ```
+pub struct Produced<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) partitioner: Option<SinkPartitioner<K, V>>,
+}
+
+impl<K, V> Default for Produced<K, V> {
+    fn default() -> Self {
+        Produced {
+            name: None,
+            partitioner: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Produced<K, V> {
+    /// The defaults: a generated sink name, Kafka's default partitioner over the key bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the sink node (otherwise `<topic>-sink`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sends each record to the partition Kafka's default partitioner picks for the bytes
+    /// `f` returns (`murmur2(bytes) % partitions`, as [`ow_stream_log::partition_for_key`]
+    /// computes it), instead of its key bytes.
+    pub fn with_partitioner(
+        mut self,
+        f: impl Fn(&K, &V) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        self.partitioner = Some(SinkPartitioner::Hashed(Arc::new(f)));
+        self
+    }
+
+    /// Sends each record to the partition a record keyed by `f(key, value)` would get in
+    /// `like`: the part `f` returns is encoded with `like`'s key serde (as a key of `like`, so
+    /// an Avro serde writes the schema id registered for it) and hashed with murmur2.
+    ///
+    /// ```
+    /// use ow_stream_core::Topic;
+    /// use ow_stream_core::dsl::Produced;
+    ///
+    /// #[derive(Clone)]
+    /// struct CategoryKey { player: String, category: String }
+    ///
+    /// let profiles: Topic<String, String> = Topic::json("profiles");
+    /// // A category record goes where the player's profile goes.
+    /// let produced: Produced<CategoryKey, u64> =
+    ///     Produced::new().with_partition_key_of(&profiles, |key: &CategoryKey, _| &key.player);
+    /// ```
+    pub fn with_partition_key_of<P: 'static, PV: 'static>(
+        mut self,
+        like: &Topic<P, PV>,
+        f: impl for<'a> Fn(&'a K, &'a V) -> &'a P + Send + Sync + 'static,
+    ) -> Self {
+        let serde = like.key_serde().clone();
+        let topic = like.shared_name();
+        self.partitioner = Some(SinkPartitioner::Encoded(Arc::new(
+            move |k: &K, v: &V, cx: &TaskCx<'_>, out: &mut Vec<u8>| {
+                cx.encode(&*serde, SerdeContext::key(&topic), f(k, v), out)
+            },
+        )));
+        self
+    }
+
+    /// Sends each record to the partition `f(key, value, partitions)` returns, which must be
+    /// in `0..partitions`; a number out of range is a processing error of the record.
+    pub fn with_stream_partitioner(
+        mut self,
+        f: impl Fn(&K, &V, i32) -> i32 + Send + Sync + 'static,
+    ) -> Self {
+        self.partitioner = Some(SinkPartitioner::Explicit(Arc::new(f)));
+        self
+    }
 }

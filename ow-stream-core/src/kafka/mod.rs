@@ -22,12 +22,50 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::processor::context::{Delivery, OutRecord, RecordCollector};
 use crate::record::{Headers, RawRecord};
-use crate::state::ChangelogReader;
+use crate::state::{ChangelogRange, ChangelogReader};
 
 /// How long a producer flush may take before the commit fails.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long metadata and offset requests may take.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// librdkafka's default `message.max.bytes`: the largest record a client accepts to send.
+const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_000_000;
+/// How long the broker may hold a fetch of the restore consumer waiting for data. librdkafka
+/// keeps one fetch in flight per broker, so with the default (500 ms) a partition assigned
+/// after the previous one was read to its end waits for the previous, empty long poll: half a
+/// second per changelog partition restored.
+const RESTORE_FETCH_WAIT_MS: &str = "10";
+
+/// The largest record `config`'s clients accept to send (`message.max.bytes`).
+pub(crate) fn message_max_bytes(config: &StreamsConfig) -> u64 {
+    config
+        .kafka
+        .get("message.max.bytes")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES)
+}
+
+/// The size librdkafka checks against `message.max.bytes`: key, value and headers.
+pub(crate) fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &Headers) -> u64 {
+    let headers: usize = headers
+        .iter()
+        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+        .sum();
+    (key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers) as u64
+}
+
+/// A failed produce as a library error: [`Error::RecordTooLarge`] for records the client or a
+/// broker refuses for their size (`limit` is the client's, when the record exceeds it).
+pub(crate) fn produce_error(topic: &str, bytes: u64, limit: u64, e: KafkaError) -> Error {
+    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
+        return Error::RecordTooLarge {
+            topic: topic.into(),
+            bytes,
+            limit: (bytes > limit).then_some(limit),
+        };
+    }
+    kafka_error("produce", e)
+}
 
 pub(crate) fn kafka_error(operation: &'static str, e: KafkaError) -> Error {
     let retriable = e.rdkafka_error_code().is_some_and(|c| {
@@ -105,7 +143,8 @@ pub(crate) fn client_config(
         Role::Admin => {}
     }
     for (k, v) in &config.kafka {
-        // Pass-through settings override ours, except the ones the library depends on.
+        // Pass-through settings override ours, except the ones the library depends on (and the
+        // restore consumer's fetch wait, below).
         let reserved = matches!(
             (role, k.as_str()),
             (
@@ -122,6 +161,10 @@ pub(crate) fn client_config(
             continue;
         }
         c.set(k, v);
+    }
+    if let Role::AssignConsumer = role {
+        // Restore reads partitions to their end and moves on: never wait for more data.
+        c.set("fetch.wait.max.ms", RESTORE_FETCH_WAIT_MS);
     }
     Ok(c)
 }
@@ -234,6 +277,10 @@ impl ProducerContext for DeliveryContext {
 pub(crate) struct KafkaCollector {
     producer: ThreadedProducer<DeliveryContext>,
     next_id: AtomicUsize,
+    /// `message.max.bytes`, to tell which limit refused a record.
+    max_bytes: u64,
+    /// Partition counts of the topics sinks chose partitions for.
+    partitions: HashMap<Arc<str>, i32>,
 }
 
 impl KafkaCollector {
@@ -248,6 +295,8 @@ impl KafkaCollector {
         Ok(KafkaCollector {
             producer,
             next_id: AtomicUsize::new(1),
+            max_bytes: message_max_bytes(config),
+            partitions: HashMap::new(),
         })
     }
 
@@ -291,7 +340,10 @@ impl KafkaCollector {
                     std::thread::sleep(Duration::from_millis(1));
                     base = back;
                 }
-                Err((e, _)) => return Err(kafka_error("produce", e)),
+                Err((e, _)) => {
+                    let bytes = record_size(record.key, record.value, record.headers);
+                    return Err(produce_error(record.topic, bytes, self.max_bytes, e));
+                }
             }
         }
     }
@@ -327,6 +379,29 @@ impl RecordCollector for KafkaCollector {
             .insert(id, delivery.clone());
         self.produce(record, id)?;
         Ok(delivery)
+    }
+
+    fn partition_count(&mut self, topic: &str) -> Result<i32, Error> {
+        if let Some(count) = self.partitions.get(topic) {
+            return Ok(*count);
+        }
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("fetch metadata", e))?;
+        let count = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().len() as i32)
+            .filter(|c| *c > 0)
+            .ok_or_else(|| Error::Config {
+                field: "topics",
+                reason: format!("output topic {topic} does not exist"),
+            })?;
+        self.partitions.insert(topic.into(), count);
+        Ok(count)
     }
 }
 
@@ -366,46 +441,90 @@ impl ChangelogReader for KafkaChangelogReader {
         to: i64,
         f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        if from >= to {
+        let range = ChangelogRange {
+            topic,
+            partition,
+            from,
+            to,
+        };
+        self.read_many(&[range], &mut |_, record| f(record))
+    }
+
+    /// Assigns every range at once, so their fetches share requests instead of queueing
+    /// behind each other's long polls.
+    fn read_many(
+        &mut self,
+        ranges: &[ChangelogRange<'_>],
+        f: &mut dyn FnMut(usize, &RawRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut done: Vec<bool> = ranges.iter().map(|r| r.from >= r.to).collect();
+        let mut remaining = done.iter().filter(|d| !**d).count();
+        if remaining == 0 {
             return Ok(());
         }
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-            .map_err(|e| kafka_error("assign changelog", e))?;
+        for r in ranges.iter().filter(|r| r.from < r.to) {
+            tpl.add_partition_offset(r.topic, r.partition, Offset::Offset(r.from))
+                .map_err(|e| kafka_error("assign changelog", e))?;
+        }
         self.consumer
             .assign(&tpl)
             .map_err(|e| kafka_error("assign changelog", e))?;
-        let name = self.names.get(topic);
+        let names: Vec<Arc<str>> = ranges.iter().map(|r| self.names.get(r.topic)).collect();
         let mut idle_since = Instant::now();
         let result = loop {
+            if remaining == 0 {
+                break Ok(());
+            }
             match self.consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(m)) => {
                     idle_since = Instant::now();
-                    if m.offset() >= to {
-                        break Ok(());
+                    let Some(i) = ranges
+                        .iter()
+                        .position(|r| r.partition == m.partition() && r.topic == m.topic())
+                    else {
+                        continue;
+                    };
+                    if done[i] {
+                        continue;
                     }
-                    self.metrics.records_restored.incr();
-                    f(&to_raw(&m, &name))?;
+                    let to = ranges[i].to;
+                    if m.offset() < to {
+                        self.metrics.records_restored.incr();
+                        if let Err(e) = f(i, &to_raw(&m, &names[i])) {
+                            break Err(e);
+                        }
+                    }
                     if m.offset() + 1 >= to {
-                        break Ok(());
+                        done[i] = true;
+                        remaining -= 1;
                     }
                 }
                 Some(Err(e)) => break Err(kafka_error("read changelog", e)),
                 None => {
-                    // Compaction can leave a gap at the end: the position tells.
-                    let position = self.consumer.position().ok().and_then(|p| {
-                        p.find_partition(topic, partition)
-                            .and_then(|e| e.offset().to_raw())
-                    });
-                    if position.is_some_and(|p| p >= to) {
-                        break Ok(());
+                    // Compaction can leave a gap at the end: the positions tell.
+                    if let Ok(positions) = self.consumer.position() {
+                        for (i, r) in ranges.iter().enumerate() {
+                            let reached = positions
+                                .find_partition(r.topic, r.partition)
+                                .and_then(|e| e.offset().to_raw())
+                                .is_some_and(|p| p >= r.to);
+                            if !done[i] && reached {
+                                done[i] = true;
+                                remaining -= 1;
+                            }
+                        }
                     }
-                    if idle_since.elapsed() > REQUEST_TIMEOUT {
+                    if remaining > 0 && idle_since.elapsed() > REQUEST_TIMEOUT {
+                        let behind: Vec<String> = ranges
+                            .iter()
+                            .zip(&done)
+                            .filter(|(_, d)| !**d)
+                            .map(|(r, _)| format!("{}/{} to offset {}", r.topic, r.partition, r.to))
+                            .collect();
                         break Err(Error::Kafka {
                             operation: "read changelog",
-                            message: format!(
-                                "no progress reading {topic}/{partition} towards offset {to}"
-                            ),
+                            message: format!("no progress reading {}", behind.join(", ")),
                             retriable: true,
                         });
                     }

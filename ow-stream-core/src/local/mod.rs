@@ -50,8 +50,19 @@ pub(crate) fn open(dir: &Path, config: &StreamsConfig) -> Result<Arc<Log>, Error
     Ok(log)
 }
 
+/// A local-log failure as a library error ([`Error::RecordTooLarge`] for a batch over the
+/// log's limit).
 pub(crate) fn log_error(e: LogError) -> Error {
-    Error::Local(e)
+    match e {
+        LogError::BatchTooLarge {
+            topic, bytes, max, ..
+        } => Error::RecordTooLarge {
+            topic: topic.into(),
+            bytes,
+            limit: Some(max),
+        },
+        e => Error::Local(e),
+    }
 }
 
 pub(crate) fn to_raw(topic: &Arc<str>, partition: i32, r: StoredRecord) -> RawRecord {
@@ -102,6 +113,8 @@ pub(crate) struct LocalCollector {
     log: Arc<Log>,
     pending: Vec<(Arc<str>, i32, NewRecord, Option<Delivery>)>,
     names: HashMap<String, Arc<str>>,
+    /// Partition counts of the topics sinks chose partitions for.
+    partitions: HashMap<Arc<str>, i32>,
     metrics: Arc<Metrics>,
 }
 
@@ -111,6 +124,7 @@ impl LocalCollector {
             log,
             pending: Vec::new(),
             names: HashMap::new(),
+            partitions: HashMap::new(),
             metrics,
         }
     }
@@ -191,6 +205,20 @@ impl RecordCollector for LocalCollector {
         let d = Delivery::default();
         self.push(record, Some(d.clone()))?;
         Ok(d)
+    }
+
+    fn partition_count(&mut self, topic: &str) -> Result<i32, Error> {
+        if let Some(count) = self.partitions.get(topic) {
+            return Ok(*count);
+        }
+        let info = self.log.topic(topic).ok_or_else(|| {
+            log_error(LogError::UnknownTopic {
+                topic: topic.to_string(),
+            })
+        })?;
+        let count = info.partitions.len() as i32;
+        self.partitions.insert(topic.into(), count);
+        Ok(count)
     }
 }
 

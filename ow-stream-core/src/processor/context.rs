@@ -56,6 +56,9 @@ pub(crate) trait RecordCollector: Send {
     fn send(&mut self, record: OutRecord<'_>) -> Result<(), Error>;
     /// Queues a record and returns a handle that knows its offset after the next `flush`.
     fn send_tracked(&mut self, record: OutRecord<'_>) -> Result<Delivery, Error>;
+    /// How many partitions `topic` has (for sinks that choose partitions themselves). Asked of
+    /// the backend once per topic, then cached.
+    fn partition_count(&mut self, topic: &str) -> Result<i32, Error>;
 }
 
 /// Runs the rare asynchronous step (loading a schema) from a processing thread.
@@ -76,7 +79,15 @@ impl Blocker for HandleBlocker {
     }
 }
 
-/// Blocks on a future with a private current-thread runtime (used where no runtime exists).
+/// Blocks on a future from synchronous code that may or may not run inside a tokio runtime
+/// (interactive queries, the test driver).
+///
+/// * On a worker of a multi-thread runtime, the worker hands its other tasks over
+///   ([`tokio::task::block_in_place`]) and waits on the runtime.
+/// * On a current-thread runtime, waiting on the runtime from inside it cannot work (and
+///   `block_in_place` panics there): the future runs to completion on a helper thread with a
+///   private runtime of its own, while the caller's thread waits.
+/// * Outside any runtime, the future runs on a private runtime in the calling thread.
 pub(crate) struct OwnBlocker;
 
 impl Blocker for OwnBlocker {
@@ -84,15 +95,30 @@ impl Blocker for OwnBlocker {
         &self,
         fut: BoxFuture<'_, Result<(), SerdeError>>,
     ) -> Result<(), SerdeError> {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => tokio::task::block_in_place(|| handle.block_on(fut)),
-            Err(_) => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| SerdeError::custom(format!("cannot start a runtime: {e}")))?
-                .block_on(fut),
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| handle.block_on(fut))
+            }
+            Ok(_) => std::thread::scope(|scope| {
+                let helper = std::thread::Builder::new()
+                    .name("ow-schema-load".into())
+                    .spawn_scoped(scope, move || private_runtime()?.block_on(fut))
+                    .map_err(|e| SerdeError::custom(format!("cannot start a thread: {e}")))?;
+                helper
+                    .join()
+                    .unwrap_or_else(|_| Err(SerdeError::custom("loading a schema panicked")))
+            }),
+            Err(_) => private_runtime()?.block_on(fut),
         }
     }
+}
+
+fn private_runtime() -> Result<tokio::runtime::Runtime, SerdeError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SerdeError::custom(format!("cannot start a runtime: {e}")))
 }
 
 /// Application-wide settings a task needs.
@@ -175,6 +201,7 @@ impl TaskCx<'_> {
                 partition: input.partition,
                 offset: input.offset,
                 source: error,
+                record: Some(Box::new(input.clone())),
             }),
             OnError::LogAndSkip => {
                 tracing::warn!(

@@ -34,7 +34,10 @@ use crate::state::{ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreRegistry};
 use crate::topology::{Topology, TopologyDescription};
 
 /// Where a [`Streams`] application is in its life.
+///
+/// New states may be added: match with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamsState {
     /// Built, not started.
     Created,
@@ -95,9 +98,15 @@ impl Shared {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Once started, an application can be shared (`Arc<Streams>`) between the parts of a
+/// program that query its stores or watch its state; any of them may [`close`](Streams::close)
+/// it through a shared reference.
 pub struct Streams {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Held while [`Streams::close`] joins the threads.
+    closing: tokio::sync::Mutex<()>,
     local: Option<Arc<ow_stream_log::Log>>,
 }
 
@@ -137,7 +146,8 @@ impl Streams {
                 failure: Mutex::new(None),
                 failed: Notify::new(),
             }),
-            threads: Vec::new(),
+            threads: Mutex::new(Vec::new()),
+            closing: tokio::sync::Mutex::new(()),
             local: None,
         })
     }
@@ -257,16 +267,24 @@ impl Streams {
                     }
                 })
                 .map_err(|e| Error::io("stream thread", e))?;
-            self.threads.push(handle);
+            self.threads.get_mut().push(handle);
         }
         Ok(())
     }
 
-    /// Stops cleanly: every thread finishes its batch, commits, and leaves the group.
-    pub async fn close(mut self) -> Result<(), Error> {
+    /// Stops cleanly: every thread finishes its batch, commits, and leaves the group. Returns
+    /// the first failure of a stream thread, if one failed.
+    ///
+    /// Takes `&self`, so a shared application (`Arc<Streams>`) is closed by whoever holds it;
+    /// calling it again, or from several places at once, waits until the threads are stopped
+    /// and reports the same outcome. An application never started just becomes
+    /// [`NotRunning`](StreamsState::NotRunning).
+    pub async fn close(&self) -> Result<(), Error> {
+        // Concurrent calls wait for the first to finish joining the threads.
+        let _closing = self.closing.lock().await;
         *self.shared.state.lock() = StreamsState::PendingShutdown;
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        let threads = std::mem::take(&mut self.threads);
+        let threads = std::mem::take(&mut *self.threads.lock());
         tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();
@@ -286,13 +304,13 @@ impl Streams {
 
     /// Stops at once, as a crash would: no commit, no flush. Records processed since the last
     /// commit are processed again by whoever takes the partitions over; stores stay exact.
-    pub fn abort(mut self) {
+    pub fn abort(self) {
         self.abort_threads();
     }
 
-    fn abort_threads(&mut self) {
+    fn abort_threads(&self) {
         self.shared.abort.store(true, Ordering::SeqCst);
-        for t in std::mem::take(&mut self.threads) {
+        for t in std::mem::take(&mut *self.threads.lock()) {
             let _ = t.join();
         }
         *self.shared.state.lock() = StreamsState::NotRunning;
@@ -376,7 +394,7 @@ impl Streams {
 
 impl Drop for Streams {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if !self.threads.get_mut().is_empty() {
             // Dropped without close(): stop like a crash would, so nothing pretends to be
             // committed that was not.
             self.abort_threads();

@@ -21,6 +21,15 @@ type RoTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("__ow_meta");
 const META_CHECKPOINT: &str = "checkpoint";
 
+/// A changelog partition to read during restore: the records of `[from, to)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChangelogRange<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+}
+
 /// Reads changelog partitions during restore (a Kafka consumer with manual assignment, the
 /// local log, or the test driver's topics).
 pub(crate) trait ChangelogReader {
@@ -35,6 +44,20 @@ pub(crate) trait ChangelogReader {
         to: i64,
         f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
     ) -> Result<(), Error>;
+
+    /// Calls `f(i, record)` for every record of every range `ranges[i]`: in order within a
+    /// range, ranges possibly interleaved. The default reads one range after the other;
+    /// readers that pay a latency per partition read them all at once.
+    fn read_many(
+        &mut self,
+        ranges: &[ChangelogRange<'_>],
+        f: &mut dyn FnMut(usize, &RawRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for (i, r) in ranges.iter().enumerate() {
+            self.read(r.topic, r.partition, r.from, r.to, &mut |rec| f(i, rec))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -540,10 +563,7 @@ impl StateManager {
         } else {
             None
         };
-        let mut results = Vec::with_capacity(self.slots.len());
-        for index in 0..self.slots.len() {
-            results.push(self.restore_slot(index, reader, base.clone())?);
-        }
+        let results = self.restore_slots(reader, base.clone())?;
         // The commit every shard finished: the lowest latest marker.
         let target = results.iter().filter_map(|r| r.latest_seq()).min();
         let mut final_cp: Option<Checkpoint> = base;
@@ -644,12 +664,80 @@ impl StateManager {
         Ok(())
     }
 
-    fn restore_slot(
+    /// Reads every shard's changelog from its position to its end, all partitions at once,
+    /// applying confirmed groups of changes as they come.
+    fn restore_slots(
+        &mut self,
+        reader: &mut dyn ChangelogReader,
+        base: Option<Checkpoint>,
+    ) -> Result<Vec<SlotRestore>, Error> {
+        let mut results = Vec::with_capacity(self.slots.len());
+        // (slot index, changelog, from, end) of the shards that have something to read.
+        let mut reads: Vec<(usize, Arc<str>, i64, i64)> = Vec::new();
+        for index in 0..self.slots.len() {
+            let (r, read) = self.plan_slot(index, reader, base.clone())?;
+            results.push(r);
+            if let Some((changelog, from, end)) = read {
+                reads.push((index, changelog, from, end));
+            }
+        }
+        if reads.is_empty() {
+            return Ok(results);
+        }
+        let partition = self.task.partition;
+        let ranges: Vec<ChangelogRange<'_>> = reads
+            .iter()
+            .map(|(_, changelog, from, end)| ChangelogRange {
+                topic: changelog,
+                partition,
+                from: *from,
+                to: *end,
+            })
+            .collect();
+        let mut scans: Vec<Scan> = reads
+            .iter()
+            .map(|(index, _, _, _)| Scan {
+                r: std::mem::replace(&mut results[*index], SlotRestore::empty()),
+                pending: Vec::new(),
+                to_apply: Vec::new(),
+            })
+            .collect();
+        reader.read_many(&ranges, &mut |i, rec| {
+            let (index, changelog, _, _) = &reads[i];
+            let scan = &mut scans[i];
+            scan.push(rec, changelog, partition)?;
+            // Apply (and persist) confirmed groups as we go, not all at the end.
+            if scan.to_apply.len() >= RESTORE_CHUNK {
+                let data = std::mem::take(&mut scan.to_apply);
+                self.apply_all(*index, data)?;
+            }
+            Ok(())
+        })?;
+        for ((index, changelog, from, end), scan) in reads.iter().zip(scans) {
+            let Scan {
+                mut r,
+                pending,
+                to_apply,
+            } = scan;
+            if !to_apply.is_empty() {
+                self.apply_all(*index, to_apply)?;
+            }
+            r.tail = pending;
+            tracing::debug!(task = %self.task, changelog = %changelog, from, end, "restored");
+            results[*index] = r;
+        }
+        Ok(results)
+    }
+
+    /// Where restoring shard `index` starts: its restore state, and the changelog range to
+    /// read (`None` when it is up to date or has no changelog).
+    #[allow(clippy::type_complexity)]
+    fn plan_slot(
         &mut self,
         index: usize,
         reader: &mut dyn ChangelogReader,
         base: Option<Checkpoint>,
-    ) -> Result<SlotRestore, Error> {
+    ) -> Result<(SlotRestore, Option<(Arc<str>, i64, i64)>), Error> {
         let mut r = SlotRestore {
             prev: base,
             prev_pos: self.slots[index].position,
@@ -657,7 +745,7 @@ impl StateManager {
             tail: Vec::new(),
         };
         let Some(changelog) = self.slots[index].changelog.clone() else {
-            return Ok(r);
+            return Ok((r, None));
         };
         let partition = self.task.partition;
         let (low, end) = reader.watermarks(&changelog, partition)?;
@@ -682,30 +770,9 @@ impl StateManager {
         }
         r.prev_pos = r.prev_pos.max(from);
         if from >= end {
-            return Ok(r);
+            return Ok((r, None));
         }
-        let mut scan = Scan {
-            r,
-            pending: Vec::new(),
-            to_apply: Vec::new(),
-        };
-        // Read in chunks so confirmed groups are applied (and persisted) as we go.
-        let mut at = from;
-        while at < end {
-            let to = (at + RESTORE_CHUNK as i64).min(end);
-            reader.read(&changelog, partition, at, to, &mut |rec| {
-                scan.push(rec, &changelog, partition)
-            })?;
-            at = to;
-            if !scan.to_apply.is_empty() {
-                let data = std::mem::take(&mut scan.to_apply);
-                self.apply_all(index, data)?;
-            }
-        }
-        let Scan { mut r, pending, .. } = scan;
-        r.tail = pending;
-        tracing::debug!(task = %self.task, changelog = %changelog, from, end, "restored");
-        Ok(r)
+        Ok((r, Some((changelog, from, end))))
     }
 
     fn wipe(&mut self, index: usize) -> Result<(), Error> {
@@ -807,6 +874,16 @@ struct SlotRestore {
 }
 
 impl SlotRestore {
+    /// A placeholder while a scan owns the real one.
+    fn empty() -> Self {
+        SlotRestore {
+            prev: None,
+            prev_pos: 0,
+            last: None,
+            tail: Vec::new(),
+        }
+    }
+
     fn latest_seq(&self) -> Option<u64> {
         self.last
             .as_ref()

@@ -27,7 +27,7 @@ pub(crate) mod window;
 use std::any::Any;
 use std::sync::Arc;
 
-pub(crate) use manager::{ChangelogReader, StateManager};
+pub(crate) use manager::{ChangelogRange, ChangelogReader, StateManager};
 pub(crate) use query::{QueryHandle, StoreRegistry};
 pub use query::{ReadOnlyKeyValueStore, ReadOnlyWindowStore};
 

@@ -49,6 +49,40 @@ impl QueryHandle {
         }
     }
 
+    /// Fills the `None`s of `found` with the values of the matching `keys` this shard holds
+    /// (one read transaction for them all).
+    fn get_missing(
+        &self,
+        keys: &[Vec<u8>],
+        found: &mut [Option<Vec<u8>>],
+    ) -> Result<(), StoreError> {
+        match self {
+            QueryHandle::Memory(map) => {
+                let map = map.read();
+                for (key, slot) in keys.iter().zip(found.iter_mut()) {
+                    if slot.is_none() {
+                        *slot = map.get(key).cloned();
+                    }
+                }
+            }
+            QueryHandle::Redb { db, table } => {
+                let read = db.begin_read().map_err(StoreError::redb)?;
+                let t = read
+                    .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
+                    .map_err(StoreError::redb)?;
+                for (key, slot) in keys.iter().zip(found.iter_mut()) {
+                    if slot.is_none() {
+                        *slot = t
+                            .get(key.as_slice())
+                            .map_err(StoreError::redb)?
+                            .map(|v| v.value().to_vec());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             QueryHandle::Memory(map) => Ok(map.read().get(key).cloned()),
@@ -115,6 +149,12 @@ impl StoreRegistry {
 ///
 /// Persistent stores show their committed state (at most one commit interval old); in-memory
 /// stores show every write.
+///
+/// Stores keep entries in the **byte order of their serialized keys**: [`range`](Self::range),
+/// [`range_bytes`](Self::range_bytes), [`prefix_scan`](Self::prefix_scan) and
+/// [`prefix_scan_key`](Self::prefix_scan_key) select and return entries in that order, merged
+/// across shards (it is the order of `K` itself only for serdes that preserve it, such as UTF-8
+/// strings).
 pub struct ReadOnlyKeyValueStore<K, V> {
     registry: Arc<StoreRegistry>,
     def: Arc<StoreDef>,
@@ -158,20 +198,151 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
         Ok(None)
     }
 
+    /// The values of `keys`, in the order of `keys` (`None` where no shard here holds the
+    /// key). Each shard is read once for all of them.
+    ///
+    /// ```
+    /// # use ow_stream_core::{StreamsBuilder, Topic};
+    /// # use ow_stream_core::dsl::Materialized;
+    /// # use ow_stream_core::testing::TopologyTestDriver;
+    /// # let topic: Topic<String, String> = Topic::json("names");
+    /// # let builder = StreamsBuilder::new();
+    /// # builder.table(&topic, Materialized::as_("names"));
+    /// # let driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    /// # driver.input_topic(&topic).pipe_input("ada".into(), "Ada".into()).unwrap();
+    /// let names = driver.key_value_store::<String, String>("names")?;
+    /// let found = names.get_many(&["ada".to_string(), "bob".to_string()])?;
+    /// assert_eq!(found, vec![Some("Ada".to_string()), None]);
+    /// # Ok::<(), ow_stream_core::Error>(())
+    /// ```
+    pub fn get_many(&self, keys: &[K]) -> Result<Vec<Option<V>>, Error> {
+        let encoded = keys
+            .iter()
+            .map(|key| encode_blocking(&*self.key, SerdeContext::key(&self.def.name), key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut found: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        for shard in self.registry.handles(&self.def.name) {
+            if found.iter().all(Option::is_some) {
+                break;
+            }
+            shard
+                .get_missing(&encoded, &mut found)
+                .map_err(|e| self.err(e))?;
+        }
+        found
+            .into_iter()
+            .map(|bytes| bytes.map(|b| self.decode_value(&b)).transpose())
+            .collect()
+    }
+
+    /// The entries whose keys lie between `from` and `to`, both included, in the **byte
+    /// order of the serialized keys** (which is the order of `K` only for serdes that keep it,
+    /// such as [`StringSerde`](crate::serde::StringSerde) for strings; Avro and JSON keys sort
+    /// by their encoded bytes). Entries of every shard here are merged in that order.
+    ///
+    /// ```
+    /// # use ow_stream_core::{StreamsBuilder, Topic};
+    /// # use ow_stream_core::dsl::Materialized;
+    /// # use ow_stream_core::serde::StringSerde;
+    /// # use ow_stream_core::testing::TopologyTestDriver;
+    /// # let topic: Topic<String, String> = Topic::new("names", StringSerde, StringSerde);
+    /// # let builder = StreamsBuilder::new();
+    /// # builder.table(&topic, Materialized::as_("names"));
+    /// # let driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    /// # for k in ["ada", "bob", "cy"] { driver.input_topic(&topic).pipe_input(k.into(), k.to_uppercase()).unwrap(); }
+    /// let names = driver.key_value_store::<String, String>("names")?;
+    /// let keys: Vec<String> = names.range(&"b".into(), &"d".into())?.into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["bob", "cy"]);
+    /// # Ok::<(), ow_stream_core::Error>(())
+    /// ```
+    pub fn range(&self, from: &K, to: &K) -> Result<Vec<(K, V)>, Error> {
+        let from = encode_blocking(&*self.key, SerdeContext::key(&self.def.name), from)
+            .map_err(|e| self.err(e))?;
+        let to = encode_blocking(&*self.key, SerdeContext::key(&self.def.name), to)
+            .map_err(|e| self.err(e))?;
+        self.range_bytes(Bound::Included(&from), Bound::Included(&to))
+    }
+
+    /// The entries whose serialized keys lie within the bounds, in byte order of the
+    /// serialized keys, merged across shards.
+    pub fn range_bytes(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(K, V)>, Error> {
+        if is_empty_range(from, to) {
+            return Ok(Vec::new());
+        }
+        let mut pairs = Vec::new();
+        for shard in self.registry.handles(&self.def.name) {
+            pairs.extend(shard.range(from, to).map_err(|e| self.err(e))?);
+        }
+        // Each shard is sorted already: merge them by key bytes.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        self.decode_pairs(pairs)
+    }
+
+    /// The entries whose **serialized** keys start with `prefix`, in byte order of the
+    /// serialized keys. With [`StringSerde`](crate::serde::StringSerde) keys the prefix is
+    /// the UTF-8 of a string prefix; with a composite key, the bytes its serde writes for the
+    /// leading part (for Avro, the wire framing — magic byte and schema id — comes first).
+    pub fn prefix_scan(&self, prefix: &[u8]) -> Result<Vec<(K, V)>, Error> {
+        let upper = prefix_upper_bound(prefix);
+        let to = match &upper {
+            Some(u) => Bound::Excluded(u.as_slice()),
+            None => Bound::Unbounded,
+        };
+        self.range_bytes(Bound::Included(prefix), to)
+    }
+
+    /// The entries whose serialized keys start with the bytes the store's key serde writes
+    /// for `prefix`: a prefix scan by value for serdes whose encoding of a key is a byte
+    /// prefix of the encodings of longer keys, such as strings with
+    /// [`StringSerde`](crate::serde::StringSerde) or bytes with
+    /// [`BytesSerde`](crate::serde::BytesSerde) (not length-prefixed encodings such as Avro).
+    ///
+    /// ```
+    /// # use ow_stream_core::{StreamsBuilder, Topic};
+    /// # use ow_stream_core::dsl::Materialized;
+    /// # use ow_stream_core::serde::StringSerde;
+    /// # use ow_stream_core::testing::TopologyTestDriver;
+    /// # let topic: Topic<String, i64> = Topic::new("scores", StringSerde, ow_stream_core::serde::JsonSerde::new());
+    /// # let builder = StreamsBuilder::new();
+    /// # builder.table(&topic, Materialized::as_("scores"));
+    /// # let driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    /// # for (k, v) in [("ada/pc", 1), ("ada/console", 2), ("bob/pc", 3)] { driver.input_topic(&topic).pipe_input(k.into(), v).unwrap(); }
+    /// let scores = driver.key_value_store::<String, i64>("scores")?;
+    /// let ada: Vec<i64> = scores.prefix_scan_key(&"ada/".into())?.into_iter().map(|(_, v)| v).collect();
+    /// assert_eq!(ada, [2, 1]); // "ada/console" < "ada/pc"
+    /// # Ok::<(), ow_stream_core::Error>(())
+    /// ```
+    pub fn prefix_scan_key(&self, prefix: &K) -> Result<Vec<(K, V)>, Error> {
+        let prefix = encode_blocking(&*self.key, SerdeContext::key(&self.def.name), prefix)
+            .map_err(|e| self.err(e))?;
+        self.prefix_scan(&prefix)
+    }
+
+    fn decode_value(&self, bytes: &[u8]) -> Result<V, Error> {
+        decode_blocking(&*self.value, SerdeContext::value(&self.def.name), bytes)
+            .map_err(|e| self.err(e))
+    }
+
+    fn decode_pairs(&self, pairs: Pairs) -> Result<Vec<(K, V)>, Error> {
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let key = decode_blocking(&*self.key, SerdeContext::key(&self.def.name), &k)
+                    .map_err(|e| self.err(e))?;
+                Ok((key, self.decode_value(&v)?))
+            })
+            .collect()
+    }
+
     /// Every entry, shard by shard, in key-byte order within a shard.
     pub fn all(&self) -> Result<Vec<(K, V)>, Error> {
         let mut out = Vec::new();
         for shard in self.registry.handles(&self.def.name) {
-            for (k, v) in shard
+            let pairs = shard
                 .range(Bound::Unbounded, Bound::Unbounded)
-                .map_err(|e| self.err(e))?
-            {
-                let key = decode_blocking(&*self.key, SerdeContext::key(&self.def.name), &k)
-                    .map_err(|e| self.err(e))?;
-                let value = decode_blocking(&*self.value, SerdeContext::value(&self.def.name), &v)
-                    .map_err(|e| self.err(e))?;
-                out.push((key, value));
-            }
+                .map_err(|e| self.err(e))?;
+            out.extend(self.decode_pairs(pairs)?);
         }
         Ok(out)
     }
@@ -192,6 +363,29 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     pub fn is_empty(&self) -> Result<bool, Error> {
         Ok(self.len()? == 0)
     }
+}
+
+/// Whether no key can lie within the bounds (ordered maps panic on such ranges).
+fn is_empty_range(from: Bound<&[u8]>, to: Bound<&[u8]>) -> bool {
+    match (from, to) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
+        _ => false,
+    }
+}
+
+/// The smallest byte string greater than every string starting with `prefix` (`None` when
+/// there is none: the prefix is empty or all `0xff`).
+fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut upper = prefix.to_vec();
+    while let Some(last) = upper.pop() {
+        if last < u8::MAX {
+            upper.push(last + 1);
+            return Some(upper);
+        }
+    }
+    None
 }
 
 /// A read-only view of a window store across every shard this process hosts.
@@ -285,5 +479,28 @@ impl<K: 'static, V: 'static> ReadOnlyWindowStore<K, V> {
             ));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_upper_bounds() {
+        assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_upper_bound(b"\xff\xff"), None);
+        assert_eq!(prefix_upper_bound(b""), None);
+    }
+
+    #[test]
+    fn empty_ranges() {
+        use Bound::*;
+        assert!(is_empty_range(Included(b"b"), Included(b"a")));
+        assert!(!is_empty_range(Included(b"a"), Included(b"a")));
+        assert!(is_empty_range(Included(b"a"), Excluded(b"a")));
+        assert!(is_empty_range(Excluded(b"a"), Included(b"a")));
+        assert!(!is_empty_range(Unbounded, Excluded(b"a")));
     }
 }

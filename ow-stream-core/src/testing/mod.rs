@@ -59,6 +59,12 @@ pub struct TestDriverConfig {
     /// Initial wall-clock time in milliseconds (and the timestamp of records piped without
     /// one). Default 0.
     pub start_time: i64,
+    /// Partition counts of output topics, by name (default: one partition). Records written
+    /// to a topic with several partitions get the partition a real backend would give them
+    /// (their sink's partitioner's, or Kafka's default partitioner's over the key bytes), as
+    /// [`TopologyTestDriver::raw_records`] shows; the topology still runs as one task per
+    /// sub-topology.
+    pub topic_partitions: BTreeMap<String, i32>,
 }
 
 impl Default for TestDriverConfig {
@@ -69,6 +75,7 @@ impl Default for TestDriverConfig {
             deserialization_errors: OnError::DeadLetter,
             processing_errors: OnError::DeadLetter,
             start_time: 0,
+            topic_partitions: BTreeMap::new(),
         }
     }
 }
@@ -92,6 +99,14 @@ impl TestDriverConfig {
         self.processing_errors = policy;
         self
     }
+
+    /// Gives output topic `topic` `partitions` partitions (see
+    /// [`TestDriverConfig::topic_partitions`]).
+    pub fn with_topic_partitions(mut self, topic: impl Into<String>, partitions: i32) -> Self {
+        self.topic_partitions
+            .insert(topic.into(), partitions.max(1));
+        self
+    }
 }
 
 /// Every record written to a topic during a test, in order.
@@ -105,6 +120,7 @@ struct Collector<'a> {
     reads: &'a [Arc<str>],
     pending: &'a mut VecDeque<RawRecord>,
     metrics: &'a Metrics,
+    partitions: &'a BTreeMap<String, i32>,
 }
 
 impl Collector<'_> {
@@ -112,9 +128,15 @@ impl Collector<'_> {
         let name: Arc<str> = record.topic.into();
         let log = self.topics.entry(name.clone()).or_default();
         let offset = log.records.len() as i64;
+        let count = self.partitions.get(record.topic).copied().unwrap_or(1);
+        let partition = match (record.partition, record.key) {
+            (Some(p), _) => p,
+            (None, Some(key)) if count > 1 => ow_stream_log::partition_for_key(key, count),
+            (None, _) => 0,
+        };
         let raw = RawRecord {
             topic: name.clone(),
-            partition: 0,
+            partition,
             offset,
             timestamp: record.timestamp,
             key: record.key.map(Bytes::copy_from_slice),
@@ -141,6 +163,10 @@ impl RecordCollector for Collector<'_> {
         let d = Delivery::default();
         d.resolve(Ok(offset));
         Ok(d)
+    }
+
+    fn partition_count(&mut self, topic: &str) -> Result<i32, Error> {
+        Ok(self.partitions.get(topic).copied().unwrap_or(1))
     }
 }
 
@@ -170,6 +196,7 @@ struct Inner {
     tasks: BTreeMap<u32, Task>,
     topics: HashMap<Arc<str>, TopicLog>,
     reads: Vec<Arc<str>>,
+    partitions: BTreeMap<String, i32>,
     wall_clock: i64,
     _dir: tempfile::TempDir,
 }
@@ -192,6 +219,7 @@ impl Inner {
                 reads: &self.reads,
                 pending: &mut pending,
                 metrics: &self.env.metrics,
+                partitions: &self.partitions,
             };
             task.process(&raw, &self.env, &mut out, self.wall_clock)?;
             // Commit after every record, as Kafka Streams' test driver does.
@@ -268,6 +296,7 @@ impl TopologyTestDriver {
                 reads: &reads,
                 pending: &mut pending,
                 metrics: &env.metrics,
+                partitions: &config.topic_partitions,
             };
             task.restore(&mut NoChangelogs, &mut out)?;
             task.register(&registry);
@@ -281,6 +310,7 @@ impl TopologyTestDriver {
                 tasks,
                 topics,
                 reads,
+                partitions: config.topic_partitions,
                 wall_clock: config.start_time,
                 _dir: dir,
             })),
@@ -351,6 +381,7 @@ impl TopologyTestDriver {
             topics,
             reads,
             env,
+            partitions,
             ..
         } = &mut *inner;
         let mut pending = VecDeque::new();
@@ -360,6 +391,7 @@ impl TopologyTestDriver {
                 reads,
                 pending: &mut pending,
                 metrics: &env.metrics,
+                partitions,
             };
             task.punctuate(env, &mut out, now)?;
         }
@@ -476,6 +508,7 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
             partition: raw.partition,
             offset: raw.offset,
             source,
+            record: Some(Box::new(raw.clone())),
         };
         let key = decode_blocking(
             &**self.topic.key_serde(),

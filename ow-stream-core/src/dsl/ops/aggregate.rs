@@ -1,4 +1,4 @@
-//! `count`, `reduce`, `aggregate`: per-key state in a named store.
+//! `count`, `reduce`, `aggregate`, `aggregate_option`: per-key state in a named store.
 
 use std::sync::Arc;
 
@@ -37,6 +37,8 @@ struct KvAggregateNode<K, V, A> {
     key: Arc<dyn Serde<K>>,
     value: Arc<dyn Serde<A>>,
     f: Aggregator<K, V, A>,
+    /// Writes and forwards nothing when the new value's bytes equal the stored ones.
+    emit_on_change: bool,
     children: Children<K, A>,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
@@ -54,9 +56,10 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
             &mut self.key_buf,
         )
         .map_err(|e| store_err(&self.store, e))?;
-        let old = match cx.state.get(self.index, &self.key_buf)? {
+        let old_bytes = cx.state.get(self.index, &self.key_buf)?;
+        let old = match &old_bytes {
             Some(bytes) => Some(
-                cx.decode(&*self.value, SerdeContext::value(&self.store), &bytes)
+                cx.decode(&*self.value, SerdeContext::value(&self.store), bytes)
                     .map_err(|e| store_err(&self.store, e))?,
             ),
             None => None,
@@ -70,6 +73,9 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
             &mut self.value_buf,
         )
         .map_err(|e| store_err(&self.store, e))?;
+        if self.emit_on_change && old_bytes.as_deref() == Some(self.value_buf.as_slice()) {
+            return Ok(());
+        }
         cx.state.put(
             self.index,
             &self.key_buf,
@@ -141,6 +147,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
             value_describe: value.describe(),
         };
         let (k, v, s) = (key.clone(), value.clone(), store.clone());
+        let emit_on_change = materialized.emit_on_change;
         let spec = crate::processor::node::OpSpec::<K, V, K, A>::new(move |children, env| {
             Ok(Box::new(KvAggregateNode {
                 store: s.clone(),
@@ -148,6 +155,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
                 key: k.clone(),
                 value: v.clone(),
                 f: f.clone(),
+                emit_on_change,
                 children,
                 key_buf: Vec::new(),
                 value_buf: Vec::new(),
@@ -231,5 +239,36 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
             None,
             Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
         )
+    }
+
+    /// Folds the values of each key into an aggregate: `aggregator(key, value, current)`
+    /// gets `None` for the first value of a key and returns the new aggregate. No placeholder
+    /// initial value is needed (the form `count`, `reduce` and `aggregate` are written in).
+    ///
+    /// ```
+    /// use ow_stream_core::{StreamsBuilder, Topic};
+    /// use ow_stream_core::dsl::Materialized;
+    /// use ow_stream_core::serde::JsonSerde;
+    ///
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Range { first: i64, min: i64, max: i64 }
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let scores: Topic<String, i64> = Topic::json("scores");
+    /// let ranges = builder.stream(&scores).group_by_key().aggregate_option(
+    ///     |_player, score, range: Option<Range>| match range {
+    ///         None => Range { first: score, min: score, max: score },
+    ///         Some(r) => Range { min: r.min.min(score), max: r.max.max(score), ..r },
+    ///     },
+    ///     Materialized::as_("score-ranges").with_value_serde(JsonSerde::new()),
+    /// );
+    /// assert_eq!(ranges.store_name(), "score-ranges");
+    /// ```
+    pub fn aggregate_option<A: Data>(
+        &self,
+        aggregator: impl Fn(&K, V, Option<A>) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> Table<K, A> {
+        self.kv_aggregate(materialized, None, Arc::new(aggregator))
     }
 }

@@ -53,6 +53,7 @@ impl<K: Data, V: Data> Stream<K, V> {
             key_serde.clone(),
             value_serde.clone(),
             true,
+            None,
         );
         let spec = SourceSpec {
             topic: topic.clone(),

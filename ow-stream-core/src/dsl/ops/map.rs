@@ -1,4 +1,5 @@
-//! `map`, `map_values`, `select_key`: one record in, one record out.
+//! `map`, `map_values`, `select_key`, `try_map`, `try_map_values`: one record in, one record
+//! out.
 
 use std::sync::Arc;
 
@@ -98,6 +99,46 @@ impl<K: Data, V: Data> Stream<K, V> {
             }))
         });
         self.derive(node, None, self.value_serde.clone())
+    }
+
+    /// Replaces each record's key and value by what `f` returns, or, when it fails, applies
+    /// the application's processing-error policy to the input record (fail, skip, or
+    /// dead-letter topic). The serdes of the result are unknown, as after [`Stream::map`].
+    ///
+    /// ```
+    /// # use ow_stream_core::{StreamsBuilder, Topic};
+    /// # let builder = StreamsBuilder::new();
+    /// # let topic: Topic<String, String> = Topic::json("readings");
+    /// // "<sensor>=<value>" lines keyed by sensor; a line that does not parse is dead-lettered.
+    /// let readings = builder.stream(&topic).try_map(|_, line: String| {
+    ///     let (sensor, value) = line.split_once('=').ok_or("no '='")?;
+    ///     Ok::<_, Box<dyn std::error::Error + Send + Sync>>((sensor.to_string(), value.parse::<f64>()?))
+    /// });
+    /// ```
+    pub fn try_map<K2: Data, V2: Data, E: Into<crate::error::BoxError>>(
+        &self,
+        f: impl Fn(K, V) -> Result<(K2, V2), E> + Send + Sync + 'static,
+    ) -> Stream<K2, V2> {
+        let f = Arc::new(f);
+        let node = self.add_processor("try-map", vec![], move |children, env| {
+            let f = f.clone();
+            let name = env.name.clone();
+            Ok(fn_node(children, move |r, ch, cx| {
+                match f(r.key, r.value) {
+                    Ok((k, v)) => ch.forward(
+                        crate::Record {
+                            key: k,
+                            value: v,
+                            timestamp: r.timestamp,
+                            headers: r.headers,
+                        },
+                        cx,
+                    ),
+                    Err(e) => cx.processing_error(&name, e.into()),
+                }
+            }))
+        });
+        self.derive(node, None, None)
     }
 
     /// Replaces each value by what `f` returns, or, when it fails, applies the application's

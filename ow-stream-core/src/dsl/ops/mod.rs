@@ -12,4 +12,5 @@ pub(crate) mod peek;
 pub(crate) mod process;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod timestamp;
 pub(crate) mod window;

@@ -30,6 +30,8 @@ pub(crate) struct TableStore<K, V> {
     pub(crate) name: Arc<str>,
     pub(crate) key: Arc<dyn Serde<K>>,
     pub(crate) value: Arc<dyn Serde<V>>,
+    /// Writes and forwards nothing when a record leaves the stored value as it is.
+    pub(crate) emit_on_change: bool,
 }
 
 impl<K, V> Clone for TableStore<K, V> {
@@ -38,6 +40,7 @@ impl<K, V> Clone for TableStore<K, V> {
             name: self.name.clone(),
             key: self.key.clone(),
             value: self.value.clone(),
+            emit_on_change: self.emit_on_change,
         }
     }
 }
@@ -126,6 +129,9 @@ impl<K: Data, V: Data> SourceNodeImpl<K, V> {
             out
         };
         let Some(value_bytes) = raw.value.as_deref() else {
+            if store.emit_on_change && cx.state.get(index, &key_bytes)?.is_none() {
+                return Ok(());
+            }
             let ts = raw.timestamp;
             return cx.state.put(index, &key_bytes, None, ts, cx.out);
         };
@@ -146,6 +152,9 @@ impl<K: Data, V: Data> SourceNodeImpl<K, V> {
             .map_err(|e| Error::store(store.name.clone(), StoreError::Serde(e)))?;
             &self.scratch
         };
+        if store.emit_on_change && cx.state.get(index, &key_bytes)?.as_deref() == Some(stored) {
+            return Ok(());
+        }
         cx.state
             .put(index, &key_bytes, Some(stored), raw.timestamp, cx.out)?;
         self.children.forward(
@@ -256,6 +265,7 @@ impl StreamsBuilder {
                 name: store_name.clone(),
                 key: key.clone(),
                 value: value.clone(),
+                emit_on_change: materialized.emit_on_change,
             }),
         };
         let mut graph = self.graph.borrow_mut();

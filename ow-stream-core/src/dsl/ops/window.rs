@@ -27,6 +27,8 @@ struct WindowAggregateNode<K, V, A> {
     f: Aggregator<K, V, A>,
     windows: TimeWindows,
     emit: EmitStrategy,
+    /// Writes and forwards nothing when a window's new value's bytes equal the stored ones.
+    emit_on_change: bool,
     retention_ms: i64,
     children: Children<Windowed<K>, A>,
     key_buf: Vec<u8>,
@@ -165,9 +167,10 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
             };
             let Some(v) = v else { break };
             let store_key = encode_key(w.start, &self.key_buf);
-            let old = match cx.state.get(self.index, &store_key)? {
+            let old_bytes = cx.state.get(self.index, &store_key)?;
+            let old = match &old_bytes {
                 Some(bytes) => Some(
-                    cx.decode(&*self.value, SerdeContext::value(&self.store), &bytes)
+                    cx.decode(&*self.value, SerdeContext::value(&self.store), bytes)
                         .map_err(|e| self.serde_err(e))?,
                 ),
                 None => None,
@@ -181,6 +184,9 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
                 &mut self.value_buf,
             )
             .map_err(|e| self.serde_err(e))?;
+            if self.emit_on_change && old_bytes.as_deref() == Some(self.value_buf.as_slice()) {
+                continue;
+            }
             cx.state.put(
                 self.index,
                 &store_key,
@@ -268,6 +274,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
             value_describe: value.describe(),
         };
         let (windows, emit, s) = (self.windows, self.emit, store.clone());
+        let emit_on_change = materialized.emit_on_change;
         let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
             Ok(Box::new(WindowAggregateNode {
                 store: s.clone(),
@@ -277,6 +284,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
                 f: f.clone(),
                 windows,
                 emit,
+                emit_on_change,
                 retention_ms,
                 children,
                 key_buf: Vec::new(),

@@ -1,0 +1,72 @@
+//! Runs the examples of `ow-stream-core/examples/` and checks what they return: each example
+//! file is compiled into this test as a module and its `run` function called, so an example
+//! that stops working fails the tests (on the mock cluster and the local backend, like the
+//! examples themselves).
+
+use std::collections::BTreeMap;
+
+#[allow(dead_code)]
+#[path = "../examples/word_count.rs"]
+mod word_count;
+
+#[allow(dead_code)]
+#[path = "../examples/page_views.rs"]
+mod page_views;
+
+#[allow(dead_code)]
+#[path = "../examples/local_backend.rs"]
+mod local_backend;
+
+/// Word counts of `lines` as the examples compute them (whitespace-split, lowercased).
+fn expected_counts(lines: &[&str]) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for word in lines.iter().flat_map(|l| l.split_whitespace()) {
+        *counts.entry(word.to_lowercase()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn word_count_counts_every_word() {
+    let counts = word_count::run().await.expect("the example runs");
+    assert_eq!(counts, expected_counts(word_count::LINES));
+    assert_eq!(counts["the"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_views_emits_each_closed_window_once() {
+    let windows = page_views::run().await.expect("the example runs");
+    let got: Vec<(String, i64, i64)> = windows
+        .iter()
+        .map(|w| {
+            assert_eq!(w.window_end - w.window_start, 60_000);
+            (w.user.clone(), (w.window_start / 60_000) % 60, w.views)
+        })
+        .collect();
+    // 12:00 (the late view within the grace period counted, the one after it not), 12:01,
+    // 12:02; 12:03 is still open.
+    let want: Vec<(String, i64, i64)> = [
+        ("alice", 0, 4),
+        ("bob", 0, 1),
+        ("carol", 0, 1),
+        ("alice", 1, 1),
+        ("bob", 1, 3),
+        ("carol", 2, 1),
+    ]
+    .into_iter()
+    .map(|(u, m, n)| (u.to_string(), m, n))
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_backend_keeps_counts_across_a_restart() {
+    let (first, second) = local_backend::run().await.expect("the example runs");
+    assert_eq!(first, expected_counts(local_backend::FIRST_LINES));
+    let all: Vec<&str> = local_backend::FIRST_LINES
+        .iter()
+        .chain(local_backend::SECOND_LINES)
+        .copied()
+        .collect();
+    assert_eq!(second, expected_counts(&all));
+}
