@@ -1,6 +1,4 @@
-//! ow-stream-core: a Kafka Streams–style stream processing library for Rust.
-//!
-//! (Crate documentation is written as the modules land.)
+#![doc = include_str!("docs/guide.md")]
 
 pub mod admin;
 #[cfg(feature = "cli")]
@@ -29,3 +27,8 @@ pub use registry::SchemaRegistry;
 pub use runtime::Streams;
 pub use topic::Topic;
 pub use topology::{Topology, TopologyDescription};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -10,24 +10,25 @@ pub(crate) mod node;
 
 pub use context::ProcessorContext;
 
-/// Header names written on dead-letter records.
-pub(crate) mod dead_letter_headers {
+/// Header names written on dead-letter records, so tools that read the dead-letter topic
+/// (`<application_id>-dlq`) can tell where each record came from and why it is there.
+pub mod dead_letter_headers {
     /// Topic the record was read from.
-    pub(crate) const TOPIC: &str = "ow.dlq.topic";
+    pub const TOPIC: &str = "ow.dlq.topic";
     /// Partition it was read from (decimal text).
-    pub(crate) const PARTITION: &str = "ow.dlq.partition";
+    pub const PARTITION: &str = "ow.dlq.partition";
     /// Offset it was read at (decimal text).
-    pub(crate) const OFFSET: &str = "ow.dlq.offset";
+    pub const OFFSET: &str = "ow.dlq.offset";
     /// Its timestamp (decimal milliseconds).
-    pub(crate) const TIMESTAMP: &str = "ow.dlq.timestamp";
+    pub const TIMESTAMP: &str = "ow.dlq.timestamp";
     /// `deserialize` or `process`.
-    pub(crate) const STAGE: &str = "ow.dlq.stage";
+    pub const STAGE: &str = "ow.dlq.stage";
     /// The node that failed (for `process`).
-    pub(crate) const NODE: &str = "ow.dlq.node";
+    pub const NODE: &str = "ow.dlq.node";
     /// The error message.
-    pub(crate) const ERROR: &str = "ow.dlq.error";
+    pub const ERROR: &str = "ow.dlq.error";
     /// The application that failed on it.
-    pub(crate) const APPLICATION: &str = "ow.dlq.application";
+    pub const APPLICATION: &str = "ow.dlq.application";
 }
 
 use crate::error::BoxError;
