@@ -57,6 +57,9 @@ bytes=$(wc -c <"$work/page.html")
 
 mkdir -p "$work/www/players"
 cp "$work/page.html" "$work/www/players/${PLAYER}"
+# nginx's workers run as an unprivileged user when started as root: let them read the copy.
+chmod 755 "$work" "$work/www" "$work/www/players"
+chmod 644 "$work/www/players/${PLAYER}"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -75,15 +78,24 @@ CONF
 nginx -c "$work/nginx.conf" -p "$work"
 for _ in $(seq 1 50); do curl -fs -o /dev/null "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}" && break; sleep 0.1; done
 
+# Runs wrk against $2, keeping its report in $work/$1.txt (and echoing it to stderr); fails
+# when any answer was not a 2xx, so a broken target cannot pass for a fast one.
 run() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" | tee -a "$work/wrk.txt" >&2
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2" >"$work/$1.txt"
+  cat "$work/$1.txt" >&2
+  if grep -q 'Non-2xx or 3xx responses' "$work/$1.txt"; then
+    echo "error: $1 answered with errors during the run" >&2
+    exit 1
+  fi
 }
+rps() { awk '/Requests\/sec/ {print $2}' "$work/$1.txt"; }
+p99() { grep -A4 'Latency Distribution' "$work/$1.txt" | awk '/99%/ {print $2}'; }
 echo "== ow-web ${PAGE}" >&2
-web_rps=$(run "$base${PAGE}" | awk '/Requests\/sec/ {print $2}')
-web_p99=$(grep -A4 'Latency Distribution' "$work/wrk.txt" | awk '/99%/ {print $2}' | tail -1)
+run web "$base${PAGE}"
 echo "== nginx, same ${bytes} bytes" >&2
-nginx_rps=$(run "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}" | awk '/Requests\/sec/ {print $2}')
-nginx_p99=$(grep -A4 'Latency Distribution' "$work/wrk.txt" | awk '/99%/ {print $2}' | tail -1)
+run nginx "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}"
+web_rps=$(rps web); web_p99=$(p99 web)
+nginx_rps=$(rps nginx); nginx_p99=$(p99 nginx)
 ratio=$(awk -v a="$web_rps" -v b="$nginx_rps" 'BEGIN { printf "%.1f%%", 100 * a / b }')
 
 cat <<MD

@@ -12,6 +12,7 @@
 //! | `--overfast-concurrency` | `OW_OVERFAST_CONCURRENCY` | `4` |
 //! | `--overfast-timeout` | `OW_OVERFAST_TIMEOUT` | `10s` |
 //! | `--overfast-attempts` | `OW_OVERFAST_ATTEMPTS` | `4` |
+//! | `--overfast-max-body` | `OW_OVERFAST_MAX_BODY` | `8MiB` |
 //! | `--track` | `OW_TRACK` | — |
 //! | `--track-file` | `OW_TRACK_FILE` | — |
 //! | `--refresh-interval` | `OW_REFRESH_INTERVAL` | `10m` |
@@ -106,6 +107,31 @@ pub struct OverfastArgs {
         value_name = "N"
     )]
     pub overfast_attempts: u32,
+
+    /// Largest OverFast answer accepted; a longer body is an `upstream_error` (bytes, or with a
+    /// `KiB`/`MiB` suffix, e.g. `8MiB`).
+    #[arg(long, env = "OW_OVERFAST_MAX_BODY", default_value = "8MiB", value_parser = parse_bytes, value_name = "BYTES")]
+    pub overfast_max_body: usize,
+}
+
+/// A byte count: digits, optionally followed by `B`, `KiB` or `MiB`.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a byte count (e.g. `8MiB`, `65536`)"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        other => return Err(format!("unknown unit `{other}` (use B, KiB or MiB)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 impl OverfastArgs {
@@ -125,6 +151,7 @@ impl OverfastArgs {
         config.concurrency = self.overfast_concurrency;
         config.timeout = self.overfast_timeout;
         config.max_attempts = self.overfast_attempts;
+        config.max_body_bytes = self.overfast_max_body;
         config.validate()?;
         Ok(config)
     }
@@ -280,11 +307,30 @@ mod tests {
         assert_eq!(client.concurrency, default.concurrency);
         assert_eq!(client.timeout, default.timeout);
         assert_eq!(client.max_attempts, default.max_attempts);
+        assert_eq!(client.max_body_bytes, default.max_body_bytes);
         assert_eq!(client.record_dir, None);
         assert_eq!(
             args.producer.tracking.to_config().unwrap(),
             TrackingConfig::default()
         );
+    }
+
+    #[test]
+    fn body_limits_parse_with_units() {
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert_eq!(parse_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes(" 8MiB "), Ok(8 << 20));
+        assert_eq!(parse_bytes("3 MiB"), Ok(3 << 20));
+        assert!(parse_bytes("8GiB").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("MiB").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("99999999999999999999MiB").is_err());
+        let args = Args::try_parse_from(["x", "--overfast-max-body", "1MiB"]).unwrap();
+        let client = args.producer.overfast.to_client_config().unwrap();
+        assert_eq!(client.max_body_bytes, 1 << 20);
+        // Zero is refused by the client's own validation.
+        let args = Args::try_parse_from(["x", "--overfast-max-body", "0"]).unwrap();
+        assert!(args.producer.overfast.to_client_config().is_err());
     }
 
     #[test]

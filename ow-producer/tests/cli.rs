@@ -21,6 +21,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("--overfast-concurrency", "OW_OVERFAST_CONCURRENCY"),
     ("--overfast-timeout", "OW_OVERFAST_TIMEOUT"),
     ("--overfast-attempts", "OW_OVERFAST_ATTEMPTS"),
+    ("--overfast-max-body", "OW_OVERFAST_MAX_BODY"),
+    ("--threads", "OW_STREAM_THREADS"),
     ("--track", "OW_TRACK"),
     ("--track-file", "OW_TRACK_FILE"),
     ("--refresh-interval", "OW_REFRESH_INTERVAL"),

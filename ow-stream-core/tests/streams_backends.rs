@@ -150,6 +150,43 @@ async fn counts_stay_exact_across_crashes(cluster: TestEnv) {
     );
 }
 
+/// On the local log, where no group protocol splits partitions, a second instance of a running
+/// application on the same directory is refused (it would count every record again into stores
+/// of its own); once the first is closed, or crashes, the application may start again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_local_instance_of_an_application_is_refused() {
+    let cluster = TestEnv::local();
+    cluster.create("events", PARTITIONS).await;
+    cluster.create("counts-out", PARTITIONS).await;
+    produce_events(&cluster, 0, 100, 10).await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = start(count_topology(), cluster.config("solo", a.path())).await;
+    let mut second = Streams::new(count_topology(), cluster.config("solo", b.path())).unwrap();
+    match second.start().await {
+        Err(Error::Config { field, reason }) => {
+            assert_eq!(field, "application_id");
+            assert!(reason.contains("solo is already running"), "{reason}");
+        }
+        other => panic!("a second instance started: {other:?}"),
+    }
+    // Another application on the same log is fine.
+    let other = start(count_topology(), cluster.config("other", b.path())).await;
+    wait_for("both count everything", Duration::from_secs(30), || {
+        total(&store_counts(&[&first])) == 100 && total(&store_counts(&[&other])) == 100
+    })
+    .await;
+    other.close().await.unwrap();
+    first.abort();
+    let again = start(count_topology(), cluster.config("solo", a.path())).await;
+    wait_for(
+        "the restarted instance holds every count",
+        Duration::from_secs(30),
+        || total(&store_counts(&[&again])) == 100,
+    )
+    .await;
+    again.close().await.unwrap();
+}
+
 /// Only on Kafka: a local log directory belongs to one process, whose stream threads split the
 /// partitions among themselves without a group protocol.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

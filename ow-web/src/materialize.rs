@@ -101,6 +101,11 @@ pub struct PlayerStatsIndex {
     pub last_updated_at: Option<i64>,
     /// Platform key to its game modes.
     pub platforms: BTreeMap<String, IndexModes>,
+    /// Category records folded in so far, copies included: it changes whenever the player's
+    /// records in [`CATEGORIES_STORE`] may have, so a page can keep an assembled
+    /// [`PlayerStats`] for as long as it stays the same.
+    #[serde(default)]
+    pub records: u64,
 }
 
 impl PlayerStatsIndex {
@@ -109,6 +114,7 @@ impl PlayerStatsIndex {
         if self.player_id.is_empty() {
             self.player_id = record.player_id.clone();
         }
+        self.records = self.records.wrapping_add(1);
         let mode = self
             .platforms
             .entry(record.platform.clone())

@@ -2,14 +2,16 @@
 //! stores, with an implementation over the materialized stores ([`StoreRepository`]) and one
 //! over plain values ([`MemoryRepository`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ow_producer::battletag::PlayerId;
 use ow_schemas::{PlayerProfile, StatsByCategory, StatsCategoryKey};
 use ow_stream_core::runtime::Streams;
 use ow_stream_core::state::ReadOnlyKeyValueStore;
 use ow_stream_core::testing::TopologyTestDriver;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::Error;
 use crate::materialize::{
@@ -25,7 +27,7 @@ pub trait PlayerRepository: Send + Sync + 'static {
     /// What is known of a player, and how the latest fetch went.
     fn profile(&self, id: &PlayerId) -> Result<Option<PlayerProfile>, Error>;
     /// The latest stats of every platform, mode, hero and category.
-    fn categories(&self, id: &PlayerId) -> Result<Option<PlayerStats>, Error>;
+    fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error>;
     /// The latest change of each platform, mode and hero.
     fn deltas(&self, id: &PlayerId) -> Result<Option<PlayerDeltas>, Error>;
     /// The daily series.
@@ -54,8 +56,8 @@ fn most_recent(mut profiles: Vec<PlayerProfile>, limit: usize) -> Vec<PlayerProf
 /// interactive queries, from a running [`Streams`] app or a [`TopologyTestDriver`].
 ///
 /// A player's stats are assembled from the category table and the player's index (see
-/// [`materialize`](crate::materialize)): one lookup per record, a few hundred for a player
-/// with every hero played, each a small JSON value.
+/// [`materialize`](crate::materialize)): one batched lookup of a few hundred small JSON values
+/// for a player with every hero played, kept until the player's index changes.
 ///
 /// ```
 /// use ow_stream_core::registry::SchemaRegistry;
@@ -75,6 +77,66 @@ pub struct StoreRepository {
     index: ReadOnlyKeyValueStore<String, PlayerStatsIndex>,
     deltas: ReadOnlyKeyValueStore<String, PlayerDeltas>,
     history: ReadOnlyKeyValueStore<String, PlayerHistory>,
+    assembled: StatsCache,
+}
+
+/// Players' assembled [`PlayerStats`], each with the version of the index it was assembled
+/// under.
+///
+/// Assembling a player reads and decodes every one of their category records (278 for the
+/// recorded `TeKrop-2217`, about 260 KB of JSON): milliseconds, for a page whose own rendering
+/// takes a fraction of one. The index's record count changes with every record folded into
+/// it, and the index is updated after the category table (through a repartition topic), so an
+/// entry whose index is unchanged holds every record the index has seen; one built while the
+/// table was ahead of the index is replaced when the index catches up.
+#[derive(Default)]
+struct StatsCache {
+    entries: Mutex<HashMap<String, CachedStats>>,
+    /// Reads so far: the clock of least-recently-used eviction.
+    ticks: AtomicU64,
+}
+
+struct CachedStats {
+    /// `(snapshot_at, records)` of the index the stats were assembled under.
+    version: (i64, u64),
+    stats: Arc<PlayerStats>,
+    /// The tick of its last read.
+    used: u64,
+}
+
+/// Players whose assembled stats are kept.
+const CACHED_PLAYERS: usize = 256;
+
+impl StatsCache {
+    fn get(&self, id: &str, version: (i64, u64)) -> Option<Arc<PlayerStats>> {
+        let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.entries.lock();
+        let entry = entries.get_mut(id).filter(|e| e.version == version)?;
+        entry.used = tick;
+        Some(entry.stats.clone())
+    }
+
+    fn put(&self, id: &str, version: (i64, u64), stats: Arc<PlayerStats>) {
+        let used = self.ticks.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.entries.lock();
+        if entries.len() >= CACHED_PLAYERS && !entries.contains_key(id) {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(
+            id.to_owned(),
+            CachedStats {
+                version,
+                stats,
+                used,
+            },
+        );
+    }
 }
 
 /// Opens one store through `open`, naming it in the error.
@@ -98,6 +160,7 @@ impl StoreRepository {
             index: open(STATS_INDEX_STORE, |n| streams.key_value_store(n))?,
             deltas: open(DELTAS_STORE, |n| streams.key_value_store(n))?,
             history: open(HISTORY_STORE, |n| streams.key_value_store(n))?,
+            assembled: StatsCache::default(),
         })
     }
 
@@ -109,6 +172,7 @@ impl StoreRepository {
             index: open(STATS_INDEX_STORE, |n| driver.key_value_store(n))?,
             deltas: open(DELTAS_STORE, |n| driver.key_value_store(n))?,
             history: open(HISTORY_STORE, |n| driver.key_value_store(n))?,
+            assembled: StatsCache::default(),
         })
     }
 }
@@ -131,27 +195,35 @@ impl PlayerRepository for StoreRepository {
         get(&self.profiles, PROFILES_STORE, id)
     }
 
-    fn categories(&self, id: &PlayerId) -> Result<Option<PlayerStats>, Error> {
+    fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error> {
         let Some(index) = get(&self.index, STATS_INDEX_STORE, id)? else {
             return Ok(None);
         };
+        let version = (index.snapshot_at, index.records);
+        if let Some(stats) = self.assembled.get(id.as_str(), version) {
+            return Ok(Some(stats));
+        }
         let mut stats = PlayerStats {
             player_id: index.player_id.clone(),
             ..PlayerStats::default()
         };
-        for key in index.keys() {
-            let record = self.categories.get(&key).map_err(|source| Error::Store {
+        // One read per shard for all the keys, rather than one per key.
+        let records = self
+            .categories
+            .get_many(&index.keys())
+            .map_err(|source| Error::Store {
                 store: CATEGORIES_STORE,
                 source,
             })?;
-            if let Some(record) = record {
-                stats = stats.apply(record);
-            }
+        for record in records.into_iter().flatten() {
+            stats = stats.apply(record);
         }
         stats.snapshot_at = stats.snapshot_at.max(index.snapshot_at);
         if stats.last_updated_at.is_none() {
             stats.last_updated_at = index.last_updated_at;
         }
+        let stats = Arc::new(stats);
+        self.assembled.put(id.as_str(), version, stats.clone());
         Ok(Some(stats))
     }
 
@@ -183,7 +255,7 @@ impl PlayerRepository for StoreRepository {
 #[derive(Clone, Default)]
 struct Entry {
     profile: Option<PlayerProfile>,
-    categories: Option<PlayerStats>,
+    categories: Option<Arc<PlayerStats>>,
     deltas: Option<PlayerDeltas>,
     history: Option<PlayerHistory>,
 }
@@ -228,7 +300,7 @@ impl MemoryRepository {
 
     /// Sets a player's stats.
     pub fn set_categories(&self, id: &PlayerId, stats: PlayerStats) {
-        self.update(id.as_str(), |e| e.categories = Some(stats));
+        self.update(id.as_str(), |e| e.categories = Some(Arc::new(stats)));
     }
 
     /// Sets a player's deltas.
@@ -247,7 +319,7 @@ impl PlayerRepository for MemoryRepository {
         Ok(self.read(id, |e| e.profile.clone()))
     }
 
-    fn categories(&self, id: &PlayerId) -> Result<Option<PlayerStats>, Error> {
+    fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error> {
         Ok(self.read(id, |e| e.categories.clone()))
     }
 

@@ -101,6 +101,36 @@ fn replays_and_older_records_change_nothing() {
     assert_eq!(repository.history(&id(TEKROP)).unwrap(), history_before);
 }
 
+/// The repository keeps a player's assembled stats between pages; a new snapshot replaces them.
+#[test]
+fn assembled_stats_follow_new_snapshots() {
+    let m = Materialized::new("materialize-cached");
+    let (first, second) = tekrop_bodies();
+    m.pipe(
+        &process(&[raw(TEKROP, FetchOutcome::Ok, Some(first), T1)]),
+        T1,
+    );
+    let repository = m.repository();
+    let games = |stats: &ow_web::materialize::PlayerStats| {
+        stats.mode("pc", "competitive").unwrap().heroes["all-heroes"]["game"].stats["games_played"]
+            .value
+    };
+    let before = repository.categories(&id(TEKROP)).unwrap().unwrap();
+    assert_eq!((games(&before), before.snapshot_at), (5.0, T1));
+    // Asked again with nothing new: the very same value, not a copy.
+    let again = repository.categories(&id(TEKROP)).unwrap().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&before, &again));
+    m.pipe(
+        &process(&[
+            raw(TEKROP, FetchOutcome::Ok, Some(tekrop_bodies().0), T1),
+            raw(TEKROP, FetchOutcome::Ok, Some(second), T2),
+        ]),
+        T2,
+    );
+    let after = repository.categories(&id(TEKROP)).unwrap().unwrap();
+    assert_eq!((games(&after), after.snapshot_at), (8.0, T2));
+}
+
 #[test]
 fn players_are_kept_apart_and_listed_most_recent_first() {
     let m = Materialized::new("materialize-players");

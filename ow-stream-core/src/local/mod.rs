@@ -24,6 +24,47 @@ use crate::state::ChangelogReader;
 
 static OPEN: Mutex<Vec<(PathBuf, Weak<Log>)>> = Mutex::new(Vec::new());
 
+static RUNNING: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+/// The right of one [`Streams`](crate::Streams) instance to run an application on a log
+/// directory. The local backend has no group protocol to split partitions between instances,
+/// so a second instance of the same application on the same directory would process every
+/// record again into stores of its own; it gets [`Error::Config`] instead. Dropping the lease
+/// frees the application for a new instance.
+#[derive(Debug)]
+pub(crate) struct AppLease {
+    key: (PathBuf, String),
+}
+
+impl AppLease {
+    /// Takes the lease for `application_id` on the log at `dir`.
+    pub(crate) fn acquire(dir: &Path, application_id: &str) -> Result<AppLease, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let key = (path, application_id.to_string());
+        let mut running = RUNNING.lock();
+        if running.contains(&key) {
+            return Err(Error::Config {
+                field: "application_id",
+                reason: format!(
+                    "application {application_id} is already running in this process on the \
+                     local log at {}: the local backend runs one instance of an application \
+                     per state directory (use more stream threads, or Kafka, to scale out)",
+                    key.0.display()
+                ),
+            });
+        }
+        running.push(key.clone());
+        Ok(AppLease { key })
+    }
+}
+
+impl Drop for AppLease {
+    fn drop(&mut self) {
+        RUNNING.lock().retain(|k| *k != self.key);
+    }
+}
+
 /// Opens (or joins, when this process has it open already) the log in `dir`.
 pub(crate) fn open(dir: &Path, config: &StreamsConfig) -> Result<Arc<Log>, Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

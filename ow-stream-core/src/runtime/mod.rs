@@ -108,6 +108,8 @@ pub struct Streams {
     /// Held while [`Streams::close`] joins the threads.
     closing: tokio::sync::Mutex<()>,
     local: Option<Arc<ow_stream_log::Log>>,
+    /// On the local backend: this instance's right to run the application on the directory.
+    lease: Mutex<Option<crate::local::AppLease>>,
 }
 
 impl Streams {
@@ -149,6 +151,7 @@ impl Streams {
             threads: Mutex::new(Vec::new()),
             closing: tokio::sync::Mutex::new(()),
             local: None,
+            lease: Mutex::new(None),
         })
     }
 
@@ -212,8 +215,9 @@ impl Streams {
                 })??;
             }
             Backend::Local { dir } => {
-                let log = crate::local::open(dir, &self.shared.config)?;
                 let app = &self.shared.config.application_id;
+                let lease = crate::local::AppLease::acquire(dir, app)?;
+                let log = crate::local::open(dir, &self.shared.config)?;
                 let external: Vec<Arc<str>> = self
                     .shared
                     .topology
@@ -248,6 +252,7 @@ impl Streams {
                     });
                 }
                 self.local = Some(log);
+                *self.lease.get_mut() = Some(lease);
             }
         }
         *self.shared.state.lock() = StreamsState::Running;
@@ -296,6 +301,7 @@ impl Streams {
         })?;
         let failure = self.shared.failure.lock().clone();
         *self.shared.state.lock() = StreamsState::NotRunning;
+        self.lease.lock().take();
         match failure {
             Some(reason) => Err(Error::Closed { reason }),
             None => Ok(()),
@@ -314,6 +320,7 @@ impl Streams {
             let _ = t.join();
         }
         *self.shared.state.lock() = StreamsState::NotRunning;
+        self.lease.lock().take();
     }
 
     /// Resolves when a stream thread fails, with its error.

@@ -1,6 +1,7 @@
 //! Player routes: home, search, player page, refresh, and their JSON forms.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -48,7 +49,7 @@ fn parse_player(input: &str) -> Result<PlayerId, AppError> {
 #[derive(Default, Serialize)]
 pub(crate) struct PlayerData {
     pub(crate) profile: Option<PlayerProfile>,
-    pub(crate) categories: Option<PlayerStats>,
+    pub(crate) categories: Option<Arc<PlayerStats>>,
     pub(crate) deltas: Option<PlayerDeltas>,
     pub(crate) history: Option<PlayerHistory>,
 }
@@ -226,7 +227,7 @@ pub(crate) async fn player(
     let page = views::player::page(&PlayerPage {
         id: &id,
         profile: data.profile.as_ref(),
-        stats: data.categories.as_ref(),
+        stats: data.categories.as_deref(),
         deltas: data.deltas.as_ref(),
         history: data.history.as_ref(),
         status: &status,
