@@ -97,9 +97,9 @@ pub async fn serve(
 /// Runs the dashboard until `shutdown` resolves.
 ///
 /// With `--brokers` (`OW_BROKERS`) set, the web runs as a stage of its own: it materializes
-/// the processor's topics from that backend and writes requests to it. Without, the binary is
-/// runs the whole pipeline in one process on the durable local backend (the embedded stack,
-/// see [`crate::embedded`]).
+/// the processor's topics from that backend and writes requests to it. Without, it runs the whole
+/// pipeline in one process on the durable local backend (the embedded stack, see
+/// [`crate::embedded`]).
 pub async fn run(
     config: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
