@@ -327,7 +327,7 @@ impl GroupOffsets for LocalGroup {
             .collect())
     }
 
-    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], _sync: bool) -> Result<(), Error> {
+    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], _sync: bool) -> Result<bool, Error> {
         let list: Vec<(&str, i32, i64)> = offsets.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
         self.log.commit(&self.group, &list).map_err(log_error)?;
         // Repartition topics are read by this application only: what it committed can go.
@@ -338,7 +338,7 @@ impl GroupOffsets for LocalGroup {
                 tracing::debug!(topic = %t, partition = p, error = %e, "could not purge repartition records");
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

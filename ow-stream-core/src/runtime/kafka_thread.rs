@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -110,17 +111,35 @@ impl<C: ConsumerContext> GroupOffsets for KafkaGroup<'_, C> {
             .collect())
     }
 
-    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<(), Error> {
+    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<bool, Error> {
         let tpl = offsets_list(offsets)?;
         let mode = if sync {
             CommitMode::Sync
         } else {
             CommitMode::Async
         };
-        self.0
-            .commit(&tpl, mode)
-            .map_err(|e| kafka_error("commit offsets", e))
+        match self.0.commit(&tpl, mode) {
+            Ok(()) => Ok(true),
+            Err(KafkaError::ConsumerCommit(code)) if refused_by_rebalance(code) => {
+                tracing::debug!(error = %code, "offset commit refused during a rebalance");
+                Ok(false)
+            }
+            Err(e) => Err(kafka_error("commit offsets", e)),
+        }
     }
+}
+
+/// Whether a commit error means the group is rebalancing (or has moved on without this member),
+/// rather than that something is broken.
+fn refused_by_rebalance(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::AssignmentLost
+            | RDKafkaErrorCode::State
+    )
 }
 
 struct StreamsContext {

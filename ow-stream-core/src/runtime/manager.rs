@@ -26,8 +26,12 @@ impl Collector for crate::kafka::KafkaCollector {
 pub(crate) trait GroupOffsets {
     /// The group's committed offsets of `partitions` (`None` where nothing is committed).
     fn committed(&self, partitions: &[(Arc<str>, i32)]) -> Result<Vec<Option<i64>>, Error>;
-    /// Commits `(topic, partition, next offset)` for the group.
-    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<(), Error>;
+    /// Commits `(topic, partition, next offset)` for the group. `Ok(false)`: the group refused
+    /// the commit because it is rebalancing (Kafka's `REBALANCE_IN_PROGRESS` and kin). That is
+    /// not a failure: the stores' own commits (checkpoints and changelog markers) hold the
+    /// offsets their contents reflect, and whoever owns a partition next resumes from them
+    /// when they are ahead of the group's.
+    fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<bool, Error>;
 }
 
 /// Where to start reading a partition: `(topic, partition, offset)`.
@@ -200,9 +204,16 @@ impl TaskManager {
             }
         }
         if !moved.is_empty() {
-            group.commit(&moved, sync)?;
-            for (t, p, o) in moved {
-                self.group_committed.insert((t, p), o);
+            if group.commit(&moved, sync)? {
+                for (t, p, o) in moved {
+                    self.group_committed.insert((t, p), o);
+                }
+            } else {
+                tracing::info!(
+                    partitions = moved.len(),
+                    "group offsets not committed: the group is rebalancing (the stores' offsets \
+                     are committed; the next owner resumes from them)"
+                );
             }
         }
         self.shared.env.metrics.commits.incr();
