@@ -88,7 +88,10 @@ pub struct StoreRepository {
 /// takes a fraction of one. The index's record count changes with every record folded into
 /// it, and the index is updated after the category table (through a repartition topic), so an
 /// entry whose index is unchanged holds every record the index has seen; one built while the
-/// table was ahead of the index is replaced when the index catches up.
+/// table was ahead of the index is replaced when the index catches up. The index can also be
+/// behind the table: a new snapshot reaches the table (and the profile table, which says which
+/// snapshot is the latest) before the index, so stats older than the profile's latest snapshot
+/// are neither kept nor served from the cache.
 #[derive(Default)]
 struct StatsCache {
     entries: Mutex<HashMap<String, CachedStats>>,
@@ -200,7 +203,18 @@ impl PlayerRepository for StoreRepository {
             return Ok(None);
         };
         let version = (index.snapshot_at, index.records);
-        if let Some(stats) = self.assembled.get(id.as_str(), version) {
+        // The profile topic announces a new snapshot as soon as the category table gets it,
+        // while the index learns of it a repartition hop later: stats older than the profile's
+        // are not kept (nor served from the cache) until the index has caught up.
+        let announced = get(&self.profiles, PROFILES_STORE, id)?.and_then(|p| p.last_updated_at);
+        let current = |stats: &PlayerStats| match (announced, stats.last_updated_at) {
+            (Some(announced), Some(held)) => held >= announced,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if let Some(stats) = self.assembled.get(id.as_str(), version)
+            && current(&stats)
+        {
             return Ok(Some(stats));
         }
         let mut stats = PlayerStats {
@@ -223,7 +237,9 @@ impl PlayerRepository for StoreRepository {
             stats.last_updated_at = index.last_updated_at;
         }
         let stats = Arc::new(stats);
-        self.assembled.put(id.as_str(), version, stats.clone());
+        if current(&stats) {
+            self.assembled.put(id.as_str(), version, stats.clone());
+        }
         Ok(Some(stats))
     }
 
