@@ -138,7 +138,8 @@ impl Processor {
 }
 
 /// Starts the processor: opens the schema registry (the one given, else
-/// `streams.schema_registry_url`; one of them is required), registers the output schemas,
+/// `streams.schema_registry_url`, else on the local backend the registry persisted in
+/// `<state_dir>/schema-registry`; Kafka needs one of the first two), registers the output schemas,
 /// builds the [topology](crate::build) and starts its streams application.
 ///
 /// Output records, changelogs and dead letters are compressed with zstd unless the streams
@@ -161,7 +162,17 @@ pub async fn start(config: ProcessorConfig) -> Result<Processor, ProcessorError>
                 source,
             })?
         }
-        (None, None) => return Err(ProcessorError::NoRegistry),
+        // On the local log, the registry persisted beside it (as the other stages do).
+        (None, None) => match &streams.backend {
+            ow_stream_core::config::Backend::Local { .. } => {
+                let dir = streams.state_dir.join("schema-registry");
+                SchemaRegistry::open_dir(&dir).map_err(|source| ProcessorError::Registry {
+                    url: dir.display().to_string(),
+                    source,
+                })?
+            }
+            _ => return Err(ProcessorError::NoRegistry),
+        },
     };
     if !streams.kafka.contains_key("compression.type")
         && !streams.kafka.contains_key("compression.codec")

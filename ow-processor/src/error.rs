@@ -106,7 +106,7 @@ pub enum ProcessError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProcessorError {
-    /// Neither a schema registry URL nor an open registry was configured.
+    /// Neither a schema registry URL nor an open registry was configured, on Kafka.
     #[error("no schema registry configured: set --schema-registry-url (OW_SCHEMA_REGISTRY_URL)")]
     NoRegistry,
     /// The schema registry URL is unusable.

@@ -79,10 +79,20 @@ fn help_documents_every_flag_with_its_environment_variable() {
 
 #[test]
 fn bad_settings_fail_with_a_clear_message() {
-    let output = producer().output().unwrap();
+    // No broker: the local log in the state directory, where nobody created the topics.
+    let state = tempfile::tempdir().unwrap();
+    let output = producer()
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("set --brokers or OW_BROKERS"), "{stderr}");
+    assert!(
+        stderr.contains("topic ow.player-requests does not exist: create it first"),
+        "{stderr}"
+    );
+    assert!(state.path().join("log").is_dir());
 
     let output = producer()
         .args(["--brokers", "localhost:9092", "--track", "not-a-battletag"])

@@ -38,8 +38,13 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// Keep only the latest record per key (`cleanup.policy=compact`).
     pub compacted: bool,
-    /// Delete records older than this (`retention.ms`); `None` keeps the backend's default.
+    /// Delete records older than this (`retention.ms`); `None` keeps the backend's default
+    /// (7 days on Kafka and on the local log). Compacted topics keep the latest record per key
+    /// whatever their age.
     pub retention: Option<Duration>,
+    /// Delete the oldest records of a partition beyond this many bytes (`retention.bytes`);
+    /// `None` keeps the backend's default (no size limit).
+    pub retention_bytes: Option<u64>,
 }
 
 impl TopicSpec {
@@ -50,6 +55,7 @@ impl TopicSpec {
             partitions,
             compacted: false,
             retention: None,
+            retention_bytes: None,
         }
     }
 
@@ -59,10 +65,31 @@ impl TopicSpec {
         self
     }
 
-    /// Sets the retention.
+    /// Sets the time retention.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = Some(retention);
         self
+    }
+
+    /// Sets the size retention per partition.
+    pub fn with_retention_bytes(mut self, bytes: u64) -> Self {
+        self.retention_bytes = Some(bytes);
+        self
+    }
+
+    /// The topic-level settings Kafka gets for this topic.
+    pub(crate) fn kafka_settings(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.compacted {
+            out.push(("cleanup.policy", "compact".to_string()));
+        }
+        if let Some(r) = self.retention {
+            out.push(("retention.ms", r.as_millis().to_string()));
+        }
+        if let Some(b) = self.retention_bytes {
+            out.push(("retention.bytes", b.to_string()));
+        }
+        out
     }
 }
 
@@ -122,7 +149,8 @@ pub struct Admin {
 
 enum AdminInner {
     Kafka(Box<StreamsConfig>),
-    Local(Arc<ow_stream_log::Log>),
+    /// The log, and the segment size of the topics it creates.
+    Local(Arc<ow_stream_log::Log>, Option<u64>),
 }
 
 impl Admin {
@@ -130,7 +158,9 @@ impl Admin {
     pub fn new(config: &StreamsConfig) -> Result<Admin, Error> {
         let inner = match &config.backend {
             Backend::Kafka { .. } => AdminInner::Kafka(Box::new(config.clone())),
-            Backend::Local { dir } => AdminInner::Local(crate::local::open(dir, config)?),
+            Backend::Local { dir } => {
+                AdminInner::Local(crate::local::open(dir, config)?, config.local.segment_bytes)
+            }
         };
         Ok(Admin { inner })
     }
@@ -143,23 +173,16 @@ impl Admin {
                     specs.iter().map(|s| Arc::from(s.name.as_str())).collect();
                 let c = (**config).clone();
                 let existing = blocking(move || crate::kafka::partition_counts(&c, &names)).await?;
-                let missing: Vec<(Arc<str>, i32, bool)> = specs
+                let missing: Vec<TopicSpec> = specs
                     .iter()
                     .filter(|s| !existing.contains_key(s.name.as_str()))
-                    .map(|s| (Arc::from(s.name.as_str()), s.partitions, s.compacted))
+                    .cloned()
                     .collect();
                 crate::kafka::create_topics(config, &missing).await
             }
-            AdminInner::Local(log) => {
+            AdminInner::Local(log, segment_bytes) => {
                 for s in specs {
-                    crate::local::ensure_topic(
-                        log,
-                        &s.name,
-                        s.partitions,
-                        s.compacted,
-                        s.retention,
-                        None,
-                    )?;
+                    crate::local::ensure_topic(log, s, *segment_bytes)?;
                 }
                 Ok(())
             }
@@ -184,7 +207,7 @@ impl Admin {
                 })
                 .await?
             }
-            AdminInner::Local(log) => log.topics(),
+            AdminInner::Local(log, _) => log.topics(),
         };
         names.retain(|n| !n.starts_with("__"));
         names.sort();
@@ -212,7 +235,7 @@ impl Admin {
             .collect();
         let name: Arc<str> = topic.into();
         match &self.inner {
-            AdminInner::Local(log) => {
+            AdminInner::Local(log, _) => {
                 let mut out = Vec::new();
                 for (partition, from, to) in ranges {
                     let records = log
@@ -305,7 +328,7 @@ impl Admin {
                 })
                 .await
             }
-            AdminInner::Local(log) => Ok(topics
+            AdminInner::Local(log, _) => Ok(topics
                 .iter()
                 .filter_map(|t| log.topic(t))
                 .map(|info| TopicOffsets {
@@ -361,7 +384,7 @@ impl Admin {
                 })
                 .await?
             }
-            AdminInner::Local(log) => offsets
+            AdminInner::Local(log, _) => offsets
                 .iter()
                 .flat_map(|t| {
                     t.partitions

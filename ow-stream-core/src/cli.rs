@@ -30,7 +30,8 @@ use crate::error::Error;
 /// Settings every stage shares.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct StreamsArgs {
-    /// Kafka bootstrap servers (`host:port,...`), or `local:///path` for the durable local log.
+    /// Kafka bootstrap servers (`host:port,...`), or `local:///path` for the durable local log;
+    /// unset: the local log in `<state-dir>/log`.
     #[arg(long, env = "OW_BROKERS")]
     pub brokers: Option<String>,
 
@@ -69,13 +70,13 @@ impl StreamsArgs {
         self.brokers.as_deref().map(Backend::parse).transpose()
     }
 
-    /// A library configuration for `application_id`. Fails when no broker is configured.
+    /// A library configuration for `application_id`: on the backend `--brokers` names or,
+    /// when it is unset, on the durable local log in `<state-dir>/log` (with the schema
+    /// registry persisted beside it, see [`StreamsConfig::schema_registry`]).
     pub fn to_config(&self, application_id: &str) -> Result<StreamsConfig, Error> {
-        let backend = self.backend()?.ok_or(Error::Config {
-            field: "brokers",
-            reason: "set --brokers or OW_BROKERS (host:port,... for Kafka, local:///path for the local log)"
-                .into(),
-        })?;
+        let backend = self
+            .backend()?
+            .unwrap_or_else(|| Backend::local(self.state_dir.join("log")));
         self.to_config_with(application_id, backend)
     }
 
@@ -182,7 +183,11 @@ mod tests {
     fn defaults_and_errors() {
         let args = Args::parse_from(["x"]);
         assert_eq!(args.streams.state_dir, PathBuf::from("./.ow-state"));
-        assert!(args.streams.to_config("a").is_err());
+        // No broker: the local log in the state directory.
+        assert_eq!(
+            args.streams.to_config("a").unwrap().backend,
+            Backend::local("./.ow-state/log")
+        );
         let args = Args::parse_from([
             "x",
             "--brokers",

@@ -30,6 +30,8 @@ fn kv(k: &str, v: impl Into<String>) -> (String, String) {
 fn stateless_operators() {
     let input = strings("in");
     let out = strings("out");
+    let peeked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = peeked.clone();
     let b = StreamsBuilder::new();
     b.stream(&input)
         .filter(|_, v| !v.is_empty())
@@ -37,7 +39,7 @@ fn stateless_operators() {
         .map_values(|v| v.to_uppercase())
         .map(|k, v| (format!("{k}!"), v))
         .select_key(|k, v| format!("{k}{}", v.len()))
-        .peek(|_, _| {})
+        .peek(move |k: &String, v: &String| seen.lock().unwrap().push(format!("{k}={v}")))
         .flat_map_values(|v: String| v.split(' ').map(String::from).collect::<Vec<_>>())
         .flat_map(|k, v| vec![(k.clone(), v.clone()), (k, v)])
         .to(&out);
@@ -59,6 +61,8 @@ fn stateless_operators() {
             kv("d!1", "X"),
         ]
     );
+    // `peek` saw each record once, as it was at that point, and changed nothing.
+    assert_eq!(*peeked.lock().unwrap(), ["a!11=HELLO WORLD", "d!1=X"]);
 }
 
 #[test]

@@ -140,3 +140,66 @@ async fn changelogs_stay_small_and_restore_exactly() {
     .await;
     streams.close().await.unwrap();
 }
+
+/// Topics created through [`Admin`] on the local log get the retention they ask for, by size
+/// and by time, and the backend's default time retention (7 days, as on Kafka) when they ask
+/// for none: a long-running embedded stack stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_topics_are_bounded_by_their_retention() {
+    use ow_stream_core::Headers;
+    use ow_stream_core::admin::TopicSpec;
+
+    let env = TestEnv::local();
+    let state = tempfile::tempdir().unwrap();
+    let config = config(&env, state.path());
+    let admin = Admin::new(&config).unwrap();
+    admin
+        .create_topics(&[
+            TopicSpec::new("sized", 1).with_retention_bytes(16 * 1024),
+            TopicSpec::new("defaulted", 1),
+            TopicSpec::new("kept-a-month", 1).with_retention(Duration::from_secs(30 * 86_400)),
+        ])
+        .await
+        .unwrap();
+    let producer = Producer::new(&config).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let eight_days_ago = now - 8 * 86_400_000;
+    let value = [b'x'; 100];
+    for topic in ["sized", "defaulted", "kept-a-month"] {
+        for i in 0..600 {
+            // The first half is eight days old.
+            let at = if i < 300 { eight_days_ago } else { now };
+            producer
+                .send_raw(topic, Some(b"k"), Some(&value), at, &Headers::new())
+                .await
+                .unwrap();
+        }
+    }
+    let offsets = |name: &'static str| {
+        let admin = &admin;
+        async move { admin.topic_offsets(&[name]).await.unwrap()[0].partitions[0].clone() }
+    };
+    // Size: at most the limit plus the active segment (8 KiB here), with the index files.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sized = offsets("sized").await;
+        let defaulted = offsets("defaulted").await;
+        if sized.size_bytes.unwrap() <= 16 * 1024 + 8 * 1024 + 4096 && defaulted.start >= 250 {
+            assert_eq!(sized.end, 600);
+            assert!(sized.start > 0);
+            // Time: every sealed segment of eight-day-old records is gone, nothing newer.
+            assert!(defaulted.start <= 300, "{defaulted:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not bounded: {sized:?} {defaulted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let month = offsets("kept-a-month").await;
+    assert_eq!((month.start, month.end), (0, 600), "within its retention");
+}

@@ -48,6 +48,9 @@ pub struct EmbeddedStack {
     web_config: StreamsConfig,
 }
 
+/// Bytes of raw OverFast events kept per partition of the raw topic in the embedded stack.
+pub const RAW_RETENTION_BYTES: u64 = 256 << 20;
+
 impl EmbeddedStack {
     /// Opens (or creates) the state directory named by `config`, creates the pipeline's topics
     /// when they are missing, and starts the producer, the processor and the web's streams app.
@@ -64,9 +67,18 @@ impl EmbeddedStack {
             .map_err(|e| Error::Topics(Box::new(e)))?;
         let processor_topics =
             ow_processor::Topics::new(&registry, prefix).map_err(|e| Error::Topics(Box::new(e)))?;
+        let tracking = config.tracking.to_config().map_err(|e| Error::Config {
+            field: "tracking",
+            reason: e.to_string(),
+        })?;
+        // Retention keeps a long-running stack bounded: requests as long as a requested player
+        // stays tracked (the producer rebuilds its list from them), raw bodies (about 140 KB
+        // each) for the default 7 days and at most RAW_RETENTION_BYTES per partition.
         let mut specs = vec![
-            TopicSpec::new(producer_topics.requests.name(), partitions),
-            TopicSpec::new(producer_topics.raw.name(), partitions),
+            TopicSpec::new(producer_topics.requests.name(), partitions)
+                .with_retention(tracking.untrack_after + Duration::from_secs(86_400)),
+            TopicSpec::new(producer_topics.raw.name(), partitions)
+                .with_retention_bytes(RAW_RETENTION_BYTES),
         ];
         specs.extend(processor_topics.output_specs(partitions));
         admin.create_topics(&specs).await?;
@@ -78,10 +90,6 @@ impl EmbeddedStack {
                 field: "overfast",
                 reason: e.to_string(),
             })?;
-        let tracking = config.tracking.to_config().map_err(|e| Error::Config {
-            field: "tracking",
-            reason: e.to_string(),
-        })?;
         let producer = ow_producer::start(
             ProducerConfig::new(stage_config(PRODUCER)?, client)
                 .with_registry(registry.clone())

@@ -24,18 +24,19 @@
 //! of changelog and half a second of CPU per snapshot and player. The stats are therefore kept
 //! as the table they are (one small write per record), next to a small per-player index of the
 //! keys (about 1.5 KB) that tells a page which records to read; [`StoreRepository`] assembles
-//! a [`PlayerStats`] from the two. With a prefix scan on the library's read-only stores the
-//! index could go (the table's keys start with the player id).
+//! a [`PlayerStats`] from the two, and keeps it until the index changes. (A prefix scan of the
+//! table — its JSON keys start with the player id — would find the same records; the index also
+//! serves as the version of the assembled stats.)
 //!
 //! # Why two repartition topics
 //! `ow.stats.by-category` and `ow.stats.daily` have record keys. Their schema asks writers to
-//! partition them by the key's player id alone, but the library's sinks partition by the hash
-//! of the whole key (it has no per-sink partitioner yet), so one player's records may sit in
-//! several partitions. Folding them per player therefore regroups them by player id through
-//! `ow-web-stats-by-player-repartition` and `ow-web-daily-by-player-repartition`; without that,
-//! each partition would hold a part of a player and a lookup would find only one part. The
-//! player-id-keyed topics need no such step, and neither does the category table (a lookup
-//! finds a key in whichever partition holds it).
+//! partition them by the key's player id alone, and ow-processor does
+//! (`Produced::with_partition_key_of`), but the web does not rely on how another application
+//! partitioned a topic: folding them per player regroups them by player id through
+//! `ow-web-stats-by-player-repartition` and `ow-web-daily-by-player-repartition`, so a writer
+//! that partitions by the whole key cannot leave a part of a player in each partition (where a
+//! lookup would find only one part). The player-id-keyed topics need no such step, and
+//! neither does the category table (a lookup finds a key in whichever partition holds it).
 //!
 //! # Serdes
 //! Stores hold strings or JSON, so reading them (interactive queries from the HTTP handlers)

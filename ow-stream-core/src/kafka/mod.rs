@@ -566,7 +566,7 @@ pub(crate) fn partition_counts(
 /// cluster) leave the caller to check that they exist.
 pub(crate) async fn create_topics(
     config: &StreamsConfig,
-    topics: &[(Arc<str>, i32, bool)],
+    topics: &[crate::admin::TopicSpec],
 ) -> Result<(), Error> {
     if topics.is_empty() {
         return Ok(());
@@ -574,15 +574,16 @@ pub(crate) async fn create_topics(
     let admin: AdminClient<DefaultClientContext> = client_config(config, Role::Admin, None)?
         .create()
         .map_err(|e| kafka_error("create admin client", e))?;
+    let settings: Vec<Vec<(&'static str, String)>> =
+        topics.iter().map(|t| t.kafka_settings()).collect();
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(name, partitions, compact)| {
-            let t = NewTopic::new(name, *partitions, TopicReplication::Fixed(-1));
-            if *compact {
-                t.set("cleanup.policy", "compact")
-            } else {
-                t
-            }
+        .zip(&settings)
+        .map(|(t, settings)| {
+            settings.iter().fold(
+                NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1)),
+                |new, (key, value)| new.set(key, value),
+            )
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use bytes::Bytes;
 use ow_stream_log::{Header, Log, LogError, LogOptions, NewRecord, StoredRecord};
@@ -342,26 +341,28 @@ impl GroupOffsets for LocalGroup {
     }
 }
 
-/// Creates a topic if missing (idempotent).
+/// Creates a topic if missing (idempotent). Unset retentions keep the log's defaults.
 pub(crate) fn ensure_topic(
     log: &Log,
-    name: &str,
-    partitions: i32,
-    compact: bool,
-    retention: Option<Duration>,
+    spec: &crate::admin::TopicSpec,
     segment_bytes: Option<u64>,
 ) -> Result<(), Error> {
-    let mut config = ow_stream_log::TopicConfig::new(partitions)
-        .with_cleanup(if compact {
+    let mut config =
+        ow_stream_log::TopicConfig::new(spec.partitions).with_cleanup(if spec.compacted {
             ow_stream_log::CleanupPolicy::Compact
         } else {
             ow_stream_log::CleanupPolicy::Delete
-        })
-        .with_retention(retention);
+        });
+    if let Some(retention) = spec.retention {
+        config = config.with_retention(Some(retention));
+    }
+    if let Some(bytes) = spec.retention_bytes {
+        config = config.with_retention_bytes(Some(bytes));
+    }
     if let Some(bytes) = segment_bytes {
         config = config.with_segment_bytes(bytes);
     }
-    log.create_topic(name, config).map_err(log_error)?;
+    log.create_topic(&spec.name, config).map_err(log_error)?;
     Ok(())
 }
 

@@ -201,7 +201,7 @@ impl Streams {
                 let missing: Vec<_> = plan
                     .iter()
                     .filter(|(n, _, _)| !existing.contains_key(n))
-                    .cloned()
+                    .map(|(n, p, c)| internal_spec(n, *p, *c))
                     .collect();
                 crate::kafka::create_topics(&self.shared.config, &missing).await?;
                 let shared = self.shared.clone();
@@ -231,15 +231,11 @@ impl Streams {
                 let plan =
                     internal_partitions(&self.shared.topology, &self.shared.config, &counts)?;
                 for (name, partitions, compact) in &plan {
-                    // Repartition records are purged once committed; retention is a backstop.
-                    let retention = (!compact && name.ends_with("-repartition"))
-                        .then_some(std::time::Duration::from_secs(7 * 24 * 3600));
+                    // Repartition records are purged once committed; the default time
+                    // retention is a backstop.
                     crate::local::ensure_topic(
                         &log,
-                        name,
-                        *partitions,
-                        *compact,
-                        retention,
+                        &internal_spec(name, *partitions, *compact),
                         self.shared.config.local.segment_bytes,
                     )?;
                 }
@@ -407,6 +403,13 @@ impl Drop for Streams {
             self.abort_threads();
         }
     }
+}
+
+/// An internal topic (changelog, repartition or dead-letter topic) with the backend's default
+/// retention.
+fn internal_spec(name: &str, partitions: i32, compact: bool) -> crate::admin::TopicSpec {
+    let spec = crate::admin::TopicSpec::new(name, partitions);
+    if compact { spec.compacted() } else { spec }
 }
 
 /// Partition counts the application's internal topics need, from the source topics' counts.
