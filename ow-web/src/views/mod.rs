@@ -21,6 +21,7 @@ pub(crate) mod player_header;
 pub(crate) mod search_form;
 pub(crate) mod switches;
 pub(crate) mod topic_records;
+pub(crate) mod topology_diagram;
 
 /// `raw` as an image URL fit for `src`: an absolute `https` URL with a host and no
 /// credentials, at most 2 KiB; `None` otherwise (`javascript:`, `data:`, relative paths, ...).

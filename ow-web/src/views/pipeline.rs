@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use ow_stream_core::topology::NodeKindDescription;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{layout, pipeline_diagram};
+use super::{layout, pipeline_diagram, topology_diagram};
 use crate::format;
 use crate::pipeline::{PipelineView, StageView};
 
@@ -71,8 +71,9 @@ fn stage_card(stage: &StageView, features: Features) -> Markup {
                 dt { "Writes" } dd { (stage.output_topics().join(", ")) }
             }
             @if let Some(topology) = &stage.topology {
+                p { a href={ "#topology-" (stage.name) } { "Topology diagram" } }
                 details {
-                    summary { "Topology" }
+                    summary { "Topology as text (describe())" }
                     pre.topology { (topology) }
                 }
                 table.node-counts {
@@ -129,6 +130,18 @@ pub(crate) fn page(view: Result<&PipelineView, &str>, features: Features) -> Mar
                         }
                         section.stages aria-label="Stages" {
                             @for stage in &view.stages { (stage_card(stage, features)) }
+                        }
+                        @for stage in view.stages.iter().filter(|s| s.topology.is_some()) {
+                            @if let Some(topology) = &stage.topology {
+                                section.topology id={ "topology-" (stage.name) } aria-labelledby={ "topology-" (stage.name) "-heading" } {
+                                    h2 id={ "topology-" (stage.name) "-heading" } { "Topology of the " (stage.name) }
+                                    p.muted {
+                                        "Its sub-topologies from " code { "describe()" } ": each node, the stores it "
+                                        "uses and the records it has received (live)."
+                                    }
+                                    div.diagram-scroll { (topology_diagram::diagram(&stage.name, topology, &stage.node_counts)) }
+                                }
+                            }
                         }
                         section aria-labelledby="topics-title" {
                             h2 #topics-title { "Topics" }
