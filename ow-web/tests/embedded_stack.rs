@@ -1,8 +1,10 @@
 //! The one-command embedded stack, end to end: a loopback HTTP server plays OverFast with the
 //! recorded bodies; a player is looked up on the dashboard (request → producer → raw event →
 //! processor → web stores → page); then OverFast answers a second snapshot with bumped counters,
-//! "refresh now" is pressed, and the change shows on the page. Finally the stack restarts on
-//! the same state directory and still knows the player.
+//! "refresh now" is pressed, and the change shows on the page. The processor is paused from the
+//! pipeline page while the player is refreshed again: its lag grows, then falls back to zero
+//! once it is resumed. Finally the stack restarts on the same state directory and still knows
+//! the player.
 
 #![allow(clippy::unwrap_used)]
 
@@ -53,6 +55,36 @@ async fn wait_for_player(
         }
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The processor's lag on the raw topic, as the pipeline page reports it.
+async fn processor_lag(router: &axum::Router) -> i64 {
+    let pipeline = get(router, "/api/pipeline").await.json();
+    pipeline["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["group"] == "ow-processor")
+        .flat_map(|g| g["partitions"].as_array().unwrap().iter())
+        .filter(|p| p["topic"] == "ow.raw.player-profiles")
+        .filter_map(|p| p["lag"].as_i64())
+        .sum()
+}
+
+/// Polls the processor's lag until `check` accepts it (a safety net, not a speed assertion).
+async fn wait_for_lag(router: &axum::Router, what: &str, check: impl Fn(i64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lag = processor_lag(router).await;
+        if check(lag) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what}: lag {lag}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -147,6 +179,32 @@ async fn a_player_looked_up_on_the_embedded_stack() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(stages, ["producer", "processor", "web"]);
+
+    // The lesson of the pipeline page: pause the processor, refresh the player, and the
+    // processor's lag on the raw topic grows; resume it, and the lag falls back to zero.
+    wait_for_lag(&router, "no lag before the pause", |lag| lag == 0).await;
+    let paused = post(&router, "/pipeline/stages/processor/pause").await;
+    assert!(paused.status.is_redirection(), "{}", paused.status);
+    let pipeline = get(&router, "/api/pipeline").await.json();
+    assert_eq!(pipeline["stages"][1]["paused"], true);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the refresh cooldown
+    let refreshed = post(&router, &format!("/players/{PLAYER}/refresh")).await;
+    assert!(
+        refreshed.status.is_redirection() || refreshed.status.is_success(),
+        "{}",
+        refreshed.status
+    );
+    wait_for_lag(&router, "lag while the processor is paused", |lag| lag >= 1).await;
+    assert_eq!(overfast.hits(PLAYER), 3, "the producer kept working");
+    // Still there a moment later: nobody is consuming.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(processor_lag(&router).await >= 1);
+    let resumed = post(&router, "/pipeline/stages/processor/resume").await;
+    assert!(resumed.status.is_redirection(), "{}", resumed.status);
+    wait_for_lag(&router, "the lag back to zero after resuming", |lag| {
+        lag == 0
+    })
+    .await;
 
     drop(router);
     stack.close().await.unwrap();
