@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use futures::StreamExt as _;
@@ -165,6 +165,8 @@ pub struct Arrival {
     pub player: String,
     /// When it arrived, on tokio's clock.
     pub at: Instant,
+    /// Its `User-Agent` header, when it had one.
+    pub user_agent: Option<String>,
 }
 
 /// The running server; stops when dropped.
@@ -187,6 +189,9 @@ struct Inner {
     faults: HashMap<String, VecDeque<Fault>>,
     hits: HashMap<String, usize>,
     arrivals: Vec<Arrival>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
     cooldowns: HashMap<String, Cooldown>,
     max_age_secs: Option<u64>,
     age_secs: Option<u64>,
@@ -201,6 +206,8 @@ impl Default for Inner {
             faults: HashMap::new(),
             hits: HashMap::new(),
             arrivals: Vec::new(),
+            in_flight: 0,
+            max_in_flight: 0,
             cooldowns: HashMap::new(),
             // OverFast's cache time for `/players/{id}`.
             max_age_secs: Some(600),
@@ -328,6 +335,17 @@ impl FixtureServer {
         self.state.lock().arrivals.clone()
     }
 
+    /// The most requests that were being answered at the same time (from arrival until the
+    /// answer's headers leave; a held request counts while it is held).
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().max_in_flight
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.state.lock().in_flight
+    }
+
     /// The most requests that arrived within any `window` (a half-open interval starting at an
     /// arrival).
     pub fn max_in_window(&self, window: Duration) -> usize {
@@ -376,13 +394,42 @@ enum Plan {
     Stall(Duration, Bytes),
 }
 
-async fn player(State(state): State<Arc<Shared>>, UrlPath(player): UrlPath<String>) -> Response {
+/// Counts a request as in flight until dropped.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(state: &Arc<Shared>) -> InFlight {
+        let mut inner = state.lock();
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = self.0.lock();
+        inner.in_flight = inner.in_flight.saturating_sub(1);
+    }
+}
+
+async fn player(
+    State(state): State<Arc<Shared>>,
+    UrlPath(player): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let _in_flight = InFlight::new(&state);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let held = {
         let mut inner = state.lock();
         *inner.hits.entry(player.clone()).or_default() += 1;
         inner.arrivals.push(Arrival {
             player: player.clone(),
             at: Instant::now(),
+            user_agent,
         });
         inner.holds.get(&player).cloned()
     };

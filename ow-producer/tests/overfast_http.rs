@@ -601,3 +601,55 @@ async fn a_held_player_stays_in_flight_until_released() {
     assert_eq!(fetch.outcome, FetchOutcome::Ok);
     assert_eq!(server.hits("TeKrop-2217"), 1);
 }
+
+/// In real time (held answers): however many fetches wait, at most `concurrency` requests are
+/// at OverFast at once; and each names the client with the project's `User-Agent`.
+#[tokio::test]
+async fn concurrency_is_capped_and_the_client_names_itself() {
+    let server = FixtureServer::start().await.expect("server");
+    let players: Vec<String> = (0..12).map(|i| format!("Queue{i}-{}", 2000 + i)).collect();
+    let holds: Vec<_> = players
+        .iter()
+        .map(|p| {
+            server.add_profile(p, r#"{"summary":{"username":"Queue"},"stats":{}}"#);
+            server.hold(p)
+        })
+        .collect();
+    // No rate limit to speak of: only the concurrency cap holds fetches back.
+    let client = client(&server, |c| {
+        c.rate_per_second = 1000.0;
+        c.burst = 100;
+        c.concurrency = 3;
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for player in &players {
+        let client = client.clone();
+        let player = id(player);
+        tasks.spawn(async move { client.fetch(&player).await });
+    }
+    // Three arrive and wait; the others queue in the client.
+    while server.in_flight() < 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.in_flight(), 3);
+    assert_eq!(server.total_hits(), 3);
+    drop(holds);
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.expect("no fetch panics").outcome, FetchOutcome::Ok);
+    }
+    assert_eq!(server.total_hits(), 12);
+    assert_eq!(server.max_in_flight(), 3);
+    let agents: Vec<Option<String>> = server
+        .arrivals()
+        .into_iter()
+        .map(|a| a.user_agent)
+        .collect();
+    assert!(
+        agents
+            .iter()
+            .all(|a| a.as_deref() == Some(ow_producer::overfast::USER_AGENT)),
+        "{agents:?}"
+    );
+    assert!(ow_producer::overfast::USER_AGENT.starts_with("ow-stream/"));
+}
