@@ -63,7 +63,7 @@ pub struct Producer {
 enum ProducerInner {
     /// The producer, and its `message.max.bytes`.
     Kafka(FutureProducer, u64),
-    Local(Arc<ow_stream_log::Log>),
+    Local(Arc<crate::local::LocalWriter>),
 }
 
 impl Producer {
@@ -79,7 +79,9 @@ impl Producer {
                 })
             }
             Backend::Local { dir } => Ok(Producer {
-                inner: ProducerInner::Local(crate::local::open(dir, config)?),
+                inner: ProducerInner::Local(Arc::new(crate::local::LocalWriter::start(
+                    crate::local::open(dir, config)?,
+                )?)),
             }),
         }
     }
@@ -161,23 +163,11 @@ impl Producer {
     ) -> Result<Delivered, Error> {
         let (producer, max_bytes) = match &self.inner {
             ProducerInner::Kafka(p, max_bytes) => (p, *max_bytes),
-            ProducerInner::Local(log) => {
-                let log = log.clone();
-                let topic = topic.to_string();
+            ProducerInner::Local(writer) => {
+                // Queued here, before any await: sends keep their order, as on Kafka.
                 let record = crate::local::to_new(key, value, timestamp, headers);
-                return tokio::task::spawn_blocking(move || {
-                    let partition = log.partition_for(&topic, record.key.as_deref())?;
-                    let result = log.append(&topic, partition, std::slice::from_ref(&record))?;
-                    Ok(Delivered {
-                        partition,
-                        offset: result.base_offset,
-                    })
-                })
-                .await
-                .map_err(|e| Error::Closed {
-                    reason: format!("append task: {e}"),
-                })?
-                .map_err(crate::local::log_error);
+                let (partition, offset) = writer.send(topic, record).await?;
+                return Ok(Delivered { partition, offset });
             }
         };
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).timestamp(timestamp);

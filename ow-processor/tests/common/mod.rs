@@ -1,7 +1,7 @@
 //! Test helpers shared by the integration tests: fixture files, raw events, bodies in the shape
 //! of the live `GET /players/{id}` answer (here); the topology in the test driver and its
-//! outputs ([`pipeline`]); a stream of snapshots for many players ([`stream`]); the mock Kafka
-//! cluster ([`cluster`]).
+//! outputs ([`pipeline`]); a stream of snapshots for many players ([`stream`]); the processor's
+//! topics on librdkafka's mock cluster or the durable local log ([`cluster`]).
 
 #![allow(dead_code, clippy::unwrap_used)]
 

@@ -85,7 +85,20 @@ pub(crate) fn open(dir: &Path, config: &StreamsConfig) -> Result<Arc<Log>, Error
     let options = LogOptions::default()
         .with_fsync(fsync)
         .with_maintenance_interval(Some(config.local.maintenance_interval));
-    let log = Arc::new(Log::open(&key, options).map_err(log_error)?);
+    // A log of this process that is closing (its last client just went away, maybe on
+    // another thread) still holds the lock for a moment: wait for it rather than fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let log = loop {
+        match Log::open(&key, options.clone()) {
+            Ok(log) => break Arc::new(log),
+            Err(LogError::Locked { pid: Some(pid), .. })
+                if pid == std::process::id() && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(log_error(e)),
+        }
+    };
     open.push((key, Arc::downgrade(&log)));
     Ok(log)
 }
@@ -139,6 +152,152 @@ pub(crate) fn to_new(
             })
             .collect(),
     }
+}
+
+/// One record handed to a [`LocalWriter`], with where to say how it went.
+struct WriteJob {
+    topic: Arc<str>,
+    record: NewRecord,
+    reply: tokio::sync::oneshot::Sender<Result<(i32, i64), LogError>>,
+}
+
+/// Bytes appended at once by a [`LocalWriter`], at most (the log takes batches up to 64 MiB).
+const WRITER_BATCH_BYTES: usize = 4 << 20;
+
+/// The appends of a typed producer on the local log, on a thread of their own.
+///
+/// Records are queued when they are sent and appended in that order, so two sends of one
+/// producer to one partition land in the order they were made even when both are in flight,
+/// as on Kafka (an idempotent producer keeps the order of each partition). The thread appends
+/// whatever has queued up meanwhile in one batch per partition: under
+/// [`LocalFsync::Always`] concurrent sends share an fsync. A send completes once its record
+/// is appended (and, under `Always`, on disk).
+pub(crate) struct LocalWriter {
+    queue: crossbeam_channel::Sender<WriteJob>,
+    /// The producer's hold on the log: the thread has a weak one, so the log closes when the
+    /// last client of it is dropped, not whenever the thread notices.
+    _log: Arc<Log>,
+}
+
+impl LocalWriter {
+    /// Starts the writer thread of a producer on `log`; it ends when the writer is dropped.
+    pub(crate) fn start(log: Arc<Log>) -> Result<LocalWriter, Error> {
+        let (queue, jobs) = crossbeam_channel::unbounded::<WriteJob>();
+        let weak = Arc::downgrade(&log);
+        std::thread::Builder::new()
+            .name("ow-local-producer".into())
+            .spawn(move || {
+                while let Ok(first) = jobs.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(jobs.try_iter().take(MAX_PENDING));
+                    match weak.upgrade() {
+                        Some(log) => write_batch(&log, batch),
+                        // Dropped with the producer: the queued sends fail as closed.
+                        None => drop(batch),
+                    }
+                }
+            })
+            .map_err(|e| Error::io("local producer thread", e))?;
+        Ok(LocalWriter { queue, _log: log })
+    }
+
+    /// Queues `record` for `topic` now; the returned future resolves with its partition and
+    /// offset once it is appended.
+    pub(crate) fn send(
+        &self,
+        topic: &str,
+        record: NewRecord,
+    ) -> impl std::future::Future<Output = Result<(i32, i64), Error>> + use<> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.queue.send(WriteJob {
+            topic: topic.into(),
+            record,
+            reply,
+        });
+        async move {
+            queued.map_err(|_| Error::Closed {
+                reason: "the local producer's writer stopped".into(),
+            })?;
+            answer
+                .await
+                .map_err(|_| Error::Closed {
+                    reason: "the local producer's writer stopped".into(),
+                })?
+                .map_err(log_error)
+        }
+    }
+}
+
+/// Appends queued records, grouped by partition in queue order.
+fn write_batch(log: &Log, batch: Vec<WriteJob>) {
+    // (topic, partition) → records and replies, in order of first appearance.
+    let mut groups: Vec<(Arc<str>, i32, Vec<WriteJob>)> = Vec::new();
+    for job in batch {
+        let partition = match log.partition_for(&job.topic, job.record.key.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+                continue;
+            }
+        };
+        match groups
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && *t == job.topic)
+        {
+            Some((_, _, jobs)) => jobs.push(job),
+            None => groups.push((job.topic.clone(), partition, vec![job])),
+        }
+    }
+    for (topic, partition, jobs) in groups {
+        let mut rest = jobs.into_iter().peekable();
+        while rest.peek().is_some() {
+            // A chunk under the batch budget (a record over it goes alone, and fails alone).
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            while let Some(job) = rest.peek() {
+                let size = record_bytes(&job.record);
+                if !chunk.is_empty() && bytes + size > WRITER_BATCH_BYTES {
+                    break;
+                }
+                bytes += size;
+                if let Some(job) = rest.next() {
+                    chunk.push(job);
+                }
+            }
+            let records: Vec<NewRecord> = chunk.iter().map(|j| j.record.clone()).collect();
+            match log.append(&topic, partition, &records) {
+                Ok(result) => {
+                    for (i, job) in chunk.into_iter().enumerate() {
+                        let _ = job
+                            .reply
+                            .send(Ok((partition, result.base_offset + i as i64)));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    let mut error = Some(e);
+                    for job in chunk {
+                        // The first record gets the error itself, the others its message.
+                        let e = error.take().unwrap_or_else(|| LogError::Io {
+                            path: PathBuf::from(format!("{topic}/{partition}")),
+                            source: std::io::Error::other(message.clone()),
+                        });
+                        let _ = job.reply.send(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn record_bytes(r: &NewRecord) -> usize {
+    r.key.as_ref().map_or(0, |k| k.len())
+        + r.value.as_ref().map_or(0, |v| v.len())
+        + r.headers
+            .iter()
+            .map(|h| h.key.len() + h.value.as_ref().map_or(0, |v| v.len()))
+            .sum::<usize>()
+        + 32
 }
 
 /// Records of one partition to append, with the deliveries to resolve: `(index, delivery)`.
