@@ -19,26 +19,12 @@ use ow_stream_core::serde::AvroSerde;
 
 use crate::error::ProducerError;
 
-/// Headers of the dead-letter records, the same names the streams library writes on its own
-/// dead letters (`ow_stream_core`'s runtime), so one tool reads both.
+/// Headers of the dead-letter records: the names the streams library writes on its own dead
+/// letters ([`ow_stream_core::processor::dead_letter_headers`]), so one tool reads both, and the
+/// producer's own node name.
 pub mod dead_letter_headers {
-    /// Topic the record was read from.
-    pub const TOPIC: &str = "ow.dlq.topic";
-    /// Partition it was read from (decimal text).
-    pub const PARTITION: &str = "ow.dlq.partition";
-    /// Offset it was read at (decimal text).
-    pub const OFFSET: &str = "ow.dlq.offset";
-    /// Its timestamp (decimal milliseconds).
-    pub const TIMESTAMP: &str = "ow.dlq.timestamp";
-    /// `deserialize` (the bytes are not a request) or `process` (a request that cannot be
-    /// answered).
-    pub const STAGE: &str = "ow.dlq.stage";
-    /// The step that refused it, for `process`: [`VALIDATE_NODE`].
-    pub const NODE: &str = "ow.dlq.node";
-    /// The error message.
-    pub const ERROR: &str = "ow.dlq.error";
-    /// The application that refused it (`ow-producer`).
-    pub const APPLICATION: &str = "ow.dlq.application";
+    pub use ow_stream_core::processor::dead_letter_headers::*;
+
     /// The value of [`NODE`] for requests whose player id is not a battletag.
     pub const VALIDATE_NODE: &str = "validate-request";
 }
