@@ -287,9 +287,15 @@ pub(crate) fn build_on(
             )?),
     );
 
+    // Checks and parses each raw event once; one that fails goes to the dead-letter topic.
     let fetches = builder
         .stream(&topics.raw)
-        .process("parse-fetch", &[], || ParseFetch);
+        .try_map(|key: String, raw: RawPlayerProfile| {
+            check_key(&key, &raw)?;
+            let outputs = PlayerFetch::parse(&raw)?.outputs();
+            Ok::<_, BoxError>((key, Arc::new(outputs)))
+        })
+        .named("parse-fetch");
 
     fetches
         .group_by_key()
@@ -374,21 +380,6 @@ pub(crate) fn build_on(
         );
 
     Ok(builder.build()?)
-}
-
-/// Checks and parses a raw event once; a failure sends the event to the dead-letter topic.
-struct ParseFetch;
-
-impl Processor<String, RawPlayerProfile, String, Arc<FetchOutputs>> for ParseFetch {
-    fn process(
-        &mut self,
-        record: Record<String, RawPlayerProfile>,
-        ctx: &mut ProcessorContext<'_, '_, String, Arc<FetchOutputs>>,
-    ) -> Result<(), BoxError> {
-        check_key(&record.key, &record.value)?;
-        let outputs = PlayerFetch::parse(&record.value)?.outputs();
-        ctx.forward(record.with_value(Arc::new(outputs)))
-    }
 }
 
 /// The profile a player's aggregate starts from: a placeholder with an empty player id, which
