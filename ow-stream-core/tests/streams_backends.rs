@@ -313,17 +313,8 @@ async fn repartitioned_word_counts_stay_exact_across_crashes(cluster: TestEnv) {
         // Crash after a random number of records, or once every word is counted.
         let stop_after = rng.random_range(100..(LINES as u64 * 3));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let counted = |s: &Streams| -> i64 {
-            s.key_value_store::<String, i64>("counts")
-                .unwrap()
-                .all()
-                .unwrap()
-                .iter()
-                .map(|(_, v)| v)
-                .sum()
-        };
         while s.metrics().records_consumed < stop_after
-            && counted(&s) < (LINES * 3) as i64
+            && total(&store_counts(&[&s])) < (LINES * 3) as i64
             && std::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(5)).await;

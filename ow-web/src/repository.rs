@@ -36,6 +36,14 @@ pub trait PlayerRepository: Send + Sync + 'static {
     fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {
         Ok(self.categories(id)?.is_some())
     }
+    /// The profile and the stats together (a page needs both; an implementation that reads
+    /// the profile to answer [`categories`](PlayerRepository::categories) reads it once).
+    fn profile_and_categories(
+        &self,
+        id: &PlayerId,
+    ) -> Result<(Option<PlayerProfile>, Option<Arc<PlayerStats>>), Error> {
+        Ok((self.profile(id)?, self.categories(id)?))
+    }
     /// Up to `limit` known players, most recently fetched first.
     fn recent_players(&self, limit: usize) -> Result<Vec<PlayerProfile>, Error>;
 }
@@ -193,12 +201,13 @@ fn get<V: 'static>(
         })
 }
 
-impl PlayerRepository for StoreRepository {
-    fn profile(&self, id: &PlayerId) -> Result<Option<PlayerProfile>, Error> {
-        get(&self.profiles, PROFILES_STORE, id)
-    }
-
-    fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error> {
+impl StoreRepository {
+    /// A player's stats, assembled or from the cache, given their profile.
+    fn categories_as_of(
+        &self,
+        id: &PlayerId,
+        profile: Option<&PlayerProfile>,
+    ) -> Result<Option<Arc<PlayerStats>>, Error> {
         let Some(index) = get(&self.index, STATS_INDEX_STORE, id)? else {
             return Ok(None);
         };
@@ -206,7 +215,7 @@ impl PlayerRepository for StoreRepository {
         // The profile topic announces a new snapshot as soon as the category table gets it,
         // while the index learns of it a repartition hop later: stats older than the profile's
         // are not kept (nor served from the cache) until the index has caught up.
-        let announced = get(&self.profiles, PROFILES_STORE, id)?.and_then(|p| p.last_updated_at);
+        let announced = profile.and_then(|p| p.last_updated_at);
         let current = |stats: &PlayerStats| match (announced, stats.last_updated_at) {
             (Some(announced), Some(held)) => held >= announced,
             (Some(_), None) => false,
@@ -241,6 +250,26 @@ impl PlayerRepository for StoreRepository {
             self.assembled.put(id.as_str(), version, stats.clone());
         }
         Ok(Some(stats))
+    }
+}
+
+impl PlayerRepository for StoreRepository {
+    fn profile(&self, id: &PlayerId) -> Result<Option<PlayerProfile>, Error> {
+        get(&self.profiles, PROFILES_STORE, id)
+    }
+
+    fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error> {
+        let profile = get(&self.profiles, PROFILES_STORE, id)?;
+        self.categories_as_of(id, profile.as_ref())
+    }
+
+    fn profile_and_categories(
+        &self,
+        id: &PlayerId,
+    ) -> Result<(Option<PlayerProfile>, Option<Arc<PlayerStats>>), Error> {
+        let profile = get(&self.profiles, PROFILES_STORE, id)?;
+        let categories = self.categories_as_of(id, profile.as_ref())?;
+        Ok((profile, categories))
     }
 
     fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {

@@ -264,25 +264,24 @@ fn write_batch(log: &Log, batch: Vec<WriteJob>) {
                     chunk.push(job);
                 }
             }
-            let records: Vec<NewRecord> = chunk.iter().map(|j| j.record.clone()).collect();
+            let (records, replies): (Vec<NewRecord>, Vec<_>) =
+                chunk.into_iter().map(|j| (j.record, j.reply)).unzip();
             match log.append(&topic, partition, &records) {
                 Ok(result) => {
-                    for (i, job) in chunk.into_iter().enumerate() {
-                        let _ = job
-                            .reply
-                            .send(Ok((partition, result.base_offset + i as i64)));
+                    for (i, reply) in replies.into_iter().enumerate() {
+                        let _ = reply.send(Ok((partition, result.base_offset + i as i64)));
                     }
                 }
                 Err(e) => {
                     let message = e.to_string();
                     let mut error = Some(e);
-                    for job in chunk {
+                    for reply in replies {
                         // The first record gets the error itself, the others its message.
                         let e = error.take().unwrap_or_else(|| LogError::Io {
                             path: PathBuf::from(format!("{topic}/{partition}")),
                             source: std::io::Error::other(message.clone()),
                         });
-                        let _ = job.reply.send(Err(e));
+                        let _ = reply.send(Err(e));
                     }
                 }
             }
