@@ -16,17 +16,13 @@
 //! # }
 //! ```
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::Offset;
-use rdkafka::TopicPartitionList;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
-use crate::config::{Backend, StreamsConfig};
+use crate::backend::AdminOps;
+use crate::config::StreamsConfig;
 use crate::error::Error;
-use crate::kafka::{REQUEST_TIMEOUT, Role, client_config, kafka_error};
 use crate::record::RawRecord;
 
 /// A topic to create.
@@ -144,71 +140,25 @@ pub struct GroupPartitionLag {
 
 /// Topic and group administration on either backend.
 pub struct Admin {
-    inner: AdminInner,
-}
-
-enum AdminInner {
-    Kafka(Box<StreamsConfig>),
-    /// The log, and the segment size of the topics it creates.
-    Local(Arc<ow_stream_log::Log>, Option<u64>),
+    inner: Box<dyn AdminOps>,
 }
 
 impl Admin {
     /// An admin client for the configured backend.
     pub fn new(config: &StreamsConfig) -> Result<Admin, Error> {
-        let inner = match &config.backend {
-            Backend::Kafka { .. } => AdminInner::Kafka(Box::new(config.clone())),
-            Backend::Local { dir } => {
-                AdminInner::Local(crate::local::open(dir, config)?, config.local.segment_bytes)
-            }
-        };
-        Ok(Admin { inner })
+        Ok(Admin {
+            inner: crate::backend::connect(config)?.admin()?,
+        })
     }
 
     /// Creates the topics that do not exist yet (existing ones are left as they are).
     pub async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), Error> {
-        match &self.inner {
-            AdminInner::Kafka(config) => {
-                let names: Vec<Arc<str>> =
-                    specs.iter().map(|s| Arc::from(s.name.as_str())).collect();
-                let c = (**config).clone();
-                let existing = blocking(move || crate::kafka::partition_counts(&c, &names)).await?;
-                let missing: Vec<TopicSpec> = specs
-                    .iter()
-                    .filter(|s| !existing.contains_key(s.name.as_str()))
-                    .cloned()
-                    .collect();
-                crate::kafka::create_topics(config, &missing).await
-            }
-            AdminInner::Local(log, segment_bytes) => {
-                for s in specs {
-                    crate::local::ensure_topic(log, s, *segment_bytes)?;
-                }
-                Ok(())
-            }
-        }
+        self.inner.create_topics(specs).await
     }
 
     /// Every topic's name, sorted (internal topics of the cluster, starting with `__`, left out).
     pub async fn list_topics(&self) -> Result<Vec<String>, Error> {
-        let mut names = match &self.inner {
-            AdminInner::Kafka(config) => {
-                let config = (**config).clone();
-                blocking(move || {
-                    let consumer = metadata_consumer(&config, None)?;
-                    let metadata = consumer
-                        .fetch_metadata(None, REQUEST_TIMEOUT)
-                        .map_err(|e| kafka_error("fetch metadata", e))?;
-                    Ok(metadata
-                        .topics()
-                        .iter()
-                        .map(|t| t.name().to_string())
-                        .collect::<Vec<_>>())
-                })
-                .await?
-            }
-            AdminInner::Local(log, _) => log.topics(),
-        };
+        let mut names = self.inner.list_topics().await?;
         names.retain(|n| !n.starts_with("__"));
         names.sort();
         Ok(names)
@@ -233,119 +183,12 @@ impl Admin {
                 )
             })
             .collect();
-        let name: Arc<str> = topic.into();
-        match &self.inner {
-            AdminInner::Local(log, _) => {
-                let mut out = Vec::new();
-                for (partition, from, to) in ranges {
-                    let records = log
-                        .read(topic, partition, from, per_partition, 16 << 20)
-                        .map_err(crate::local::log_error)?;
-                    out.extend(
-                        records
-                            .into_iter()
-                            .filter(|r| r.offset < to)
-                            .map(|r| crate::local::to_raw(&name, partition, r)),
-                    );
-                }
-                Ok(out)
-            }
-            AdminInner::Kafka(config) => {
-                let config = (**config).clone();
-                blocking(move || {
-                    let consumer = metadata_consumer(&config, None)?;
-                    let mut out = Vec::new();
-                    for (partition, from, to) in ranges {
-                        let mut tpl = TopicPartitionList::new();
-                        tpl.add_partition_offset(&name, partition, Offset::Offset(from))
-                            .map_err(|e| kafka_error("assign", e))?;
-                        consumer
-                            .assign(&tpl)
-                            .map_err(|e| kafka_error("assign", e))?;
-                        let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
-                        while std::time::Instant::now() < deadline {
-                            match consumer.poll(Duration::from_millis(100)) {
-                                Some(Ok(m)) => {
-                                    let offset = rdkafka::message::Message::offset(&m);
-                                    if offset < to {
-                                        out.push(crate::kafka::to_raw(&m, &name));
-                                    }
-                                    if offset + 1 >= to {
-                                        break;
-                                    }
-                                }
-                                Some(Err(e)) => return Err(kafka_error("read", e)),
-                                None => {}
-                            }
-                        }
-                    }
-                    Ok(out)
-                })
-                .await
-            }
-        }
+        self.inner.read_ranges(topic, ranges, per_partition).await
     }
 
     /// Offsets of the named topics (topics that do not exist are left out).
     pub async fn topic_offsets(&self, topics: &[&str]) -> Result<Vec<TopicOffsets>, Error> {
-        match &self.inner {
-            AdminInner::Kafka(config) => {
-                let config = (**config).clone();
-                let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-                blocking(move || {
-                    let consumer = metadata_consumer(&config, None)?;
-                    let mut out = Vec::new();
-                    for topic in topics {
-                        let metadata = consumer
-                            .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                            .map_err(|e| kafka_error("fetch metadata", e))?;
-                        let Some(t) = metadata
-                            .topics()
-                            .iter()
-                            .find(|t| t.name() == topic && t.error().is_none())
-                        else {
-                            continue;
-                        };
-                        let mut partitions = Vec::new();
-                        for p in t.partitions() {
-                            let (start, end) = consumer
-                                .fetch_watermarks(&topic, p.id(), REQUEST_TIMEOUT)
-                                .map_err(|e| kafka_error("fetch offsets", e))?;
-                            partitions.push(PartitionOffsets {
-                                partition: p.id(),
-                                start,
-                                end,
-                                size_bytes: None,
-                            });
-                        }
-                        partitions.sort_by_key(|p| p.partition);
-                        out.push(TopicOffsets {
-                            name: topic,
-                            partitions,
-                        });
-                    }
-                    Ok(out)
-                })
-                .await
-            }
-            AdminInner::Local(log, _) => Ok(topics
-                .iter()
-                .filter_map(|t| log.topic(t))
-                .map(|info| TopicOffsets {
-                    name: info.name,
-                    partitions: info
-                        .partitions
-                        .iter()
-                        .map(|p| PartitionOffsets {
-                            partition: p.partition,
-                            start: p.start_offset,
-                            end: p.end_offset,
-                            size_bytes: Some(p.size_bytes),
-                        })
-                        .collect(),
-                })
-                .collect()),
-        }
+        self.inner.topic_offsets(topics).await
     }
 
     /// Where `group` stands in the named topics.
@@ -355,45 +198,11 @@ impl Admin {
         topics: &[&str],
     ) -> Result<Vec<GroupPartitionLag>, Error> {
         let offsets = self.topic_offsets(topics).await?;
-        let committed: Vec<Option<i64>> = match &self.inner {
-            AdminInner::Kafka(config) => {
-                let config = (**config).clone();
-                let group = group.to_string();
-                let wanted: Vec<(String, i32)> = offsets
-                    .iter()
-                    .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
-                    .collect();
-                blocking(move || {
-                    let consumer = metadata_consumer(&config, Some(&group))?;
-                    let mut tpl = TopicPartitionList::new();
-                    for (t, p) in &wanted {
-                        tpl.add_partition(t, *p);
-                    }
-                    let got = consumer
-                        .committed_offsets(tpl, REQUEST_TIMEOUT)
-                        .map_err(|e| kafka_error("fetch committed offsets", e))?;
-                    Ok(wanted
-                        .iter()
-                        .map(
-                            |(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
-                                Some(Offset::Offset(o)) => Some(o),
-                                _ => None,
-                            },
-                        )
-                        .collect())
-                })
-                .await?
-            }
-            AdminInner::Local(log, _) => offsets
-                .iter()
-                .flat_map(|t| {
-                    t.partitions
-                        .iter()
-                        .map(move |p| (t.name.clone(), p.partition))
-                })
-                .map(|(t, p)| log.committed(group, &t, p))
-                .collect(),
-        };
+        let wanted: Vec<(String, i32)> = offsets
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+            .collect();
+        let committed = self.inner.committed(group, wanted).await?;
         let mut out = Vec::new();
         let mut i = 0;
         for t in &offsets {
@@ -411,23 +220,4 @@ impl Admin {
         }
         Ok(out)
     }
-}
-
-fn metadata_consumer(config: &StreamsConfig, group: Option<&str>) -> Result<BaseConsumer, Error> {
-    let group = group
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{}-admin", config.application_id));
-    client_config(config, Role::AssignConsumer, Some(&group))?
-        .create()
-        .map_err(|e| kafka_error("create admin consumer", e))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Closed {
-            reason: format!("admin task: {e}"),
-        })?
 }

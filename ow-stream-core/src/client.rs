@@ -23,21 +23,11 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use parking_lot::Mutex;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-
-use crate::config::{Backend, StreamsConfig};
+use crate::backend::{RawConsumer, RawProducer};
+use crate::config::StreamsConfig;
 use crate::error::Error;
-use crate::kafka::{
-    Role, TopicNames, client_config, kafka_error, message_max_bytes, offsets_list, produce_error,
-    record_size, to_raw,
-};
 use crate::record::{Headers, RawRecord, Record, RecordMetadata};
 use crate::serde::{SerdeContext, SerdeError, deserialize_loading};
 use crate::topic::Topic;
@@ -56,34 +46,15 @@ pub struct Delivered {
 /// (murmur2) partitioner. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
-    inner: ProducerInner,
-}
-
-#[derive(Clone)]
-enum ProducerInner {
-    /// The producer, and its `message.max.bytes`.
-    Kafka(FutureProducer, u64),
-    Local(Arc<crate::local::LocalWriter>),
+    inner: Arc<dyn RawProducer>,
 }
 
 impl Producer {
     /// A producer for the configured backend.
     pub fn new(config: &StreamsConfig) -> Result<Producer, Error> {
-        match &config.backend {
-            Backend::Kafka { .. } => {
-                let inner = client_config(config, Role::Producer, None)?
-                    .create()
-                    .map_err(|e| kafka_error("create producer", e))?;
-                Ok(Producer {
-                    inner: ProducerInner::Kafka(inner, message_max_bytes(config)),
-                })
-            }
-            Backend::Local { dir } => Ok(Producer {
-                inner: ProducerInner::Local(Arc::new(crate::local::LocalWriter::start(
-                    crate::local::open(dir, config)?,
-                )?)),
-            }),
-        }
+        Ok(Producer {
+            inner: crate::backend::connect(config)?.producer()?,
+        })
     }
 
     /// Writes `key` and `value` to `topic`, stamped with the current time.
@@ -161,56 +132,12 @@ impl Producer {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<Delivered, Error> {
-        let (producer, max_bytes) = match &self.inner {
-            ProducerInner::Kafka(p, max_bytes) => (p, *max_bytes),
-            ProducerInner::Local(writer) => {
-                // Queued here, before any await: sends keep their order, as on Kafka.
-                let record = crate::local::to_new(key, value, timestamp, headers);
-                let (partition, offset) = writer.send(topic, record).await?;
-                return Ok(Delivered { partition, offset });
-            }
-        };
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).timestamp(timestamp);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(v) = value {
-            record = record.payload(v);
-        }
-        if !headers.is_empty() {
-            let mut h = OwnedHeaders::new_with_capacity(headers.len());
-            for (key, value) in headers.iter() {
-                h = h.insert(Header { key, value });
-            }
-            record = record.headers(h);
-        }
-        match producer.send(record, Duration::from_secs(30)).await {
-            Ok(d) => Ok(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Err((e, _)) => Err(produce_error(
-                topic,
-                record_size(key, value, headers),
-                max_bytes,
-                e,
-            )),
-        }
+        self.inner.send(topic, key, value, timestamp, headers).await
     }
 
     /// Waits until every record sent is acknowledged.
     pub async fn flush(&self) -> Result<(), Error> {
-        let inner = match &self.inner {
-            ProducerInner::Kafka(p, _) => p.clone(),
-            // Local appends are durable when `send` returns.
-            ProducerInner::Local(_) => return Ok(()),
-        };
-        tokio::task::spawn_blocking(move || inner.flush(Duration::from_secs(60)))
-            .await
-            .map_err(|e| Error::Closed {
-                reason: format!("flush task: {e}"),
-            })?
-            .map_err(|e| kafka_error("flush", e))
+        self.inner.flush().await
     }
 }
 
@@ -227,16 +154,8 @@ pub struct ConsumedRecord<K, V> {
 /// [`Consumer::commit`] (at-least-once); [`Consumer::close`] makes the last commits durable
 /// and leaves the group.
 pub struct Consumer<K, V> {
-    inner: ConsumerInner,
+    inner: Box<dyn RawConsumer>,
     topic: Topic<K, V>,
-    names: Mutex<TopicNames>,
-    /// The latest offsets committed asynchronously, by partition, for [`Consumer::close`].
-    committed: Mutex<HashMap<i32, i64>>,
-}
-
-enum ConsumerInner {
-    Kafka(StreamConsumer),
-    Local(crate::local::LocalConsumer),
 }
 
 impl<K: 'static, V: 'static> Consumer<K, V> {
@@ -247,36 +166,10 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
         group: &str,
         topic: &Topic<K, V>,
     ) -> Result<Self, Error> {
-        match &config.backend {
-            Backend::Kafka { .. } => {
-                let inner: StreamConsumer =
-                    client_config(config, Role::GroupConsumer, Some(group))?
-                        .create()
-                        .map_err(|e| kafka_error("create consumer", e))?;
-                inner
-                    .subscribe(&[topic.name()])
-                    .map_err(|e| kafka_error("subscribe", e))?;
-                Ok(Consumer {
-                    inner: ConsumerInner::Kafka(inner),
-                    topic: topic.clone(),
-                    names: Mutex::new(TopicNames::default()),
-                    committed: Mutex::new(HashMap::new()),
-                })
-            }
-            Backend::Local { dir } => {
-                let log = crate::local::open(dir, config)?;
-                Ok(Consumer {
-                    inner: ConsumerInner::Local(crate::local::LocalConsumer::new(
-                        log,
-                        group,
-                        topic.shared_name(),
-                    )?),
-                    topic: topic.clone(),
-                    names: Mutex::new(TopicNames::default()),
-                    committed: Mutex::new(HashMap::new()),
-                })
-            }
-        }
+        Ok(Consumer {
+            inner: crate::backend::connect(config)?.consumer(group, topic.shared_name())?,
+            topic: topic.clone(),
+        })
     }
 
     /// The next record. A record that cannot be decoded comes back as
@@ -313,17 +206,7 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
 
     /// The next record, undecoded.
     pub async fn next_raw(&self) -> Option<Result<RawRecord, Error>> {
-        let inner = match &self.inner {
-            ConsumerInner::Kafka(c) => c,
-            ConsumerInner::Local(c) => return Some(c.next().await),
-        };
-        match inner.recv().await {
-            Ok(m) => {
-                let topic = self.names.lock().get(m.topic());
-                Some(Ok(to_raw(&m, &topic)))
-            }
-            Err(e) => Some(Err(kafka_error("consume", e))),
-        }
+        Some(self.inner.next().await)
     }
 
     async fn decode(&self, raw: RawRecord) -> Result<ConsumedRecord<K, V>, Error> {
@@ -376,19 +259,7 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
     /// Commits that `record` (and everything before it in its partition) was handled. On
     /// Kafka the commit is asynchronous: [`Consumer::close`] makes the latest ones durable.
     pub fn commit(&self, record: &RecordMetadata) -> Result<(), Error> {
-        match &self.inner {
-            ConsumerInner::Kafka(c) => {
-                let tpl =
-                    offsets_list(&[(record.topic.clone(), record.partition, record.offset + 1)])?;
-                c.commit(&tpl, CommitMode::Async)
-                    .map_err(|e| kafka_error("commit offsets", e))?;
-                let mut committed = self.committed.lock();
-                let next = committed.entry(record.partition).or_insert(0);
-                *next = (*next).max(record.offset + 1);
-                Ok(())
-            }
-            ConsumerInner::Local(c) => c.commit(record.partition, record.offset + 1),
-        }
+        self.inner.commit(record.partition, record.offset + 1)
     }
 
     /// Closes the consumer: commits the latest offsets given to [`Consumer::commit`] once more,
@@ -396,48 +267,7 @@ impl<K: 'static, V: 'static> Consumer<K, V> {
     /// whose other members take its partitions over at once. Commits on the local log are
     /// durable when made; closing it only releases it.
     pub async fn close(self) -> Result<(), Error> {
-        let Consumer {
-            inner,
-            committed,
-            topic,
-            ..
-        } = self;
-        let consumer = match inner {
-            ConsumerInner::Kafka(c) => c,
-            ConsumerInner::Local(_) => return Ok(()),
-        };
-        let topic = topic.shared_name();
-        let committed = committed.into_inner();
-        // Both the commit and leaving the group wait on the broker: not on a runtime thread.
-        tokio::task::spawn_blocking(move || {
-            // Only partitions still assigned: another member may have committed further in
-            // the others since they moved.
-            let assigned = consumer.assignment().unwrap_or_default();
-            let offsets: Vec<(Arc<str>, i32, i64)> = committed
-                .into_iter()
-                .filter(|(partition, _)| assigned.find_partition(&topic, *partition).is_some())
-                .map(|(partition, next)| (topic.clone(), partition, next))
-                .collect();
-            // The list holds references to the consumer's partitions: closing the consumer
-            // waits for them to be released.
-            drop(assigned);
-            let committed = if offsets.is_empty() {
-                Ok(())
-            } else {
-                offsets_list(&offsets).and_then(|tpl| {
-                    consumer
-                        .commit(&tpl, CommitMode::Sync)
-                        .map_err(|e| kafka_error("commit offsets", e))
-                })
-            };
-            // Dropping the consumer closes it: it leaves the group.
-            drop(consumer);
-            committed
-        })
-        .await
-        .map_err(|e| Error::Closed {
-            reason: format!("closing the consumer: {e}"),
-        })?
+        self.inner.close().await
     }
 
     /// The topic this consumer reads.

@@ -10,6 +10,15 @@ use crate::serde::SerdeError;
 /// A boxed error from user code (a fallible operator or processor).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// librdkafka's error codes, as [`Error::Kafka`] carries them (re-exported from `rdkafka`, so
+/// matching on them needs no dependency of your own).
+pub use rdkafka::error::RDKafkaErrorCode as KafkaErrorCode;
+
+/// A Kafka failure the library detected itself, without a librdkafka error behind it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct KafkaFailure(pub(crate) String);
+
 /// Everything that can go wrong in ow-stream-core.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,14 +35,22 @@ pub enum Error {
     #[error(transparent)]
     Topology(#[from] TopologyError),
     /// A broker or client operation failed.
-    #[error("kafka {operation} failed: {message}")]
+    ///
+    /// Match on [`code`](Error::Kafka::code) (or [`Error::kafka_code`]) to tell failures
+    /// apart; the [`source`](std::error::Error::source) is librdkafka's own error
+    /// ([`rdkafka::error::KafkaError`], reachable with `downcast_ref`) where there is one.
+    #[error("kafka {operation} failed: {source}")]
     Kafka {
-        /// What was being done (`"produce"`, `"commit"`, `"create topics"`, ...).
+        /// What was being done (`"produce"`, `"commit offsets"`, `"create topics"`, ...).
         operation: &'static str,
-        /// librdkafka's description of the failure.
-        message: String,
+        /// librdkafka's error code, when the failure has one (a failure the library detects
+        /// itself, such as a changelog read that stopped making progress, has none).
+        code: Option<KafkaErrorCode>,
         /// Whether retrying may help.
         retriable: bool,
+        /// The failure.
+        #[source]
+        source: BoxError,
     },
     /// The local backend failed.
     #[error("local log: {0}")]
@@ -232,6 +249,37 @@ impl Error {
     /// Whether this is an [`Error::RecordTooLarge`].
     pub fn is_record_too_large(&self) -> bool {
         matches!(self, Error::RecordTooLarge { .. })
+    }
+
+    /// librdkafka's error code, for an [`Error::Kafka`] that has one.
+    ///
+    /// ```
+    /// use ow_stream_core::Error;
+    /// use ow_stream_core::error::KafkaErrorCode;
+    ///
+    /// fn is_auth_failure(e: &Error) -> bool {
+    ///     matches!(e.kafka_code(), Some(KafkaErrorCode::SaslAuthenticationFailed))
+    /// }
+    /// ```
+    pub fn kafka_code(&self) -> Option<KafkaErrorCode> {
+        match self {
+            Error::Kafka { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// An [`Error::Kafka`] the library detected itself (no librdkafka error behind it).
+    pub(crate) fn kafka_failure(
+        operation: &'static str,
+        message: impl Into<String>,
+        retriable: bool,
+    ) -> Self {
+        Error::Kafka {
+            operation,
+            code: None,
+            retriable,
+            source: Box::new(KafkaFailure(message.into())),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

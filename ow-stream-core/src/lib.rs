@@ -1,14 +1,13 @@
 #![doc = include_str!("docs/guide.md")]
 
 pub mod admin;
+pub(crate) mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dsl;
 pub mod error;
-pub(crate) mod kafka;
-pub(crate) mod local;
 pub mod metrics;
 pub mod processor;
 pub mod record;
@@ -20,6 +19,15 @@ pub mod testing;
 pub mod topic;
 pub mod topology;
 
+/// The `apache-avro` crate this library is built with (0.22), re-exported.
+///
+/// Avro types appear in the public API — the [`Schema`](avro::Schema) an
+/// [`AvroSerde`](serde::AvroSerde) is made with or a [`SchemaRegistry`] registers, the error
+/// inside [`SerdeError::Avro`](serde::SerdeError::Avro) — so take them from here
+/// (`ow_stream_core::avro::Schema`): your code then never needs an `apache-avro` dependency of
+/// its own pinned to the same version. Types derived with `apache-avro`'s `AvroSchema` derive
+/// macro still need the crate as a direct dependency, since the macro names it.
+pub use apache_avro as avro;
 pub use dsl::{Stream, StreamsBuilder, Table};
 pub use error::{Error, TopologyError};
 pub use record::{Headers, RawRecord, Record, RecordMetadata};

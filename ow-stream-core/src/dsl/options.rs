@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::StoreBackend;
-use crate::processor::context::TaskCx;
+use crate::runtime::context::TaskCx;
 use crate::serde::{Serde, SerdeContext, SerdeError};
 use crate::topic::Topic;
 

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::context::TaskCx;
 use crate::error::Error;
 use crate::record::{RawRecord, Record};
+use crate::runtime::context::TaskCx;
 
 /// A node that receives records of type `Record<K, V>`.
 pub(crate) trait Node<K, V>: Send {

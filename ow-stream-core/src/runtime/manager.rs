@@ -6,20 +6,15 @@ use std::sync::Arc;
 use super::Shared;
 use super::task::Task;
 use crate::error::Error;
-use crate::processor::context::{RecordCollector, TaskId};
 use crate::record::RawRecord;
+use crate::runtime::collector::RecordCollector;
+use crate::runtime::context::TaskId;
 use crate::state::ChangelogReader;
 
 /// A producer as the task manager needs it: send, and wait for acknowledgements.
 pub(crate) trait Collector: RecordCollector {
     /// Waits until every record sent so far is acknowledged; fails if one was not.
     fn flush(&mut self) -> Result<(), Error>;
-}
-
-impl Collector for crate::kafka::KafkaCollector {
-    fn flush(&mut self) -> Result<(), Error> {
-        crate::kafka::KafkaCollector::flush(self)
-    }
 }
 
 /// Consumer-group offsets as the task manager needs them.

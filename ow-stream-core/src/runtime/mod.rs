@@ -1,6 +1,12 @@
 //! Running a topology: [`Streams`], its stream threads, commits and rebalances.
 //!
-//! Each stream thread is an OS thread with its own consumer-group member and producer.
+//! Each stream thread is an OS thread with its own consumer-group member and producer. What a
+//! thread does is the same on every backend — the task manager (`manager`) creates, restores,
+//! runs and commits tasks; each task hands its nodes a task context (`context`) and writes
+//! through a record collector (`collector`) — while how it reads input, produces and joins
+//! its group is the backend's (the crate-internal `backend` module: `backend/kafka`,
+//! `backend/local`).
+//!
 //! Processing is synchronous inside a thread (tasks own their stores), so the tokio runtime is
 //! never blocked by store I/O; only schema-registry lookups, which happen once per schema, hop
 //! onto tokio.
@@ -12,9 +18,8 @@
 //! and finally commits the consumer group's offsets. See [`crate::state`] for why this makes
 //! stores exact across crashes.
 
-mod kafka_thread;
-mod local_thread;
-pub(crate) use kafka_thread::now_ms;
+pub(crate) mod collector;
+pub(crate) mod context;
 pub(crate) mod manager;
 pub(crate) mod task;
 
@@ -26,12 +31,14 @@ use std::thread::JoinHandle;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::config::{Backend, StreamsConfig};
+use crate::backend::StreamThreads;
+use crate::config::StreamsConfig;
 use crate::error::Error;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::processor::context::{AppEnv, HandleBlocker};
+use crate::serde::blocking::HandleBlocker;
 use crate::state::{ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreRegistry};
 use crate::topology::{Topology, TopologyDescription};
+use context::AppEnv;
 
 /// Where a [`Streams`] application is in its life.
 ///
@@ -107,9 +114,9 @@ pub struct Streams {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Held while [`Streams::close`] joins the threads.
     closing: tokio::sync::Mutex<()>,
-    local: Option<Arc<ow_stream_log::Log>>,
-    /// On the local backend: this instance's right to run the application on the directory.
-    lease: Mutex<Option<crate::local::AppLease>>,
+    /// The backend's stream threads, once started; they hold what the backend needs to run the
+    /// application (on the local log, the instance's lease on the directory) until closed.
+    runner: Mutex<Option<Arc<dyn StreamThreads>>>,
 }
 
 impl Streams {
@@ -150,8 +157,7 @@ impl Streams {
             }),
             threads: Mutex::new(Vec::new()),
             closing: tokio::sync::Mutex::new(()),
-            local: None,
-            lease: Mutex::new(None),
+            runner: Mutex::new(None),
         })
     }
 
@@ -181,89 +187,20 @@ impl Streams {
                 reason: "start() may be called once".into(),
             });
         }
-        match &self.shared.config.backend {
-            Backend::Kafka { .. } => {
-                let shared = self.shared.clone();
-                let plan = tokio::task::spawn_blocking(move || kafka_thread::plan_topics(&shared))
-                    .await
-                    .map_err(|e| Error::Closed {
-                        reason: format!("topic planning panicked: {e}"),
-                    })??;
-                let config = self.shared.config.clone();
-                let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
-                let existing = tokio::task::spawn_blocking(move || {
-                    crate::kafka::partition_counts(&config, &names)
-                })
-                .await
-                .map_err(|e| Error::Closed {
-                    reason: format!("topic check panicked: {e}"),
-                })??;
-                let missing: Vec<_> = plan
-                    .iter()
-                    .filter(|(n, _, _)| !existing.contains_key(n))
-                    .map(|(n, p, c)| internal_spec(n, *p, *c))
-                    .collect();
-                crate::kafka::create_topics(&self.shared.config, &missing).await?;
-                let shared = self.shared.clone();
-                let sinks = self.external_sinks();
-                tokio::task::spawn_blocking(move || {
-                    kafka_thread::check_topics(&shared, &plan, &sinks)
-                })
-                .await
-                .map_err(|e| Error::Closed {
-                    reason: format!("topic check panicked: {e}"),
-                })??;
-            }
-            Backend::Local { dir } => {
-                let app = &self.shared.config.application_id;
-                let lease = crate::local::AppLease::acquire(dir, app)?;
-                let log = crate::local::open(dir, &self.shared.config)?;
-                let external: Vec<Arc<str>> = self
-                    .shared
-                    .topology
-                    .subtopologies()
-                    .iter()
-                    .flat_map(|s| s.source_topics.iter())
-                    .filter(|t| !t.is_internal())
-                    .map(|t| t.resolve(app))
-                    .collect();
-                let counts = crate::local::partition_counts(&log, &external);
-                let plan =
-                    internal_partitions(&self.shared.topology, &self.shared.config, &counts)?;
-                for (name, partitions, compact) in &plan {
-                    // Repartition records are purged once committed; the default time
-                    // retention is a backstop.
-                    crate::local::ensure_topic(
-                        &log,
-                        &internal_spec(name, *partitions, *compact),
-                        self.shared.config.local.segment_bytes,
-                    )?;
-                }
-                let sinks = self.external_sinks();
-                let existing = crate::local::partition_counts(&log, &sinks);
-                if let Some(missing) = sinks.iter().find(|t| !existing.contains_key(*t)) {
-                    return Err(Error::Config {
-                        field: "topics",
-                        reason: format!("output topic {missing} does not exist: create it first"),
-                    });
-                }
-                self.local = Some(log);
-                *self.lease.get_mut() = Some(lease);
-            }
-        }
+        let sinks = self.external_sinks();
+        let runner = crate::backend::connect(&self.shared.config)?
+            .prepare_streams(&self.shared, &sinks)
+            .await?;
+        *self.runner.get_mut() = Some(runner.clone());
         *self.shared.state.lock() = StreamsState::Running;
         for index in 0..self.shared.config.num_stream_threads {
             let shared = self.shared.clone();
             let name = format!("{}-stream-{index}", self.shared.config.application_id);
-            let local = self.local.clone();
+            let runner = runner.clone();
             let handle = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
-                    let result = match local {
-                        Some(log) => local_thread::run(shared.clone(), index, log),
-                        None => kafka_thread::run(shared.clone(), index),
-                    };
-                    if let Err(e) = result {
+                    if let Err(e) = runner.run(shared.clone(), index) {
                         shared.fail(&e);
                     }
                 })
@@ -297,7 +234,7 @@ impl Streams {
         })?;
         let failure = self.shared.failure.lock().clone();
         *self.shared.state.lock() = StreamsState::NotRunning;
-        self.lease.lock().take();
+        self.runner.lock().take();
         match failure {
             Some(reason) => Err(Error::Closed { reason }),
             None => Ok(()),
@@ -316,7 +253,7 @@ impl Streams {
             let _ = t.join();
         }
         *self.shared.state.lock() = StreamsState::NotRunning;
-        self.lease.lock().take();
+        self.runner.lock().take();
     }
 
     /// Resolves when a stream thread fails, with its error.
@@ -407,7 +344,7 @@ impl Drop for Streams {
 
 /// An internal topic (changelog, repartition or dead-letter topic) with the backend's default
 /// retention.
-fn internal_spec(name: &str, partitions: i32, compact: bool) -> crate::admin::TopicSpec {
+pub(crate) fn internal_spec(name: &str, partitions: i32, compact: bool) -> crate::admin::TopicSpec {
     let spec = crate::admin::TopicSpec::new(name, partitions);
     if compact { spec.compacted() } else { spec }
 }
@@ -464,4 +401,12 @@ pub(crate) fn internal_partitions(
     }
     out.push((config.dead_letter_topic().into(), 1, false));
     Ok(out)
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::collector::RecordCollector;
+use super::context::{AppEnv, TaskCx, TaskId};
 use crate::config::StoreBackend;
 use crate::error::Error;
-use crate::processor::context::{AppEnv, RecordCollector, TaskCx, TaskId};
 use crate::record::RawRecord;
 use crate::state::{ChangelogReader, StateManager, StoreRegistry};
 use crate::topology::{TaskNodes, Topology};

@@ -75,7 +75,8 @@ pub struct AvroSerde<T> {
 }
 
 impl<T> AvroSerde<T> {
-    /// A serde writing and reading with `schema` through `registry`.
+    /// A serde writing and reading with `schema` (an [`avro::Schema`](crate::avro::Schema)) through
+    /// `registry`.
     pub fn new(registry: &SchemaRegistry, schema: Schema) -> Result<Self, SerdeError> {
         Ok(AvroSerde {
             core: Arc::new(Core::new(registry, schema)?),

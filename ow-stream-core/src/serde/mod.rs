@@ -33,6 +33,7 @@
 //! ```
 
 mod avro;
+pub(crate) mod blocking;
 mod builtin;
 
 use std::error::Error as StdError;
@@ -41,6 +42,7 @@ use std::fmt;
 use futures::future::BoxFuture;
 
 pub use avro::AvroSerde;
+pub(crate) use blocking::{decode_blocking, encode_blocking};
 pub use builtin::{BytesSerde, JsonSerde, StringSerde, UnitSerde};
 
 /// Which half of a record a serde is working on.
@@ -123,7 +125,8 @@ pub enum SerdeError {
     /// The schema registry refused or failed a request.
     #[error("schema registry: {0}")]
     Registry(#[from] crate::registry::RegistryError),
-    /// Avro encoding, decoding or schema resolution failed.
+    /// Avro encoding, decoding or schema resolution failed (an [`apache_avro::Error`], re-exported
+    /// as [`crate::avro::Error`]).
     #[error("avro: {0}")]
     Avro(#[source] Box<apache_avro::Error>),
     /// JSON encoding or decoding failed.
@@ -237,38 +240,6 @@ pub async fn deserialize_loading<T: 'static>(
         }
     }
     serde.deserialize(ctx, bytes)
-}
-
-/// Decodes from synchronous code outside a task, blocking on a schema load when one is needed.
-pub(crate) fn decode_blocking<T: 'static>(
-    serde: &dyn Serde<T>,
-    ctx: SerdeContext<'_>,
-    bytes: &[u8],
-) -> Result<T, SerdeError> {
-    use crate::processor::context::{Blocker, OwnBlocker};
-    match serde.deserialize(ctx, bytes) {
-        Err(SerdeError::SchemaNotLoaded { id }) => {
-            OwnBlocker.block_on_schema(serde.load_schema(id))?;
-            serde.deserialize(ctx, bytes)
-        }
-        other => other,
-    }
-}
-
-/// Encodes from synchronous code outside a task, blocking on schema registration when needed.
-pub(crate) fn encode_blocking<T: 'static>(
-    serde: &dyn Serde<T>,
-    ctx: SerdeContext<'_>,
-    value: &T,
-) -> Result<Vec<u8>, SerdeError> {
-    use crate::processor::context::{Blocker, OwnBlocker};
-    match serde.serialize(ctx, value) {
-        Err(SerdeError::NotPrepared { .. }) => {
-            OwnBlocker.block_on_schema(serde.prepare(ctx))?;
-            serde.serialize(ctx, value)
-        }
-        other => other,
-    }
 }
 
 impl fmt::Display for SerdeTarget {

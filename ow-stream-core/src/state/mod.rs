@@ -33,7 +33,7 @@ pub use query::{ReadOnlyKeyValueStore, ReadOnlyWindowStore};
 
 use crate::config::StoreBackend;
 use crate::error::{Error, StoreError};
-use crate::processor::context::TaskCx;
+use crate::runtime::context::TaskCx;
 use crate::serde::{Serde, SerdeContext};
 
 /// What a store holds.

@@ -6,9 +6,10 @@ use super::source::missing_serde;
 use crate::dsl::{Data, Materialized, Stream, StreamsBuilder};
 use crate::error::Error;
 use crate::processor::Processor;
-use crate::processor::context::{ProcessorContext, TaskCx};
+use crate::processor::context::ProcessorContext;
 use crate::processor::node::{Children, Node};
 use crate::record::Record;
+use crate::runtime::context::TaskCx;
 use crate::state::{StoreDef, StoreKind, StoreSerdes};
 
 struct ProcessorNode<P, KO, VO> {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use crate::dsl::{Data, Materialized, Stream, StreamsBuilder, Table};
 use crate::error::{Error, StoreError, TopologyError};
-use crate::processor::context::TaskCx;
 use crate::processor::node::{
     BuildEnv, Children, ErasedNode, NodeSpec, SourceNode, downcast_children,
 };
 use crate::record::{Headers, RawRecord, Record};
+use crate::runtime::context::TaskCx;
 use crate::serde::{Serde, SerdeContext, SerdeError};
 use crate::state::changelog::{PROVENANCE_HEADER, decode_provenance};
 use crate::state::{StoreDef, StoreKind, StoreSerdes};

@@ -9,9 +9,9 @@ use crate::dsl::{
     Data, EmitStrategy, GroupedStream, Materialized, TimeWindows, WindowedStream, WindowedTable,
 };
 use crate::error::{Error, StoreError};
-use crate::processor::context::TaskCx;
 use crate::processor::node::{Children, Node, OpSpec};
 use crate::record::Record;
+use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
 use crate::state::window::{
     EMITTED_UNTIL_KEY, Window, Windowed, decode_key, encode_key, encode_time,

@@ -5,6 +5,13 @@
 //! process, every client of the directory — the stages of the embedded stack each have their
 //! own consumer group — shares one open [`Log`].
 
+pub(crate) mod admin;
+pub(crate) mod client;
+pub(crate) mod connection;
+pub(crate) mod thread;
+
+pub(crate) use connection::LocalConnection;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -16,8 +23,8 @@ use parking_lot::Mutex;
 use crate::config::{LocalFsync, StreamsConfig};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::processor::context::{Delivery, OutRecord, RecordCollector};
 use crate::record::{Headers, RawRecord};
+use crate::runtime::collector::{Delivery, OutRecord, RecordCollector};
 use crate::runtime::manager::{Collector, GroupOffsets};
 use crate::state::ChangelogReader;
 

@@ -1,6 +1,6 @@
 //! The stores of one task: reads, writes, changelogging, commit and restore.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
@@ -8,57 +8,23 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::changelog::{Checkpoint, is_marker, marker_headers, marker_key};
+use super::changelog::{Checkpoint, marker_headers, marker_key};
 use super::{QueryHandle, StoreDef};
 use crate::config::StoreBackend;
 use crate::error::{Error, StoreError};
-use crate::processor::context::{Delivery, OutRecord, RecordCollector, TaskId};
-use crate::record::{Headers, RawRecord};
+use crate::record::Headers;
+use crate::runtime::collector::{Delivery, OutRecord, RecordCollector};
+use crate::runtime::context::TaskId;
+
+mod restore;
+
+pub(crate) use restore::{ChangelogRange, ChangelogReader};
 
 type Bytes2 = (Vec<u8>, Vec<u8>);
 type RoTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("__ow_meta");
 const META_CHECKPOINT: &str = "checkpoint";
-
-/// A changelog partition to read during restore: the records of `[from, to)`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ChangelogRange<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) partition: i32,
-    pub(crate) from: i64,
-    pub(crate) to: i64,
-}
-
-/// Reads changelog partitions during restore (a Kafka consumer with manual assignment, the
-/// local log, or the test driver's topics).
-pub(crate) trait ChangelogReader {
-    /// `(start, end)` offsets of a partition (end = the next offset to be written).
-    fn watermarks(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), Error>;
-    /// Calls `f` for every record of `[from, to)` in order.
-    fn read(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
-    ) -> Result<(), Error>;
-
-    /// Calls `f(i, record)` for every record of every range `ranges[i]`: in order within a
-    /// range, ranges possibly interleaved. The default reads one range after the other;
-    /// readers that pay a latency per partition read them all at once.
-    fn read_many(
-        &mut self,
-        ranges: &[ChangelogRange<'_>],
-        f: &mut dyn FnMut(usize, &RawRecord) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        for (i, r) in ranges.iter().enumerate() {
-            self.read(r.topic, r.partition, r.from, r.to, &mut |rec| f(i, rec))?;
-        }
-        Ok(())
-    }
-}
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 struct Meta {
@@ -493,11 +459,7 @@ impl StateManager {
             match delivery.offset() {
                 Some(Ok(offset)) => self.slots[index].position = offset + 1,
                 Some(Err(e)) => {
-                    return Err(Error::Kafka {
-                        operation: "write commit marker",
-                        message: e,
-                        retriable: false,
-                    });
+                    return Err(Error::kafka_failure("write commit marker", e, false));
                 }
                 None => {
                     return Err(Error::Closed {
@@ -550,254 +512,6 @@ impl StateManager {
         self.refresh_read()
     }
 
-    /// Brings every shard up to date from its changelog, discards changes of commits that
-    /// never finished, and writes compensation records for them. Returns whether it wrote any
-    /// (the caller must then commit before processing).
-    pub(crate) fn restore(
-        &mut self,
-        reader: &mut dyn ChangelogReader,
-        out: &mut dyn RecordCollector,
-    ) -> Result<bool, Error> {
-        let base = if self.seq > 0 {
-            Some(self.checkpoint())
-        } else {
-            None
-        };
-        let results = self.restore_slots(reader, base.clone())?;
-        // The commit every shard finished: the lowest latest marker.
-        let target = results.iter().filter_map(|r| r.latest_seq()).min();
-        let mut final_cp: Option<Checkpoint> = base;
-        let mut compensate: Vec<(usize, BTreeSet<Vec<u8>>)> = Vec::new();
-        for (index, r) in results.into_iter().enumerate() {
-            let mut discard: BTreeSet<Vec<u8>> = r.tail.into_iter().map(|(k, _)| k).collect();
-            match r.last {
-                Some((cp, data, pos)) if Some(cp.seq) == target => {
-                    self.apply_all(index, data)?;
-                    self.slots[index].position = pos;
-                    if final_cp.as_ref().is_none_or(|f| f.seq <= cp.seq) {
-                        final_cp = Some(cp);
-                    }
-                }
-                Some((cp, data, _)) => {
-                    tracing::info!(
-                        task = %self.task, store = %self.slots[index].def.name, seq = cp.seq,
-                        "discarding a commit that did not reach every changelog"
-                    );
-                    discard.extend(data.into_iter().map(|(k, _)| k));
-                    self.slots[index].position = r.prev_pos;
-                    if let Some(prev) = r.prev
-                        && final_cp.as_ref().is_none_or(|f| f.seq < prev.seq)
-                    {
-                        final_cp = Some(prev);
-                    }
-                }
-                None => {
-                    self.slots[index].position = r.prev_pos;
-                    if let Some(prev) = r.prev
-                        && final_cp.as_ref().is_none_or(|f| f.seq < prev.seq)
-                    {
-                        final_cp = Some(prev);
-                    }
-                }
-            }
-            if !discard.is_empty() {
-                compensate.push((index, discard));
-            }
-        }
-        if let Some(cp) = &final_cp {
-            self.apply_checkpoint(cp);
-        }
-        // Undo the unfinished tails in the changelogs: write back what the restored state says.
-        let mut wrote = false;
-        for (index, keys) in compensate {
-            for key in keys {
-                let value = self.get(index, &key)?;
-                let Some(changelog) = self.slots[index].changelog.clone() else {
-                    continue;
-                };
-                out.send(OutRecord {
-                    topic: &changelog,
-                    partition: Some(self.task.partition),
-                    key: Some(&key),
-                    value: value.as_deref(),
-                    timestamp: 0,
-                    headers: &NO_HEADERS,
-                })?;
-                wrote = true;
-            }
-        }
-        self.persist(true)?;
-        self.dirty = wrote;
-        Ok(wrote)
-    }
-
-    fn apply_all(
-        &mut self,
-        index: usize,
-        data: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<(), Error> {
-        match &mut self.slots[index].data {
-            SlotData::Memory(map) => {
-                let mut map = map.write();
-                for (k, v) in data {
-                    match v {
-                        Some(v) => {
-                            map.insert(k, v);
-                        }
-                        None => {
-                            map.remove(&k);
-                        }
-                    }
-                }
-            }
-            SlotData::Redb { cache, .. } => {
-                for (k, v) in data {
-                    cache.insert(k, v);
-                }
-            }
-        }
-        if let SlotData::Redb { cache, .. } = &self.slots[index].data
-            && cache.len() >= RESTORE_CHUNK
-        {
-            self.persist(false)?;
-        }
-        Ok(())
-    }
-
-    /// Reads every shard's changelog from its position to its end, all partitions at once,
-    /// applying confirmed groups of changes as they come.
-    fn restore_slots(
-        &mut self,
-        reader: &mut dyn ChangelogReader,
-        base: Option<Checkpoint>,
-    ) -> Result<Vec<SlotRestore>, Error> {
-        let mut results = Vec::with_capacity(self.slots.len());
-        // (slot index, changelog, from, end) of the shards that have something to read.
-        let mut reads: Vec<(usize, Arc<str>, i64, i64)> = Vec::new();
-        for index in 0..self.slots.len() {
-            let (r, read) = self.plan_slot(index, reader, base.clone())?;
-            results.push(r);
-            if let Some((changelog, from, end)) = read {
-                reads.push((index, changelog, from, end));
-            }
-        }
-        if reads.is_empty() {
-            return Ok(results);
-        }
-        let partition = self.task.partition;
-        let ranges: Vec<ChangelogRange<'_>> = reads
-            .iter()
-            .map(|(_, changelog, from, end)| ChangelogRange {
-                topic: changelog,
-                partition,
-                from: *from,
-                to: *end,
-            })
-            .collect();
-        let mut scans: Vec<Scan> = reads
-            .iter()
-            .map(|(index, _, _, _)| Scan {
-                r: std::mem::replace(&mut results[*index], SlotRestore::empty()),
-                pending: Vec::new(),
-                to_apply: Vec::new(),
-            })
-            .collect();
-        reader.read_many(&ranges, &mut |i, rec| {
-            let (index, changelog, _, _) = &reads[i];
-            let scan = &mut scans[i];
-            scan.push(rec, changelog, partition)?;
-            // Apply (and persist) confirmed groups as we go, not all at the end.
-            if scan.to_apply.len() >= RESTORE_CHUNK {
-                let data = std::mem::take(&mut scan.to_apply);
-                self.apply_all(*index, data)?;
-            }
-            Ok(())
-        })?;
-        for ((index, changelog, from, end), scan) in reads.iter().zip(scans) {
-            let Scan {
-                mut r,
-                pending,
-                to_apply,
-            } = scan;
-            if !to_apply.is_empty() {
-                self.apply_all(*index, to_apply)?;
-            }
-            r.tail = pending;
-            tracing::debug!(task = %self.task, changelog = %changelog, from, end, "restored");
-            results[*index] = r;
-        }
-        Ok(results)
-    }
-
-    /// Where restoring shard `index` starts: its restore state, and the changelog range to
-    /// read (`None` when it is up to date or has no changelog).
-    #[allow(clippy::type_complexity)]
-    fn plan_slot(
-        &mut self,
-        index: usize,
-        reader: &mut dyn ChangelogReader,
-        base: Option<Checkpoint>,
-    ) -> Result<(SlotRestore, Option<(Arc<str>, i64, i64)>), Error> {
-        let mut r = SlotRestore {
-            prev: base,
-            prev_pos: self.slots[index].position,
-            last: None,
-            tail: Vec::new(),
-        };
-        let Some(changelog) = self.slots[index].changelog.clone() else {
-            return Ok((r, None));
-        };
-        let partition = self.task.partition;
-        let (low, end) = reader.watermarks(&changelog, partition)?;
-        let mut from = self.slots[index].position;
-        if from > end {
-            tracing::warn!(
-                task = %self.task, changelog = %changelog, local = from, end,
-                "local state is ahead of its changelog (was the topic recreated?): rebuilding it"
-            );
-            self.wipe(index)?;
-            r.prev = None;
-            from = low;
-        }
-        if from < low {
-            if from > 0 || low > 0 {
-                tracing::warn!(
-                    task = %self.task, changelog = %changelog, wanted = from, start = low,
-                    "changelog starts later than the local state: older changes were removed by retention"
-                );
-            }
-            from = low;
-        }
-        r.prev_pos = r.prev_pos.max(from);
-        if from >= end {
-            return Ok((r, None));
-        }
-        Ok((r, Some((changelog, from, end))))
-    }
-
-    fn wipe(&mut self, index: usize) -> Result<(), Error> {
-        match &mut self.slots[index].data {
-            SlotData::Memory(map) => map.write().clear(),
-            SlotData::Redb { table, cache } => {
-                cache.clear();
-                let table = table.clone();
-                if let Some(db) = &self.db {
-                    let txn = db.db.begin_write().map_err(|e| self.task_err(e))?;
-                    {
-                        let mut t = txn
-                            .open_table(TableDefinition::<&[u8], &[u8]>::new(&table))
-                            .map_err(|e| self.task_err(e))?;
-                        t.retain(|_, _| false).map_err(|e| self.task_err(e))?;
-                    }
-                    txn.commit().map_err(|e| self.task_err(e))?;
-                }
-                self.refresh_read()?;
-            }
-        }
-        self.slots[index].position = 0;
-        Ok(())
-    }
-
     /// Handles for interactive queries of every shard.
     pub(crate) fn query_handles(&self) -> Vec<(Arc<str>, QueryHandle)> {
         self.slots
@@ -816,79 +530,6 @@ impl StateManager {
                 (slot.def.name.clone(), handle)
             })
             .collect()
-    }
-}
-
-/// Changelog records applied per chunk during restore.
-const RESTORE_CHUNK: usize = 10_000;
-
-/// The state of a changelog scan during restore.
-struct Scan {
-    r: SlotRestore,
-    pending: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    to_apply: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl Scan {
-    fn push(&mut self, rec: &RawRecord, changelog: &Arc<str>, partition: i32) -> Result<(), Error> {
-        let corrupt = |reason: String| {
-            Error::store(
-                changelog.clone(),
-                StoreError::CorruptChangelog {
-                    topic: changelog.to_string(),
-                    partition,
-                    offset: rec.offset,
-                    reason,
-                },
-            )
-        };
-        if is_marker(&rec.headers) {
-            let cp =
-                Checkpoint::decode(rec.value.as_deref().unwrap_or_default()).map_err(corrupt)?;
-            if let Some((prev_cp, data, pos)) = self.r.last.take() {
-                self.to_apply.extend(data);
-                self.r.prev = Some(prev_cp);
-                self.r.prev_pos = pos;
-            }
-            self.r.last = Some((cp, std::mem::take(&mut self.pending), rec.offset + 1));
-        } else {
-            let Some(key) = &rec.key else {
-                return Err(corrupt("record without a key".into()));
-            };
-            self.pending
-                .push((key.to_vec(), rec.value.as_ref().map(|v| v.to_vec())));
-        }
-        Ok(())
-    }
-}
-
-struct SlotRestore {
-    /// The checkpoint the applied state reflects.
-    prev: Option<Checkpoint>,
-    prev_pos: i64,
-    /// The last marker with the changes since the marker before it (not applied yet).
-    #[allow(clippy::type_complexity)]
-    last: Option<(Checkpoint, Vec<(Vec<u8>, Option<Vec<u8>>)>, i64)>,
-    /// Changes after the last marker.
-    tail: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl SlotRestore {
-    /// A placeholder while a scan owns the real one.
-    fn empty() -> Self {
-        SlotRestore {
-            prev: None,
-            prev_pos: 0,
-            last: None,
-            tail: Vec::new(),
-        }
-    }
-
-    fn latest_seq(&self) -> Option<u64> {
-        self.last
-            .as_ref()
-            .map(|(cp, _, _)| cp.seq)
-            .or(self.prev.as_ref().map(|p| p.seq))
     }
 }
 

@@ -1,6 +1,13 @@
 //! Everything that touches rdkafka. No rdkafka type leaves this module: the rest of the
 //! library sees records, collectors, changelog readers and offsets.
 
+pub(crate) mod admin;
+pub(crate) mod client;
+pub(crate) mod connection;
+pub(crate) mod thread;
+
+pub(crate) use connection::KafkaConnection;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,10 +25,11 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::config::{Backend, StreamsConfig};
-use crate::error::Error;
+use crate::error::{Error, KafkaFailure};
 use crate::metrics::Metrics;
-use crate::processor::context::{Delivery, OutRecord, RecordCollector};
 use crate::record::{Headers, RawRecord};
+use crate::runtime::collector::{Delivery, OutRecord, RecordCollector};
+use crate::runtime::manager::Collector;
 use crate::state::{ChangelogRange, ChangelogReader};
 
 /// How long a producer flush may take before the commit fails.
@@ -78,8 +86,9 @@ pub(crate) fn kafka_error(operation: &'static str, e: KafkaError) -> Error {
     });
     Error::Kafka {
         operation,
-        message: e.to_string(),
+        code: e.rdkafka_error_code(),
         retriable,
+        source: Box::new(e),
     }
 }
 
@@ -239,7 +248,7 @@ impl TopicNames {
 /// Delivery reports of the producer.
 pub(crate) struct DeliveryContext {
     tracked: Mutex<HashMap<usize, Delivery>>,
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<(Option<RDKafkaErrorCode>, String)>>,
     metrics: Arc<Metrics>,
 }
 
@@ -259,7 +268,7 @@ impl ProducerContext for DeliveryContext {
                 tracing::error!(error = %message, "a record was not delivered");
                 let mut failed = self.failed.lock();
                 if failed.is_none() {
-                    *failed = Some(message.clone());
+                    *failed = Some((e.rdkafka_error_code(), message.clone()));
                 }
                 Err(message)
             }
@@ -332,8 +341,9 @@ impl KafkaCollector {
                     if Instant::now() > deadline {
                         return Err(Error::Kafka {
                             operation: "produce",
-                            message: "the producer queue stayed full".into(),
+                            code: Some(RDKafkaErrorCode::QueueFull),
                             retriable: true,
+                            source: Box::new(KafkaFailure("the producer queue stayed full".into())),
                         });
                     }
                     // Backpressure: let the background thread deliver some records.
@@ -353,14 +363,21 @@ impl KafkaCollector {
         self.producer
             .flush(FLUSH_TIMEOUT)
             .map_err(|e| kafka_error("flush", e))?;
-        if let Some(message) = self.producer.context().failed.lock().take() {
+        if let Some((code, message)) = self.producer.context().failed.lock().take() {
             return Err(Error::Kafka {
                 operation: "produce",
-                message,
+                code,
                 retriable: false,
+                source: Box::new(KafkaFailure(message)),
             });
         }
         Ok(())
+    }
+}
+
+impl Collector for KafkaCollector {
+    fn flush(&mut self) -> Result<(), Error> {
+        KafkaCollector::flush(self)
     }
 }
 
@@ -522,11 +539,11 @@ impl ChangelogReader for KafkaChangelogReader {
                             .filter(|(_, d)| !**d)
                             .map(|(r, _)| format!("{}/{} to offset {}", r.topic, r.partition, r.to))
                             .collect();
-                        break Err(Error::Kafka {
-                            operation: "read changelog",
-                            message: format!("no progress reading {}", behind.join(", ")),
-                            retriable: true,
-                        });
+                        break Err(Error::kafka_failure(
+                            "read changelog",
+                            format!("no progress reading {}", behind.join(", ")),
+                            true,
+                        ));
                     }
                 }
             }
@@ -596,8 +613,9 @@ pub(crate) async fn create_topics(
                     Err((name, code)) => {
                         return Err(Error::Kafka {
                             operation: "create topics",
-                            message: format!("{name}: {code}"),
+                            code: Some(code),
                             retriable: false,
+                            source: Box::new(KafkaFailure(format!("{name}: {code}"))),
                         });
                     }
                 }

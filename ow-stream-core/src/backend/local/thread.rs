@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use ow_stream_log::{Log, LogError};
 
-use super::Shared;
-use super::kafka_thread::now_ms;
-use super::manager::TaskManager;
+use super::{LocalChangelogReader, LocalCollector, LocalGroup, log_error, to_raw};
 use crate::error::Error;
-use crate::local::{LocalChangelogReader, LocalCollector, LocalGroup, log_error, to_raw};
+use crate::runtime::manager::TaskManager;
+use crate::runtime::{Shared, now_ms};
 
 /// Records read per partition per step.
 const PER_PARTITION: usize = 500;

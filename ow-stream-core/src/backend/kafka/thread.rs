@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -12,20 +12,14 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::Shared;
-use super::manager::{GroupOffsets, TaskManager};
-use crate::error::Error;
-use crate::kafka::{
+use super::{
     KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames, client_config,
     kafka_error, offsets_list, partition_counts, to_raw,
 };
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::error::Error;
+use crate::runtime::Shared;
+use crate::runtime::manager::{GroupOffsets, TaskManager};
+use crate::runtime::now_ms;
 
 /// The internal topics to create: `(name, partitions, compacted)`.
 pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
@@ -39,7 +33,7 @@ pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>,
         .map(|t| t.resolve(app))
         .collect();
     let counts = partition_counts(&shared.config, &external)?;
-    super::internal_partitions(&shared.topology, &shared.config, &counts)
+    crate::runtime::internal_partitions(&shared.topology, &shared.config, &counts)
 }
 
 /// Checks that the internal topics exist with the partitions they need.

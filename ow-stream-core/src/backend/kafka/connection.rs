@@ -1,0 +1,78 @@
+//! The Kafka backend's entry point: clients for one configuration, and the preparation of a
+//! streams application (plan, create and check its topics).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::admin::{KafkaAdmin, blocking};
+use super::client::{KafkaConsumer, KafkaProducer};
+use super::{create_topics, partition_counts, thread};
+use crate::backend::{AdminOps, Connection, RawConsumer, RawProducer, StreamThreads};
+use crate::config::StreamsConfig;
+use crate::error::Error;
+use crate::runtime::{Shared, internal_spec};
+
+/// Clients of the cluster a configuration names. Creating one connects to nothing: each
+/// client connects when it is made.
+pub(crate) struct KafkaConnection {
+    config: StreamsConfig,
+}
+
+impl KafkaConnection {
+    pub(crate) fn new(config: &StreamsConfig) -> KafkaConnection {
+        KafkaConnection {
+            config: config.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Connection for KafkaConnection {
+    fn producer(&self) -> Result<Arc<dyn RawProducer>, Error> {
+        Ok(Arc::new(KafkaProducer::new(&self.config)?))
+    }
+
+    fn consumer(&self, group: &str, topic: Arc<str>) -> Result<Box<dyn RawConsumer>, Error> {
+        Ok(Box::new(KafkaConsumer::subscribe(
+            &self.config,
+            group,
+            topic,
+        )?))
+    }
+
+    fn admin(&self) -> Result<Box<dyn AdminOps>, Error> {
+        Ok(Box::new(KafkaAdmin::new(&self.config)))
+    }
+
+    async fn prepare_streams(
+        &self,
+        shared: &Arc<Shared>,
+        sinks: &[Arc<str>],
+    ) -> Result<Arc<dyn StreamThreads>, Error> {
+        let planning = shared.clone();
+        let plan = blocking(move || thread::plan_topics(&planning)).await?;
+        let config = self.config.clone();
+        let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
+        let existing = blocking(move || partition_counts(&config, &names)).await?;
+        let missing: Vec<_> = plan
+            .iter()
+            .filter(|(n, _, _)| !existing.contains_key(n))
+            .map(|(n, p, c)| internal_spec(n, *p, *c))
+            .collect();
+        create_topics(&self.config, &missing).await?;
+        let checking = shared.clone();
+        let sinks = sinks.to_vec();
+        blocking(move || thread::check_topics(&checking, &plan, &sinks)).await?;
+        Ok(Arc::new(KafkaThreads))
+    }
+}
+
+/// Stream threads that are consumer-group members of their own.
+struct KafkaThreads;
+
+impl StreamThreads for KafkaThreads {
+    fn run(&self, shared: Arc<Shared>, index: usize) -> Result<(), Error> {
+        thread::run(shared, index)
+    }
+}

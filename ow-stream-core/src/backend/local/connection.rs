@@ -1,0 +1,107 @@
+//! The local backend's entry point: clients of one log directory, and the preparation of a
+//! streams application (its lease, and its topics).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ow_stream_log::Log;
+
+use super::admin::LocalAdmin;
+use super::{AppLease, LocalConsumer, LocalWriter, ensure_topic, open, partition_counts, thread};
+use crate::backend::{AdminOps, Connection, RawConsumer, RawProducer, StreamThreads};
+use crate::config::StreamsConfig;
+use crate::error::Error;
+use crate::runtime::{Shared, internal_partitions, internal_spec};
+
+/// The open log of a directory, shared by every client of it in the process.
+pub(crate) struct LocalConnection {
+    dir: PathBuf,
+    log: Arc<Log>,
+    segment_bytes: Option<u64>,
+}
+
+impl LocalConnection {
+    /// Opens (or joins the process's open) log in `dir`.
+    pub(crate) fn open(dir: &Path, config: &StreamsConfig) -> Result<LocalConnection, Error> {
+        Ok(LocalConnection {
+            dir: dir.to_path_buf(),
+            log: open(dir, config)?,
+            segment_bytes: config.local.segment_bytes,
+        })
+    }
+}
+
+#[async_trait]
+impl Connection for LocalConnection {
+    fn producer(&self) -> Result<Arc<dyn RawProducer>, Error> {
+        Ok(Arc::new(LocalWriter::start(self.log.clone())?))
+    }
+
+    fn consumer(&self, group: &str, topic: Arc<str>) -> Result<Box<dyn RawConsumer>, Error> {
+        Ok(Box::new(LocalConsumer::new(
+            self.log.clone(),
+            group,
+            topic,
+        )?))
+    }
+
+    fn admin(&self) -> Result<Box<dyn AdminOps>, Error> {
+        Ok(Box::new(LocalAdmin {
+            log: self.log.clone(),
+            segment_bytes: self.segment_bytes,
+        }))
+    }
+
+    async fn prepare_streams(
+        &self,
+        shared: &Arc<Shared>,
+        sinks: &[Arc<str>],
+    ) -> Result<Arc<dyn StreamThreads>, Error> {
+        let app = &shared.config.application_id;
+        let lease = AppLease::acquire(&self.dir, app)?;
+        let external: Vec<Arc<str>> = shared
+            .topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| s.source_topics.iter())
+            .filter(|t| !t.is_internal())
+            .map(|t| t.resolve(app))
+            .collect();
+        let counts = partition_counts(&self.log, &external);
+        let plan = internal_partitions(&shared.topology, &shared.config, &counts)?;
+        for (name, partitions, compact) in &plan {
+            // Repartition records are purged once committed; the default time retention is
+            // a backstop.
+            ensure_topic(
+                &self.log,
+                &internal_spec(name, *partitions, *compact),
+                self.segment_bytes,
+            )?;
+        }
+        let existing = partition_counts(&self.log, sinks);
+        if let Some(missing) = sinks.iter().find(|t| !existing.contains_key(*t)) {
+            return Err(Error::Config {
+                field: "topics",
+                reason: format!("output topic {missing} does not exist: create it first"),
+            });
+        }
+        Ok(Arc::new(LocalThreads {
+            log: self.log.clone(),
+            _lease: lease,
+        }))
+    }
+}
+
+/// Stream threads that split the log's partitions between them; the application's lease on
+/// the directory lasts as long as they do.
+struct LocalThreads {
+    log: Arc<Log>,
+    _lease: AppLease,
+}
+
+impl StreamThreads for LocalThreads {
+    fn run(&self, shared: Arc<Shared>, index: usize) -> Result<(), Error> {
+        thread::run(shared, index, self.log.clone())
+    }
+}

@@ -1,0 +1,205 @@
+//! What a task hands its nodes: the task's identity, the application's settings, its stores,
+//! its output collector and its clocks. Internal plumbing; the user-facing view of it is
+//! [`ProcessorContext`](crate::processor::ProcessorContext).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::collector::{OutRecord, RecordCollector};
+use crate::config::OnError;
+use crate::error::{BoxError, Error};
+use crate::metrics::Metrics;
+use crate::record::{RawRecord, RecordMetadata};
+use crate::serde::blocking::Blocker;
+use crate::serde::{Serde, SerdeContext, SerdeError};
+use crate::state::StateManager;
+
+/// Identifies a task: a sub-topology working on one partition (`"0_3"`, as in Kafka Streams).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct TaskId {
+    pub(crate) subtopology: u32,
+    pub(crate) partition: i32,
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// Application-wide settings a task needs.
+pub(crate) struct AppEnv {
+    pub(crate) application_id: Arc<str>,
+    pub(crate) dead_letter_topic: Arc<str>,
+    pub(crate) deserialization_errors: OnError,
+    pub(crate) processing_errors: OnError,
+    pub(crate) blocker: Box<dyn Blocker>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Per-record, per-task state handed to every node.
+pub(crate) struct TaskCx<'a> {
+    pub(crate) task: TaskId,
+    pub(crate) env: &'a AppEnv,
+    pub(crate) state: &'a mut StateManager,
+    pub(crate) out: &'a mut dyn RecordCollector,
+    /// The input record being processed (none during punctuation).
+    pub(crate) input: Option<&'a RawRecord>,
+    /// Highest record timestamp the task has seen.
+    pub(crate) stream_time: i64,
+    /// Wall-clock time of this processing step, in milliseconds.
+    pub(crate) wall_clock: i64,
+    /// Records written to repartition topics for the current input record so far.
+    pub(crate) emit_seq: u32,
+    /// Punctuation round, so nodes reached by several parents punctuate once per round.
+    pub(crate) round: u64,
+}
+
+impl TaskCx<'_> {
+    /// Decodes with a serde, loading a missing writer schema first.
+    pub(crate) fn decode<T: 'static>(
+        &self,
+        serde: &dyn Serde<T>,
+        ctx: SerdeContext<'_>,
+        bytes: &[u8],
+    ) -> Result<T, SerdeError> {
+        for _ in 0..3 {
+            match serde.deserialize(ctx, bytes) {
+                Err(SerdeError::SchemaNotLoaded { id }) => {
+                    self.env.blocker.block_on_schema(serde.load_schema(id))?
+                }
+                other => return other,
+            }
+        }
+        serde.deserialize(ctx, bytes)
+    }
+
+    /// Encodes with a serde, registering its schema first when it asks.
+    pub(crate) fn encode<T: 'static>(
+        &self,
+        serde: &dyn Serde<T>,
+        ctx: SerdeContext<'_>,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerdeError> {
+        let start = out.len();
+        match serde.serialize_into(ctx, value, out) {
+            Err(SerdeError::NotPrepared { .. }) => {
+                out.truncate(start);
+                self.env.blocker.block_on_schema(serde.prepare(ctx))?;
+                serde.serialize_into(ctx, value, out)
+            }
+            other => other,
+        }
+    }
+
+    /// Applies the deserialization-error policy to the current input record.
+    pub(crate) fn deserialization_error(&mut self, error: SerdeError) -> Result<(), Error> {
+        let Some(input) = self.input else {
+            return Err(Error::Closed {
+                reason: format!("decode error outside of a record: {error}"),
+            });
+        };
+        self.env.metrics.deserialization_errors.incr();
+        match self.env.deserialization_errors {
+            OnError::Fail => Err(Error::Deserialize {
+                topic: input.topic.clone(),
+                partition: input.partition,
+                offset: input.offset,
+                source: error,
+                record: Some(Box::new(input.clone())),
+            }),
+            OnError::LogAndSkip => {
+                tracing::warn!(
+                    topic = %input.topic, partition = input.partition, offset = input.offset,
+                    error = %error, "skipping a record that cannot be decoded"
+                );
+                Ok(())
+            }
+            OnError::DeadLetter => self.dead_letter("deserialize", None, &error.to_string()),
+        }
+    }
+
+    /// Applies the processing-error policy to the current input record.
+    pub(crate) fn processing_error(
+        &mut self,
+        node: &Arc<str>,
+        error: BoxError,
+    ) -> Result<(), Error> {
+        let Some(input) = self.input else {
+            return Err(Error::Processing {
+                node: node.clone(),
+                topic: "".into(),
+                partition: -1,
+                offset: -1,
+                source: error,
+            });
+        };
+        self.env.metrics.processing_errors.incr();
+        match self.env.processing_errors {
+            OnError::Fail => Err(Error::Processing {
+                node: node.clone(),
+                topic: input.topic.clone(),
+                partition: input.partition,
+                offset: input.offset,
+                source: error,
+            }),
+            OnError::LogAndSkip => {
+                tracing::warn!(
+                    node = %node, topic = %input.topic, partition = input.partition,
+                    offset = input.offset, error = %error, "skipping a record a processor failed on"
+                );
+                Ok(())
+            }
+            OnError::DeadLetter => self.dead_letter("process", Some(node), &error.to_string()),
+        }
+    }
+
+    fn dead_letter(
+        &mut self,
+        stage: &str,
+        node: Option<&Arc<str>>,
+        error: &str,
+    ) -> Result<(), Error> {
+        let Some(input) = self.input else {
+            return Ok(());
+        };
+        use crate::processor::dead_letter_headers as h;
+        let mut headers = input.headers.clone();
+        headers.insert(
+            h::TOPIC,
+            Some(Bytes::copy_from_slice(input.topic.as_bytes())),
+        );
+        headers.insert(h::PARTITION, Some(Bytes::from(input.partition.to_string())));
+        headers.insert(h::OFFSET, Some(Bytes::from(input.offset.to_string())));
+        headers.insert(h::TIMESTAMP, Some(Bytes::from(input.timestamp.to_string())));
+        headers.insert(h::STAGE, Some(Bytes::copy_from_slice(stage.as_bytes())));
+        if let Some(node) = node {
+            headers.insert(h::NODE, Some(Bytes::copy_from_slice(node.as_bytes())));
+        }
+        headers.insert(h::ERROR, Some(Bytes::copy_from_slice(error.as_bytes())));
+        headers.insert(
+            h::APPLICATION,
+            Some(Bytes::copy_from_slice(self.env.application_id.as_bytes())),
+        );
+        tracing::warn!(
+            topic = %input.topic, partition = input.partition, offset = input.offset,
+            stage, error, dlq = %self.env.dead_letter_topic, "record sent to the dead-letter topic"
+        );
+        self.env.metrics.dead_letters.incr();
+        self.out.send(OutRecord {
+            topic: &self.env.dead_letter_topic,
+            partition: None,
+            key: input.key.as_deref(),
+            value: input.value.as_deref(),
+            timestamp: input.timestamp,
+            headers: &headers,
+        })
+    }
+
+    /// Where the current input record came from.
+    pub(crate) fn input_metadata(&self) -> Option<RecordMetadata> {
+        self.input.map(RawRecord::metadata)
+    }
+}
