@@ -12,13 +12,15 @@ pub(crate) mod local;
 pub mod metrics;
 pub mod processor;
 pub mod record;
-pub mod registry;
 pub mod runtime;
 pub mod serde;
 pub mod state;
 pub mod testing;
 pub mod topic;
 pub mod topology;
+
+/// Schema registries: the client side of [`ow_stream_registry`], re-exported.
+pub use ow_stream_registry as registry;
 
 pub use dsl::{Stream, StreamsBuilder, Table};
 pub use error::{Error, TopologyError};
