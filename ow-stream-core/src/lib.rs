@@ -1,8 +1,6 @@
 #![doc = include_str!("docs/guide.md")]
 
 pub mod admin;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dsl;
