@@ -12,20 +12,30 @@ use clap::Parser;
 use ow_stream_registry::SchemaRegistry;
 use ow_stream_registry::server::RegistryServer;
 
-/// Serves a Confluent-compatible schema registry (POST /subjects/{subject}/versions,
-/// GET /schemas/ids/{id}, GET /subjects, compatibility checks and levels) whose schemas are
-/// persisted in <state-dir>/schema-registry, so ids stay valid across restarts. Point the
-/// stages at it with --schema-registry-url http://<listen>.
+/// Serves a Confluent-compatible schema registry (POST /subjects/SUBJECT/versions,
+/// GET /schemas/ids/ID, GET /subjects, compatibility checks and levels) whose schemas are
+/// persisted in DIR/schema-registry, so ids stay valid across restarts. Point the
+/// stages at it with --schema-registry-url http://ADDR.
 #[derive(Parser, Debug)]
 #[command(name = "ow-registry", version)]
 struct Args {
     /// Address to listen on (port 0: any free port; the URL is printed).
-    #[arg(long, env = "OW_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "OW_LISTEN",
+        default_value = "127.0.0.1:8081",
+        value_name = "ADDR"
+    )]
     listen: SocketAddr,
 
     /// State directory: the schemas live in its `schema-registry` directory, which one registry
     /// process at a time may open.
-    #[arg(long, env = "OW_STATE_DIR", default_value = "./.ow-state")]
+    #[arg(
+        long,
+        env = "OW_STATE_DIR",
+        default_value = "./.ow-state",
+        value_name = "DIR"
+    )]
     state_dir: PathBuf,
 
     /// Log filter (`tracing` env-filter syntax, e.g. `info,ow_stream_registry=debug`).
