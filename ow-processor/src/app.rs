@@ -58,7 +58,7 @@ impl ProcessorConfig {
     ///
     /// # Errors
     /// [`ProcessorError::Streams`] when no broker is configured or a flag is malformed.
-    pub fn from_args(args: &ow_stream_core::cli::StreamsArgs) -> Result<Self, ProcessorError> {
+    pub fn from_args(args: &ow_cli::StreamsArgs) -> Result<Self, ProcessorError> {
         Ok(
             ProcessorConfig::new(args.to_config(APPLICATION_ID)?).with_topology_options(
                 TopologyOptions::default().with_topic_prefix(args.topic_prefix.clone()),

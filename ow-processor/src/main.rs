@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ow_cli::StreamsArgs;
 use ow_processor::ProcessorConfig;
-use ow_stream_core::cli::StreamsArgs;
 
 /// Turns raw OverFast answers (ow.raw.player-profiles) into per-category stats, the player
 /// table, deltas between snapshots and daily sums.

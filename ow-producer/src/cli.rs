@@ -1,6 +1,6 @@
 //! Command-line and environment settings of the producer, as `clap` argument groups that the
 //! `ow-producer` binary and the embedded stack (`ow-web`) flatten into their parsers, next to
-//! the library's shared [`StreamsArgs`](ow_stream_core::cli::StreamsArgs).
+//! the shared [`StreamsArgs`](ow_cli::StreamsArgs) of every ow-stream binary.
 //!
 //! | flag | env | default |
 //! |---|---|---|
@@ -22,7 +22,7 @@
 //! ```
 //! use clap::Parser;
 //! use ow_producer::cli::ProducerArgs;
-//! use ow_stream_core::cli::StreamsArgs;
+//! use ow_cli::StreamsArgs;
 //!
 //! #[derive(Parser)]
 //! struct Args {
@@ -271,7 +271,7 @@ pub(crate) fn read_track_file(path: &Path) -> Result<Vec<PlayerId>, ProducerErro
 }
 
 /// Parses a duration: a number with a unit (`ms`, `s`, `m`, `h`, `d`), several of them in a
-/// row (`1h30m`), or a bare number of seconds. The library's shared parser, re-exported here.
+/// row (`1h30m`), or a bare number of seconds. The parser every ow-stream binary shares (`ow_cli`), re-exported here.
 ///
 /// ```
 /// use std::time::Duration;
@@ -282,7 +282,7 @@ pub(crate) fn read_track_file(path: &Path) -> Result<Vec<PlayerId>, ProducerErro
 /// assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86_400)));
 /// assert!(parse_duration("ten minutes").is_err());
 /// ```
-pub use ow_stream_core::cli::parse_duration;
+pub use ow_cli::parse_duration;
 
 #[cfg(test)]
 mod tests {

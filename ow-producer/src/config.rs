@@ -173,7 +173,7 @@ impl ProducerConfig {
     /// [`ProducerError::Streams`] when no broker is configured or a shared flag is malformed,
     /// and the errors of [`ProducerArgs::to_config`](crate::cli::ProducerArgs::to_config).
     pub fn from_args(
-        streams: &ow_stream_core::cli::StreamsArgs,
+        streams: &ow_cli::StreamsArgs,
         args: &crate::cli::ProducerArgs,
     ) -> Result<Self, ProducerError> {
         let config = streams

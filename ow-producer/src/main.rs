@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ow_cli::StreamsArgs;
 use ow_producer::ProducerConfig;
 use ow_producer::cli::ProducerArgs;
-use ow_stream_core::cli::StreamsArgs;
 
 /// Fetches Overwatch 2 player profiles from the OverFast API for every request on
 /// ow.player-requests and writes one raw event per fetch to ow.raw.player-profiles; refreshes

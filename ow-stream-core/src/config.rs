@@ -2,9 +2,9 @@
 //!
 //! [`StreamsConfig`] names the application, says which backend carries the topics (Kafka
 //! brokers, or the durable local log for one machine), where the schema registry and the state
-//! directory are, and how errors and commits are handled. Applications usually fill it from
-//! flags and environment variables (`OW_BROKERS`, `OW_SCHEMA_REGISTRY_URL`, `OW_STATE_DIR`)
-//! with [`StreamsConfig::from_env`] or their own `clap` structs.
+//! directory are, and how errors and commits are handled. The library reads no flags and no
+//! environment variables: applications build this configuration from their own settings
+//! (the ow-stream binaries from their shared command-line flags).
 //!
 //! ```
 //! use std::time::Duration;
@@ -53,8 +53,8 @@ impl Backend {
         Backend::Local { dir: dir.into() }
     }
 
-    /// Parses the `OW_BROKERS` convention: `local:///path` (or `local:path`) selects the local
-    /// log at that path; anything else is a Kafka bootstrap list.
+    /// Parses a broker setting: `local:///path` (or `local:path`) selects the local log at that
+    /// path; anything else is a Kafka bootstrap list (`host:port[,host:port…]`).
     pub fn parse(spec: &str) -> Result<Self, Error> {
         let spec = spec.trim();
         if let Some(path) = spec.strip_prefix("local://") {
@@ -244,30 +244,6 @@ impl StreamsConfig {
         }
     }
 
-    /// Reads `OW_BROKERS` (required), `OW_SCHEMA_REGISTRY_URL`, `OW_STATE_DIR` and
-    /// `OW_COMMIT_INTERVAL_MS` from the environment.
-    pub fn from_env(application_id: impl Into<String>) -> Result<Self, Error> {
-        let brokers = std::env::var("OW_BROKERS").map_err(|_| Error::Config {
-            field: "brokers",
-            reason: "OW_BROKERS is not set".into(),
-        })?;
-        let mut config = StreamsConfig::new(application_id, Backend::parse(&brokers)?);
-        if let Ok(url) = std::env::var("OW_SCHEMA_REGISTRY_URL") {
-            config.schema_registry_url = Some(url);
-        }
-        if let Ok(dir) = std::env::var("OW_STATE_DIR") {
-            config.state_dir = dir.into();
-        }
-        if let Ok(ms) = std::env::var("OW_COMMIT_INTERVAL_MS") {
-            let ms = ms.parse::<u64>().map_err(|e| Error::Config {
-                field: "commit_interval",
-                reason: format!("OW_COMMIT_INTERVAL_MS={ms:?}: {e}"),
-            })?;
-            config.commit_interval = Duration::from_millis(ms);
-        }
-        Ok(config)
-    }
-
     /// Sets the schema registry URL.
     pub fn with_schema_registry(mut self, url: impl Into<String>) -> Self {
         self.schema_registry_url = Some(url.into());
@@ -349,8 +325,7 @@ impl StreamsConfig {
             )?),
             (None, Backend::Kafka { .. }) => Err(Error::Config {
                 field: "schema_registry_url",
-                reason: "Kafka needs a schema registry: set --schema-registry-url or OW_SCHEMA_REGISTRY_URL"
-                    .into(),
+                reason: "Kafka needs a schema registry URL".into(),
             }),
         }
     }

@@ -2,8 +2,6 @@
 
 pub mod admin;
 pub(crate) mod backend;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dsl;
@@ -11,7 +9,6 @@ pub mod error;
 pub mod metrics;
 pub mod processor;
 pub mod record;
-pub mod registry;
 pub mod runtime;
 pub mod serde;
 pub mod state;
@@ -28,6 +25,9 @@ pub mod topology;
 /// its own pinned to the same version. Types derived with `apache-avro`'s `AvroSchema` derive
 /// macro still need the crate as a direct dependency, since the macro names it.
 pub use apache_avro as avro;
+/// Schema registries: the client side of [`ow_stream_registry`], re-exported.
+pub use ow_stream_registry as registry;
+
 pub use dsl::{Stream, StreamsBuilder, Table};
 pub use error::{Error, TopologyError};
 pub use record::{Headers, RawRecord, Record, RecordMetadata};

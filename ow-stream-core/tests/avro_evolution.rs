@@ -3,9 +3,9 @@
 //! an incompatible v3 is refused.
 
 use apache_avro::AvroSchema;
-use ow_stream_core::registry::server::RegistryServer;
-use ow_stream_core::registry::{RegistryError, SchemaRegistry};
 use ow_stream_core::serde::{AvroSerde, Serde, SerdeContext, SerdeError, deserialize_loading};
+use ow_stream_registry::server::RegistryServer;
+use ow_stream_registry::{RegistryError, SchemaRegistry};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 

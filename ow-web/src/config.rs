@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use ow_stream_core::cli::StreamsArgs;
+use ow_cli::StreamsArgs;
 
 /// Flags and environment variables of the `ow-web` binary.
 ///
 /// The shared settings (`--brokers`/`OW_BROKERS`, `--schema-registry-url`, `--state-dir`,
-/// `--log`...) come from the library's [`StreamsArgs`]; when no broker is configured the
+/// `--log`...) come from the shared [`StreamsArgs`] of every ow-stream binary; when no broker is configured the
 /// binary runs the one-process embedded stack.
 ///
 /// ```

@@ -27,10 +27,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Serde, SerdeContext, SerdeError, SerdeTarget};
-use crate::registry::{
-    FRAME_LEN, MAGIC_BYTE, RegisteredSchema, SchemaRegistry, registry_form, schema_name,
-    split_frame,
-};
+use crate::registry::wire::{FRAME_LEN, MAGIC_BYTE, split_frame};
+use crate::registry::{RegisteredSchema, SchemaRegistry, registry_form, schema_name};
 
 const FORMAT: &str = "confluent avro";
 
@@ -295,9 +293,9 @@ impl Core {
     /// Splits the framing, finds (or, for in-process registries, builds) the decoder of the
     /// writer id and decodes the payload, which must be consumed entirely.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, SerdeError> {
-        let (id, mut payload) = split_frame(bytes).map_err(|reason| SerdeError::Malformed {
+        let (id, mut payload) = split_frame(bytes).map_err(|e| SerdeError::Malformed {
             format: FORMAT,
-            reason,
+            reason: e.to_string(),
         })?;
         let value = {
             let decoders = self.decoders.read();

@@ -22,7 +22,7 @@ use super::RegistryError;
 /// | `NONE` | nothing |
 ///
 /// ```
-/// use ow_stream_core::registry::CompatibilityLevel;
+/// use ow_stream_registry::CompatibilityLevel;
 ///
 /// let level: CompatibilityLevel = "full_transitive".parse().unwrap();
 /// assert_eq!(level, CompatibilityLevel::FullTransitive);

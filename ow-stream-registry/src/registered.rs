@@ -56,8 +56,9 @@ impl RegisteredSchema {
         schema_name(&self.schema)
     }
 
-    /// The identity of the schema in the registry (see [`registry_form`]).
-    pub(crate) fn form(&self) -> &str {
+    /// The identity of the schema in the registry: its [`registry_form`]. A serde whose own
+    /// schema has the same form as a record's writer schema can decode without resolution.
+    pub fn form(&self) -> &str {
         &self.form
     }
 }
@@ -102,8 +103,18 @@ impl SubjectVersion {
     }
 }
 
-/// `"ow.raw.RawPlayerProfile"` for named schemas, `"string"`, `"array"`, `"union"`… otherwise.
-pub(crate) fn schema_name(schema: &Schema) -> String {
+/// The name of a schema as errors and logs show it: the full name of a record, enum or fixed
+/// schema (`"ow.raw.RawPlayerProfile"`), the type otherwise (`"string"`, `"array"`, `"union"`…).
+///
+/// ```
+/// use apache_avro::Schema;
+/// use ow_stream_registry::schema_name;
+///
+/// let record = Schema::parse_str(r#"{"type":"record","name":"P","namespace":"ow","fields":[]}"#).unwrap();
+/// assert_eq!(schema_name(&record), "ow.P");
+/// assert_eq!(schema_name(&Schema::String), "string");
+/// ```
+pub fn schema_name(schema: &Schema) -> String {
     if let Some(name) = schema.name() {
         return name.fullname(None);
     }
@@ -132,7 +143,22 @@ pub(crate) fn schema_text(schema: &Schema) -> String {
 /// and custom properties. A schema that only adds a default to a field is a new version of its
 /// subject (compatibility checks of later versions depend on it), as in Confluent's registry;
 /// with the plain canonical form it would silently keep the old schema.
-pub(crate) fn registry_form(schema: &Schema) -> String {
+///
+/// ```
+/// use apache_avro::Schema;
+/// use ow_stream_registry::registry_form;
+///
+/// let plain = Schema::parse_str(r#"{"type":"record","name":"P","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+/// let documented = Schema::parse_str(
+///     r#"{"doc":"a player","name":"P","type":"record","fields":[{"name":"a","type":"int","doc":"!"}]}"#,
+/// ).unwrap();
+/// let defaulted = Schema::parse_str(
+///     r#"{"type":"record","name":"P","fields":[{"name":"a","type":"int","default":0}]}"#,
+/// ).unwrap();
+/// assert_eq!(registry_form(&plain), registry_form(&documented));
+/// assert_ne!(registry_form(&plain), registry_form(&defaulted));
+/// ```
+pub fn registry_form(schema: &Schema) -> String {
     let mut json = match serde_json::to_value(schema) {
         Ok(json) => json,
         Err(_) => return schema.canonical_form(),

@@ -1,14 +1,28 @@
-//! Command-line and environment settings shared by every binary built on the library.
+//! The flags and environment variables every ow-stream binary shares.
 //!
-//! Flatten [`StreamsArgs`] into an application's `clap` parser so every stage names its
-//! settings the same way (`--brokers` / `OW_BROKERS`, `--schema-registry-url` /
-//! `OW_SCHEMA_REGISTRY_URL`, `--state-dir` / `OW_STATE_DIR`, `--threads` /
-//! `OW_STREAM_THREADS`, `--topic-prefix` / `OW_TOPIC_PREFIX`, `--log` / `RUST_LOG`, ...), and
-//! parse durations the same way with [`parse_duration`].
+//! `ow-stream-core` reads no flags and no environment: it is configured by its
+//! [`StreamsConfig`] alone. This crate is the command-line side of that configuration for the
+//! binaries of the workspace (`ow-producer`, `ow-processor`, `ow-web`), so that every stage
+//! names its settings the same way:
+//!
+//! | setting | flag | env | default |
+//! |---|---|---|---|
+//! | Kafka bootstrap servers, or `local:///path` | `--brokers` | `OW_BROKERS` | unset: the local log in `<state-dir>/log` |
+//! | schema registry | `--schema-registry-url` | `OW_SCHEMA_REGISTRY_URL` | unset: persisted in `<state-dir>/schema-registry` on the local log |
+//! | state directory | `--state-dir` | `OW_STATE_DIR` | `./.ow-state` |
+//! | commit interval | `--commit-interval-ms` | `OW_COMMIT_INTERVAL_MS` | `1000` |
+//! | librdkafka pass-through | `--kafka-config k=v,…` | `OW_KAFKA_CONFIG` | — |
+//! | stream threads | `--threads` | `OW_STREAM_THREADS` | `1` |
+//! | topic prefix | `--topic-prefix` | `OW_TOPIC_PREFIX` | — |
+//! | log filter | `--log` | `RUST_LOG` | `info` |
+//!
+//! Flatten [`StreamsArgs`] into an application's `clap` parser, build the library's
+//! configuration with [`StreamsArgs::to_config`], and parse durations the same way everywhere
+//! with [`parse_duration`].
 //!
 //! ```
 //! use clap::Parser;
-//! use ow_stream_core::cli::StreamsArgs;
+//! use ow_cli::StreamsArgs;
 //!
 //! #[derive(Parser)]
 //! struct Args {
@@ -24,8 +38,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{Backend, StreamsConfig};
-use crate::error::Error;
+use ow_stream_core::Error;
+use ow_stream_core::config::{Backend, StreamsConfig};
 
 /// Settings every stage shares.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -114,7 +128,7 @@ impl StreamsArgs {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ow_stream_core::cli::parse_duration;
+/// use ow_cli::parse_duration;
 ///
 /// assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
 /// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));

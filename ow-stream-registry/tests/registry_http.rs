@@ -2,9 +2,9 @@
 //! client goes through `schema_registry_converter` exactly as against a real Schema Registry.
 
 use apache_avro::Schema;
-use ow_stream_core::registry::server::RegistryServer;
-use ow_stream_core::registry::{RegistryError, SchemaRegistry};
 use ow_stream_core::serde::{AvroSerde, Serde, SerdeContext, SerdeError, deserialize_loading};
+use ow_stream_registry::server::RegistryServer;
+use ow_stream_registry::{RegistryError, SchemaRegistry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;

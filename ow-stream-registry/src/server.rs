@@ -1,9 +1,9 @@
 //! A Confluent-compatible Schema Registry REST server over any [`SchemaRegistry`] (cargo
-//! feature `registry-server`).
+//! feature `server`, on by default).
 //!
-//! It makes an in-process registry — a `mock://` scope or the embedded stack's directory-backed
-//! one — reachable by other processes and by the usual tools (`schema_registry_converter`,
-//! Confluent's serializers, `curl`), with the endpoints they call:
+//! It makes an in-process registry — a `mock://` scope, or one persisted in a directory as the
+//! `ow-registry` binary serves — reachable by other processes and by the usual tools
+//! (`schema_registry_converter`, Confluent's serializers, `curl`), with the endpoints they call:
 //!
 //! | method | path | answer |
 //! |---|---|---|
@@ -31,10 +31,10 @@
 //! exist. Only Avro schemas without references are accepted.
 //!
 //! ```no_run
-//! use ow_stream_core::registry::{SchemaRegistry, server::RegistryServer};
+//! use ow_stream_registry::{SchemaRegistry, server::RegistryServer};
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let registry = SchemaRegistry::open_dir("./.ow-state/schemas").unwrap();
+//! let registry = SchemaRegistry::open_dir("./.ow-state/schema-registry").unwrap();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
 //! let server = RegistryServer::spawn(listener, registry)?;
 //! println!("schema registry at {}", server.url());

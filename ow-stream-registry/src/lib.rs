@@ -1,4 +1,18 @@
-//! Schema registries: where Avro schemas get their ids.
+//! Schema registries for ow-stream: where Avro schemas get their ids.
+//!
+//! Records of ow-stream topics are Avro in Confluent's wire format ([`wire`]): a magic byte,
+//! the 4-byte id of the writer's schema, then the Avro binary. The ids come from a schema
+//! registry. This crate is that registry, for both ends of the wire:
+//!
+//! - the **client**: a [`SchemaRegistry`] handle that the serdes of `ow-stream-core` (which
+//!   re-exports this crate as `ow_stream_core::registry`) register and fetch schemas through;
+//! - the **registry itself**: a store with Confluent's rules (subjects, versions, global ids,
+//!   [compatibility levels](CompatibilityLevel)), in memory or persisted in a directory;
+//! - a **Confluent-compatible REST server** over any in-process registry ([`server`], cargo
+//!   feature `server`), and the `ow-registry` binary that runs one, so a deployment of several
+//!   processes has a registry without Confluent's.
+//!
+//! # Three kinds of registry
 //!
 //! A [`SchemaRegistry`] is a cheap-to-clone handle on one of three kinds of registry, chosen by
 //! URL:
@@ -6,24 +20,21 @@
 //! | URL / constructor | registry | used by |
 //! |---|---|---|
 //! | `mock://<scope>`, [`SchemaRegistry::mock`] | in-process, shared by every handle of the process with the same scope | tests (Confluent's `mock://` convention) |
-//! | [`SchemaRegistry::open_dir`] | in-process, persisted in a directory | the embedded stack (its state directory) |
-//! | `http://…`, `https://…` (a comma-separated list is tried in order) | a Confluent-compatible Schema Registry | deployments on Kafka |
+//! | [`SchemaRegistry::open_dir`] | in-process, persisted in a directory | the embedded stack (its state directory), `ow-registry --state-dir` |
+//! | `http://…`, `https://…` (a comma-separated list is tried in order) | a Confluent-compatible Schema Registry (Confluent's, or `ow-registry`) | deployments of several processes |
 //!
 //! All of them speak Confluent's model: a schema registered under a *subject*
 //! (`<topic>-key` / `<topic>-value`) becomes the subject's next *version* and gets a global *id*;
-//! registering the same schema again returns the same id; a schema that does not pass the
-//! subject's [`CompatibilityLevel`] (`BACKWARD` unless configured) is refused with
-//! [`RegistryError::Incompatible`].
+//! registering the same schema again returns the same id (schemas are identified by their
+//! [`registry_form`]); a schema that does not pass the subject's [`CompatibilityLevel`]
+//! (`BACKWARD` unless configured) is refused with [`RegistryError::Incompatible`].
 //!
 //! In-process registries answer at once, so they also have synchronous entry points
 //! ([`SchemaRegistry::register_now`], [`SchemaRegistry::schema_now`]); this is why
-//! [`AvroSerde`](crate::serde::AvroSerde)s over them never need
-//! [`prepare`](crate::serde::Serde::prepare). Any in-process registry can be served over HTTP
-//! to other processes and tools with the Confluent-compatible server in [`server`] (cargo
-//! feature `registry-server`, on by default).
+//! `ow-stream-core`'s `AvroSerde`s over them never need to be prepared ahead of time.
 //!
 //! ```
-//! use ow_stream_core::registry::{RegistryError, SchemaRegistry};
+//! use ow_stream_registry::{RegistryError, SchemaRegistry};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let registry = SchemaRegistry::from_url("mock://registry-doc").unwrap();
@@ -43,15 +54,40 @@
 //! assert!(matches!(err, RegistryError::Incompatible { subject, .. } if subject == "players-value"));
 //! # });
 //! ```
+//!
+//! # The server and the `ow-registry` binary
+//!
+//! [`server::RegistryServer`] serves any in-process registry over HTTP with the endpoints
+//! Confluent's clients and tools call (`POST /subjects/{subject}/versions`,
+//! `GET /schemas/ids/{id}`, `GET /subjects`, compatibility checks, levels…; see [`server`]).
+//! The `ow-registry` binary runs it over a directory-persisted registry:
+//!
+//! ```sh
+//! ow-registry --listen 127.0.0.1:8081 --state-dir /var/lib/ow-registry
+//! # then, in every process: --schema-registry-url http://127.0.0.1:8081
+//! ```
+//!
+//! Schemas survive restarts (ids stay valid); `ow-registry --help` lists the flags, each with
+//! an environment variable (`OW_LISTEN`, `OW_STATE_DIR`, `RUST_LOG`).
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `server` | yes | the [`server`] module (axum, tokio) and the `ow-registry` binary |
+//!
+//! Libraries that only need the client (as `ow-stream-core` does) depend on this crate with
+//! `default-features = false`.
 
 mod compat;
 mod error;
 mod http;
 mod json;
 mod registered;
-#[cfg(feature = "registry-server")]
+#[cfg(feature = "server")]
 pub mod server;
 mod store;
+pub mod wire;
 
 use std::fmt;
 use std::path::Path;
@@ -62,33 +98,11 @@ use apache_avro::reader::datum::GenericDatumReader;
 
 pub use compat::CompatibilityLevel;
 pub use error::RegistryError;
-pub use registered::{RegisteredSchema, SubjectVersion};
-
-pub(crate) use registered::{registry_form, schema_name};
+pub use registered::{RegisteredSchema, SubjectVersion, registry_form, schema_name};
 
 use http::HttpRegistry;
 use store::{Store, VersionSpec};
-
-/// The first byte of every Confluent-framed record.
-pub(crate) const MAGIC_BYTE: u8 = 0;
-/// Magic byte and schema id.
-pub(crate) const FRAME_LEN: usize = 5;
-
-/// Splits Confluent framing — magic byte `0`, 4-byte big-endian schema id — from the payload.
-pub(crate) fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
-    match bytes {
-        [MAGIC_BYTE, a, b, c, d, payload @ ..] => {
-            Ok((u32::from_be_bytes([*a, *b, *c, *d]), payload))
-        }
-        [magic, ..] if *magic != MAGIC_BYTE => Err(format!(
-            "first byte is {magic}, not the magic byte {MAGIC_BYTE}"
-        )),
-        _ => Err(format!(
-            "{} bytes are too short for the {FRAME_LEN}-byte header",
-            bytes.len()
-        )),
-    }
-}
+use wire::split_frame;
 
 /// A handle on a schema registry; clones share the registry and its caches.
 ///
@@ -109,7 +123,7 @@ impl SchemaRegistry {
     /// comma-separated `http://` / `https://` base URLs of a Confluent-compatible registry.
     ///
     /// ```
-    /// use ow_stream_core::registry::{RegistryError, SchemaRegistry};
+    /// use ow_stream_registry::{RegistryError, SchemaRegistry};
     ///
     /// let a = SchemaRegistry::from_url("mock://from-url-doc").unwrap();
     /// assert!(a.is_in_process());
@@ -334,19 +348,24 @@ impl SchemaRegistry {
     /// dashboard's topic browser shows. Unions appear as their value, enums as their symbol.
     ///
     /// ```
-    /// use ow_stream_core::registry::SchemaRegistry;
-    /// use ow_stream_core::serde::{AvroSerde, Serde, SerdeContext};
+    /// use ow_stream_registry::SchemaRegistry;
+    /// use ow_stream_registry::wire::MAGIC_BYTE;
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let registry = SchemaRegistry::mock("decode-json-doc");
-    /// let serde = AvroSerde::<String>::from_avsc(&registry, r#""string""#).unwrap();
-    /// let bytes = serde.serialize(SerdeContext::value("t"), &"hi".to_string()).unwrap();
+    /// let id = registry.register("t-value", &apache_avro::Schema::String).await.unwrap();
+    /// let mut bytes = vec![MAGIC_BYTE];
+    /// bytes.extend_from_slice(&id.to_be_bytes());
+    /// bytes.extend_from_slice(&apache_avro::to_avro_datum(
+    ///     &apache_avro::Schema::String, apache_avro::types::Value::String("hi".into()),
+    /// ).unwrap());
     /// assert_eq!(registry.decode_json(&bytes).await.unwrap(), serde_json::json!("hi"));
     /// # });
     /// ```
     pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, RegistryError> {
-        let (id, mut payload) =
-            split_frame(bytes).map_err(|reason| RegistryError::Malformed { reason })?;
+        let (id, mut payload) = split_frame(bytes).map_err(|e| RegistryError::Malformed {
+            reason: e.to_string(),
+        })?;
         let writer = self.schema(id).await?;
         let malformed = |e: apache_avro::Error| RegistryError::Malformed {
             reason: format!("schema id {id}: {}", error::lowercase_first(&e.to_string())),
@@ -379,15 +398,6 @@ impl fmt::Debug for SchemaRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames() {
-        assert_eq!(split_frame(&[0, 0, 0, 1, 2, 9]).unwrap(), (258, &[9u8][..]));
-        assert_eq!(split_frame(&[0, 0, 0, 0, 7]).unwrap(), (7, &[][..]));
-        assert!(split_frame(&[0, 0, 0]).unwrap_err().contains("too short"));
-        assert!(split_frame(&[]).unwrap_err().contains("too short"));
-        assert!(split_frame(&[1, 0, 0, 0, 7]).unwrap_err().contains("magic"));
-    }
 
     #[tokio::test]
     async fn handles_by_url_share_mock_scopes() {
