@@ -13,8 +13,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ow_domain::{FetchOutcome, RawPlayerProfile};
 use ow_processor::{APPLICATION_ID, Topics, TopologyOptions, build};
-use ow_schemas::{FetchOutcome, RawPlayerProfile};
 use ow_stream_core::Record;
 use ow_stream_core::registry::SchemaRegistry;
 use ow_stream_core::testing::{TestDriverConfig, TopologyTestDriver};

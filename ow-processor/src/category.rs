@@ -7,16 +7,16 @@
 //! category repeats for a hero, its stats are merged into one record the same way, so one key
 //! never has two records in one snapshot.
 //!
-//! Records are keyed by [`ow_schemas::StatsCategoryKey`] ([`StatsByCategory::key`]) and must be
+//! Records are keyed by [`ow_domain::StatsCategoryKey`] ([`StatsByCategory::key`]) and must be
 //! partitioned by its player id; see that type for why.
 
 use std::collections::BTreeMap;
 
-use ow_schemas::{RawPlayerProfile, StatValue, StatsByCategory};
+use ow_domain::units::unit_of;
+use ow_domain::{RawPlayerProfile, StatValue, StatsByCategory};
 
 use crate::error::ProcessError;
 use crate::fetch::PlayerFetch;
-use crate::units::unit_of;
 
 /// The `ow.stats.by-category` records of a raw event (none for a private profile or a failed
 /// fetch): [`PlayerFetch::parse`] then [`PlayerFetch::stats_by_category`].

@@ -14,9 +14,8 @@
 //! would count every game twice (or more). [`add_delta`] sums only `all-heroes` deltas and
 //! ignores the others, so the topology may feed it every delta.
 
-use ow_schemas::{DailyStats, StatsDelta};
-
-use crate::delta::ALL_HEROES;
+use ow_domain::hero::ALL_HEROES;
+use ow_domain::{DailyStats, StatsDelta};
 
 /// Length of a window: one day, in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
@@ -50,7 +49,7 @@ pub fn day_window(timestamp_ms: i64) -> (i64, i64) {
 ///
 /// ```
 /// use ow_processor::add_delta;
-/// use ow_schemas::{DailyStats, StatsDelta};
+/// use ow_domain::{DailyStats, StatsDelta};
 ///
 /// let delta = StatsDelta {
 ///     player_id: "Someone-1234".into(),

@@ -5,12 +5,12 @@
 //!   deltas: its `last_updated_at` moved forward, or, when either is unknown, it was fetched
 //!   later (and then only stats that changed count). The same snapshot delivered twice, or an
 //!   older one, yields nothing. The first snapshot of a player is the baseline and yields nothing.
-//! * **What.** Additive stats only ([`crate::units::is_additive`]: counts and seconds, not
+//! * **What.** Additive stats only ([`ow_domain::units::is_additive`]: counts and seconds, not
 //!   averages, percentages, ratios or records), every one of them, not a fixed list; a delta
 //!   lists each one that went up in [`StatsDelta::stats`] and fills the named fields (games
 //!   played/won/lost, time played, eliminations, deaths, damage, healing) from it. `damage` is
-//!   the first of `all_damage_done`, `damage_done`, `hero_damage_done` that the hero's new stats
-//!   have (Blizzard's all-heroes totals have no `all_damage_done`).
+//!   the first of [`DAMAGE_KEYS`] (`all_damage_done`, `damage_done`, `hero_damage_done`) that the
+//!   hero's new stats have (Blizzard's all-heroes totals have no `all_damage_done`).
 //! * **One delta per (platform, game mode, hero)** that gained something, `all-heroes`
 //!   included, so per-hero deltas and the all-heroes delta overlap: sum only one of them.
 //! * **Absent before.** A hero absent from the previous snapshot of a known platform and mode
@@ -28,15 +28,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ow_schemas::{PlayerSnapshot, SnapshotEntry, StatsDelta};
+use ow_domain::stat::{self, DAMAGE_KEYS};
+use ow_domain::{PlayerSnapshot, SnapshotEntry, StatsDelta};
 
 use crate::snapshot::supersedes;
-
-/// The hero key of the totals over every hero.
-pub const ALL_HEROES: &str = "all-heroes";
-
-/// Stat keys read for [`StatsDelta::damage`], first present wins.
-const DAMAGE_KEYS: [&str; 3] = ["all_damage_done", "damage_done", "hero_damage_done"];
 
 /// The deltas from `previous` to `current`, in the order of `current`'s entries (see the
 /// [module docs](self) for the rules). Snapshots of two different players have no deltas.
@@ -44,7 +39,7 @@ const DAMAGE_KEYS: [&str; 3] = ["all_damage_done", "damage_done", "hero_damage_d
 /// ```
 /// use std::collections::BTreeMap;
 /// use ow_processor::compute_deltas;
-/// use ow_schemas::{PlayerSnapshot, SnapshotEntry};
+/// use ow_domain::{PlayerSnapshot, SnapshotEntry};
 ///
 /// let snapshot = |at: i64, games: f64| PlayerSnapshot {
 ///     player_id: "Someone-1234".into(),
@@ -135,14 +130,14 @@ fn delta_of(
         snapshot_at: current.snapshot_at,
         previous_last_updated_at: previous.last_updated_at,
         last_updated_at: current.last_updated_at,
-        games_played: get("games_played"),
-        games_won: get("games_won"),
-        games_lost: get("games_lost"),
-        time_played: get("time_played"),
-        eliminations: get("eliminations"),
-        deaths: get("deaths"),
+        games_played: get(stat::GAMES_PLAYED),
+        games_won: get(stat::GAMES_WON),
+        games_lost: get(stat::GAMES_LOST),
+        time_played: get(stat::TIME_PLAYED),
+        eliminations: get(stat::ELIMINATIONS),
+        deaths: get(stat::DEATHS),
         damage,
-        healing: get("healing_done"),
+        healing: get(stat::HEALING_DONE),
         stats,
     })
 }

@@ -2,7 +2,8 @@
 //! outputs (it goes to the dead-letter topic), [`ProcessorError`] for the stage itself (it
 //! cannot start, or stops).
 
-use ow_schemas::FetchOutcome;
+use ow_domain::FetchOutcome;
+use ow_domain::overfast::BodyError;
 use ow_stream_core::TopologyError;
 use ow_stream_core::registry::RegistryError;
 use ow_stream_core::serde::SerdeError;
@@ -10,7 +11,9 @@ use ow_stream_core::serde::SerdeError;
 /// Why a raw event could not be turned into outputs.
 ///
 /// Every variant names the player and the fetch, so a dead-letter record explains itself. The
-/// processor never panics on what a raw event carries: bad bodies end up here.
+/// processor never panics on what a raw event carries: bad bodies end up here. The body variants
+/// ([`MalformedJson`](Self::MalformedJson) to [`OutOfRange`](Self::OutOfRange)) are the
+/// [`BodyError`]s of the domain's body model, the one the producer classifies fetches with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProcessError {
@@ -61,6 +64,14 @@ pub enum ProcessError {
         /// `fetched_at` of the raw event.
         fetched_at: i64,
     },
+    /// The body has no `stats` field (a private profile has `"stats": null`).
+    #[error("body of player {player_id} fetched at {fetched_at} has no stats field")]
+    MissingStats {
+        /// The player of the raw event.
+        player_id: String,
+        /// `fetched_at` of the raw event.
+        fetched_at: i64,
+    },
     /// A number of the body is out of the range it can have.
     #[error("{field} of player {player_id} fetched at {fetched_at} is out of range: {value}")]
     OutOfRange {
@@ -100,6 +111,39 @@ pub enum ProcessError {
         /// The player of the raw event.
         fetched_player_id: String,
     },
+}
+
+impl ProcessError {
+    /// The error of a body the domain's model refuses, in a fetch of `player_id` at `fetched_at`.
+    pub(crate) fn body(player_id: &str, fetched_at: i64, error: BodyError) -> ProcessError {
+        let player_id = player_id.to_owned();
+        match error {
+            BodyError::MalformedJson { source } => ProcessError::MalformedJson {
+                player_id,
+                fetched_at,
+                source,
+            },
+            BodyError::UnexpectedShape { source } => ProcessError::UnexpectedShape {
+                player_id,
+                fetched_at,
+                source,
+            },
+            BodyError::MissingSummary => ProcessError::MissingSummary {
+                player_id,
+                fetched_at,
+            },
+            BodyError::MissingStats => ProcessError::MissingStats {
+                player_id,
+                fetched_at,
+            },
+            BodyError::OutOfRange { field, value } => ProcessError::OutOfRange {
+                player_id,
+                fetched_at,
+                field,
+                value,
+            },
+        }
+    }
 }
 
 /// Why the processor stage could not start, or stopped.

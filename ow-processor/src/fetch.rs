@@ -1,9 +1,9 @@
 //! A raw event with its body parsed once, ready for every output.
 
-use ow_schemas::{FetchOutcome, PlayerSnapshot, RawPlayerProfile, StatsByCategory};
+use ow_domain::overfast::{Category, Obj, PlayerBody, Summary};
+use ow_domain::{FetchOutcome, PlayerSnapshot, RawPlayerProfile, StatsByCategory};
 
 use crate::error::ProcessError;
-use crate::overfast::{Category, Obj, PlayerBody, StatsBody, Summary, heroes};
 use crate::profile::ProfileUpdate;
 
 /// A raw event (`ow.raw.player-profiles`) with its body parsed, borrowing from the event.
@@ -15,11 +15,12 @@ use crate::profile::ProfileUpdate;
 /// from a raw event in one call.
 ///
 /// Only `ok` and `private` fetches have their body read (a `not_found` or error body is
-/// OverFast's error message, not a career); for them a body with a `summary` is required.
+/// OverFast's error message, not a career); for them the body must be a player by the domain's
+/// body model ([`PlayerBody::parse`]), the one the producer decided `ok` or `private` with.
 ///
 /// ```
 /// use ow_processor::PlayerFetch;
-/// use ow_schemas::{FetchOutcome, RawPlayerProfile};
+/// use ow_domain::{FetchOutcome, RawPlayerProfile};
 ///
 /// let raw = RawPlayerProfile {
 ///     request_id: "r1".into(),
@@ -49,9 +50,8 @@ use crate::profile::ProfileUpdate;
 #[derive(Debug)]
 pub struct PlayerFetch<'a> {
     raw: &'a RawPlayerProfile,
-    summary: Option<Obj<Summary<'a>>>,
-    stats: Option<StatsBody<'a>>,
-    last_updated_at: Option<i64>,
+    /// The body of an `ok` or `private` fetch.
+    body: Option<PlayerBody<'a>>,
 }
 
 impl<'a> PlayerFetch<'a> {
@@ -59,18 +59,13 @@ impl<'a> PlayerFetch<'a> {
     /// to a fetch without summary or stats.
     ///
     /// # Errors
-    /// [`ProcessError::MissingBody`], [`ProcessError::MalformedJson`],
-    /// [`ProcessError::UnexpectedShape`], [`ProcessError::MissingSummary`],
-    /// [`ProcessError::OutOfRange`] (a `last_updated_at` too large to be in milliseconds).
+    /// [`ProcessError::MissingBody`], and the errors of [`PlayerBody::parse`] naming the fetch:
+    /// [`ProcessError::MalformedJson`], [`ProcessError::UnexpectedShape`],
+    /// [`ProcessError::MissingSummary`], [`ProcessError::OutOfRange`] (a `last_updated_at` too
+    /// large to be in milliseconds), [`ProcessError::MissingStats`].
     pub fn parse(raw: &'a RawPlayerProfile) -> Result<Self, ProcessError> {
-        let mut fetch = PlayerFetch {
-            raw,
-            summary: None,
-            stats: None,
-            last_updated_at: None,
-        };
         if !matches!(raw.outcome, FetchOutcome::Ok | FetchOutcome::Private) {
-            return Ok(fetch);
+            return Ok(PlayerFetch { raw, body: None });
         }
         let text = raw
             .body
@@ -80,44 +75,12 @@ impl<'a> PlayerFetch<'a> {
                 fetched_at: raw.fetched_at,
                 outcome: raw.outcome,
             })?;
-        let Obj(body) = serde_json::from_str::<Obj<PlayerBody<'a>>>(text).map_err(|source| {
-            let (player_id, fetched_at) = (raw.player_id.clone(), raw.fetched_at);
-            if source.is_data() {
-                ProcessError::UnexpectedShape {
-                    player_id,
-                    fetched_at,
-                    source,
-                }
-            } else {
-                ProcessError::MalformedJson {
-                    player_id,
-                    fetched_at,
-                    source,
-                }
-            }
-        })?;
-        let summary = body.summary.ok_or_else(|| ProcessError::MissingSummary {
-            player_id: raw.player_id.clone(),
-            fetched_at: raw.fetched_at,
-        })?;
-        fetch.last_updated_at = match summary.last_updated_at.0 {
-            None => None,
-            Some(seconds) => {
-                Some(
-                    seconds
-                        .checked_mul(1000)
-                        .ok_or_else(|| ProcessError::OutOfRange {
-                            player_id: raw.player_id.clone(),
-                            fetched_at: raw.fetched_at,
-                            field: "summary.last_updated_at",
-                            value: seconds,
-                        })?,
-                )
-            }
-        };
-        fetch.summary = Some(summary);
-        fetch.stats = body.stats;
-        Ok(fetch)
+        let body = PlayerBody::parse(text)
+            .map_err(|e| ProcessError::body(&raw.player_id, raw.fetched_at, e))?;
+        Ok(PlayerFetch {
+            raw,
+            body: Some(body),
+        })
     }
 
     /// The raw event.
@@ -127,27 +90,29 @@ impl<'a> PlayerFetch<'a> {
 
     /// `summary.last_updated_at` in milliseconds since the epoch (OverFast sends seconds).
     pub fn last_updated_at(&self) -> Option<i64> {
-        self.last_updated_at
+        self.body.as_ref().and_then(PlayerBody::last_updated_at)
     }
 
     /// Whether the body had a summary (an `ok` or `private` fetch).
     pub fn has_summary(&self) -> bool {
-        self.summary.is_some()
+        self.body.is_some()
     }
 
     /// Whether the body had stats (`false` for a private profile and for failed fetches).
     pub fn has_stats(&self) -> bool {
-        self.stats.is_some()
+        self.body
+            .as_ref()
+            .is_some_and(|body| body.stats().is_some())
     }
 
     pub(crate) fn summary(&self) -> Option<&Summary<'a>> {
-        self.summary.as_deref()
+        self.body.as_ref().map(PlayerBody::summary)
     }
 
     /// Every `(platform, gamemode, hero, categories)` of the stats, in body order, skipping the
     /// `null`s (unplayed heroes, absent platforms and modes).
     pub(crate) fn heroes(&self) -> impl Iterator<Item = (&str, &str, &str, &[Obj<Category<'a>>])> {
-        self.stats.iter().flat_map(|stats| heroes(stats))
+        self.body.iter().flat_map(PlayerBody::heroes)
     }
 }
 

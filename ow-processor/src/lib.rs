@@ -9,10 +9,13 @@
 //! |---|---|---|
 //! | `ow.stats.by-category` | [`stats_by_category`] | none |
 //! | `ow.players.profile` | [`apply_fetch`] | the previous profile (the table itself) |
-//! | `ow.stats.deltas` | [`snapshot_of`], [`compute_deltas`], [`supersedes`] | the last [`PlayerSnapshot`](ow_schemas::PlayerSnapshot) per player |
-//! | `ow.stats.daily` | [`add_delta`], [`day_window`] | one [`DailyStats`](ow_schemas::DailyStats) per (player, platform, mode, day) |
+//! | `ow.stats.deltas` | [`snapshot_of`], [`compute_deltas`], [`supersedes`] | the last [`PlayerSnapshot`](ow_domain::PlayerSnapshot) per player |
+//! | `ow.stats.daily` | [`add_delta`], [`day_window`] | one [`DailyStats`](ow_domain::DailyStats) per (player, platform, mode, day) |
 //!
-//! The record types and schemas live in [`ow_schemas`].
+//! The record types and schemas live in [`ow_domain`], and so does everything the processor
+//! knows about Overwatch: the OverFast body model it reads raw bodies with
+//! ([`ow_domain::overfast`], the one the producer classifies them with), stat units
+//! ([`ow_domain::units`]), hero and stat keys ([`ow_domain::hero`], [`ow_domain::stat`]).
 //!
 //! # Parse once
 //! Each function above parses the raw body itself. A topology that wants several outputs from
@@ -20,8 +23,10 @@
 //! body is read straight into borrowed structures, never into a generic JSON tree.
 //!
 //! # Errors
-//! A body that cannot be read (not JSON, no `summary`, wrong types) is a [`ProcessError`] naming
-//! the player and the fetch, for the dead-letter topic. Nothing here panics on input.
+//! A body that cannot be read (not JSON, no `summary`, no `stats`, wrong types) is a
+//! [`ProcessError`] naming the player and the fetch, for the dead-letter topic. The producer
+//! never writes such a body as `ok` or `private` (it reads bodies with the same model), so only
+//! a raw event from elsewhere ends up there. Nothing here panics on input.
 //!
 //! # The stage
 //! [`build`] wires these functions into a topology with the ow-stream-core DSL (its shape, and
@@ -39,7 +44,7 @@
 //! # Example
 //! ```
 //! use ow_processor::{apply_fetch, stats_by_category};
-//! use ow_schemas::{FetchOutcome, RawPlayerProfile};
+//! use ow_domain::{FetchOutcome, RawPlayerProfile};
 //!
 //! let raw = RawPlayerProfile {
 //!     request_id: "r1".into(),
@@ -71,16 +76,14 @@ pub mod daily;
 pub mod delta;
 mod error;
 mod fetch;
-mod overfast;
 pub mod profile;
 pub mod snapshot;
 pub mod topology;
-pub mod units;
 
 pub use app::{APPLICATION_ID, Processor, ProcessorConfig, run, start};
 pub use category::stats_by_category;
 pub use daily::{DAY_MS, GRACE_MS, add_delta, day_window};
-pub use delta::{ALL_HEROES, compute_deltas};
+pub use delta::compute_deltas;
 pub use error::{ProcessError, ProcessorError};
 pub use fetch::PlayerFetch;
 pub use profile::apply_fetch;

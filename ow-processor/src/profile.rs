@@ -15,13 +15,13 @@
 //!   events re-read out of order cannot roll the profile back. The same event applied twice
 //!   gives the same profile.
 
-use ow_schemas::{
+use ow_domain::overfast::{Summary, Text};
+use ow_domain::{
     CompetitiveRank, Endorsement, FetchOutcome, FetchStatus, PlayerProfile, RawPlayerProfile,
 };
 
 use crate::error::ProcessError;
 use crate::fetch::PlayerFetch;
-use crate::overfast::{Summary, Text};
 
 /// Folds a raw event into the profile of its player: [`PlayerFetch::parse`] then
 /// [`PlayerFetch::apply_to`]. See the [module docs](self) for the rules.

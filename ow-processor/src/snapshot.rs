@@ -3,10 +3,10 @@
 //!
 //! # What is kept
 //! Only what deltas need: per (platform, game mode, hero) a map of **additive** stat key → value
-//! ([`crate::units::is_additive`]), all categories merged (a key repeated across or inside
+//! ([`ow_domain::units::is_additive`]), all categories merged (a key repeated across or inside
 //! categories keeps its first value, as in `ow.stats.by-category`). Records, averages,
 //! percentages and ratios are left out, which makes the state about half the size of the stats.
-//! It is an Avro record ([`ow_schemas::PLAYER_SNAPSHOT_VALUE`]) and plain serde, so any store
+//! It is an Avro record ([`ow_domain::PLAYER_SNAPSHOT_VALUE`]) and plain serde, so any store
 //! serde will do.
 //!
 //! # When to replace it
@@ -17,11 +17,11 @@
 
 use std::collections::BTreeMap;
 
-use ow_schemas::{PlayerSnapshot, RawPlayerProfile, SnapshotEntry};
+use ow_domain::units::is_additive;
+use ow_domain::{PlayerSnapshot, RawPlayerProfile, SnapshotEntry};
 
 use crate::error::ProcessError;
 use crate::fetch::PlayerFetch;
-use crate::units::is_additive;
 
 /// The snapshot of a raw event, `None` when it carries no stats: [`PlayerFetch::parse`] then
 /// [`PlayerFetch::snapshot`].

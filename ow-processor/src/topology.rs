@@ -37,7 +37,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ow_schemas::{
+use ow_domain::hero::ALL_HEROES;
+use ow_domain::{
     DAILY_STATS_KEY, DAILY_STATS_VALUE, DailyStats, DailyStatsKey, PLAYER_ID_KEY,
     PLAYER_PROFILE_VALUE, PLAYER_SNAPSHOT_VALUE, PlayerProfile, PlayerSnapshot,
     RAW_PLAYER_PROFILE_VALUE, RawPlayerProfile, STATS_BY_CATEGORY_VALUE, STATS_CATEGORY_KEY,
@@ -54,7 +55,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::daily::{DAY_MS, GRACE_MS, add_delta, day_window};
-use crate::delta::{ALL_HEROES, compute_deltas};
+use crate::delta::compute_deltas;
 use crate::error::ProcessorError;
 use crate::fetch::{FetchOutputs, PlayerFetch, check_key};
 use crate::snapshot::supersedes;
@@ -153,7 +154,7 @@ impl Topics {
     /// `registry`.
     ///
     /// # Errors
-    /// [`ProcessorError::Schema`] if a schema of `ow-schemas` does not parse.
+    /// [`ProcessorError::Schema`] if a schema of `ow-domain` does not parse.
     pub fn new(registry: &SchemaRegistry, prefix: &str) -> Result<Self, ProcessorError> {
         let player = avro::<String>(registry, PLAYER_ID_KEY, "player id key")?;
         let name = |topic: &str| format!("{prefix}{topic}");
@@ -396,8 +397,8 @@ fn blank_profile() -> PlayerProfile {
         competitive: Vec::new(),
         last_updated_at: None,
         profile_fetched_at: None,
-        status: ow_schemas::FetchStatus {
-            outcome: ow_schemas::FetchOutcome::Ok,
+        status: ow_domain::FetchStatus {
+            outcome: ow_domain::FetchOutcome::Ok,
             fetched_at: i64::MIN,
             http_status: None,
             message: None,

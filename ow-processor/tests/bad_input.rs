@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use ow_domain::{DailyStats, FetchOutcome, RawPlayerProfile};
 use ow_processor::{PlayerFetch, ProcessError, add_delta, compute_deltas, supersedes};
-use ow_schemas::{DailyStats, FetchOutcome, RawPlayerProfile};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -53,6 +53,9 @@ fn garbage_bodies_give_typed_errors() {
         }),
         (r#"{"summary": null, "stats": null}"#, |e| {
             matches!(e, E::MissingSummary { .. })
+        }),
+        (r#"{"summary": {"username": "X"}}"#, |e| {
+            matches!(e, E::MissingStats { .. })
         }),
         (r#"{"summary": []}"#, |e| {
             matches!(e, E::UnexpectedShape { .. })
@@ -132,6 +135,13 @@ fn error_messages_say_where() {
         "body of player Bad-1 fetched at 7 is not a player career (line 1, column 26)"
     );
     assert!(std::error::Error::source(&err).is_some());
+
+    let event = raw_ok("Bad-1", "{\"summary\": {}}", 7);
+    let err = PlayerFetch::parse(&event).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "body of player Bad-1 fetched at 7 has no stats field"
+    );
 
     let event = raw("Bad-1", FetchOutcome::Ok, None, 7);
     let err = PlayerFetch::parse(&event).unwrap_err();

@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use apache_avro::Schema;
 use common::*;
+use ow_domain::{FetchOutcome, StatUnit, StatsByCategory};
 use ow_processor::{PlayerFetch, stats_by_category};
-use ow_schemas::{FetchOutcome, StatUnit, StatsByCategory};
 use serde_json::json;
 
 fn find<'a>(
@@ -243,8 +243,8 @@ fn unknown_platforms_modes_categories_and_stats_pass_through() {
 
 #[test]
 fn every_record_and_key_fits_its_schema() {
-    let value_schema = Schema::parse_str(ow_schemas::STATS_BY_CATEGORY_VALUE).unwrap();
-    let key_schema = Schema::parse_str(ow_schemas::STATS_CATEGORY_KEY).unwrap();
+    let value_schema = Schema::parse_str(ow_domain::STATS_BY_CATEGORY_VALUE).unwrap();
+    let key_schema = Schema::parse_str(ow_domain::STATS_CATEGORY_KEY).unwrap();
     for raw in [
         raw_ok(
             "JohnV1-1190",

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use apache_avro::Schema;
 use common::*;
-use ow_processor::{ALL_HEROES, DAY_MS, add_delta, compute_deltas, snapshot_of, supersedes};
-use ow_schemas::{DailyStats, FetchOutcome, PlayerSnapshot, StatsDelta};
+use ow_domain::hero::ALL_HEROES;
+use ow_domain::{DailyStats, FetchOutcome, PlayerSnapshot, StatsDelta};
+use ow_processor::{DAY_MS, add_delta, compute_deltas, snapshot_of, supersedes};
 use serde_json::{Value, json};
 
 const LAST_UPDATED: i64 = TEKROP_LAST_UPDATED;
@@ -348,7 +349,7 @@ fn state_and_outputs_fit_their_schemas() {
     let first = snapshot(&full_body(TEKROP), T1);
     let second = snapshot(&after_three_games(), T2);
 
-    let schema = Schema::parse_str(ow_schemas::PLAYER_SNAPSHOT_VALUE).unwrap();
+    let schema = Schema::parse_str(ow_domain::PLAYER_SNAPSHOT_VALUE).unwrap();
     let value = apache_avro::to_value(&second)
         .unwrap()
         .resolve(&schema)
@@ -363,8 +364,8 @@ fn state_and_outputs_fit_their_schemas() {
         second
     );
 
-    let delta_schema = Schema::parse_str(ow_schemas::STATS_DELTA_VALUE).unwrap();
-    let daily_schema = Schema::parse_str(ow_schemas::DAILY_STATS_VALUE).unwrap();
+    let delta_schema = Schema::parse_str(ow_domain::STATS_DELTA_VALUE).unwrap();
+    let daily_schema = Schema::parse_str(ow_domain::DAILY_STATS_VALUE).unwrap();
     let deltas = compute_deltas(Some(&first), &second);
     for delta in &deltas {
         let value = apache_avro::to_value(delta)

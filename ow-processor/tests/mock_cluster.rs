@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::cluster::{Cluster, PARTITIONS, TestEnv, wait_for};
 use common::pipeline::{Outputs, drive, registry};
 use common::stream::{StreamEvent, snapshot_stream, with_duplicates};
+use ow_domain::PlayerProfile;
 use ow_processor::PROFILE_STORE;
-use ow_schemas::PlayerProfile;
 use ow_stream_core::serde::SerdeContext;
 use rand::Rng;
 

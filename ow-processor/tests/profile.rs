@@ -4,8 +4,8 @@ mod common;
 
 use apache_avro::Schema;
 use common::*;
+use ow_domain::{CompetitiveRank, Endorsement, FetchOutcome, FetchStatus, PlayerProfile};
 use ow_processor::{ProcessError, apply_fetch};
-use ow_schemas::{CompetitiveRank, Endorsement, FetchOutcome, FetchStatus, PlayerProfile};
 use serde_json::json;
 
 const ICONS: &str = "https://static.playoverwatch.com/img/pages/career/icons";
@@ -315,7 +315,7 @@ fn another_players_profile_is_refused() {
 
 #[test]
 fn profiles_fit_their_schema() {
-    let schema = Schema::parse_str(ow_schemas::PLAYER_PROFILE_VALUE).unwrap();
+    let schema = Schema::parse_str(ow_domain::PLAYER_PROFILE_VALUE).unwrap();
     let kiriko = apply_fetch(
         None,
         &raw_ok("KIRIKO-21253", summary_only("KIRIKO-21253"), JAN_1_2024),

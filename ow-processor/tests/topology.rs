@@ -9,13 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::pipeline::{Driven, drive, registry};
 use common::stream::{snapshot_stream, with_duplicates};
 use common::*;
-use ow_processor::{
-    ALL_HEROES, DAILY_STORE, DAY_MS, PROFILE_STORE, SNAPSHOT_STORE, TopologyOptions, apply_fetch,
-    build, snapshot_of,
-};
-use ow_schemas::{
+use ow_domain::hero::ALL_HEROES;
+use ow_domain::{
     CompetitiveRank, DailyStats, DailyStatsKey, FetchOutcome, PlayerProfile, PlayerSnapshot,
     RawPlayerProfile, StatsByCategory, StatsDelta,
+};
+use ow_processor::{
+    DAILY_STORE, DAY_MS, PROFILE_STORE, SNAPSHOT_STORE, TopologyOptions, apply_fetch, build,
+    snapshot_of,
 };
 use ow_stream_core::Record;
 use serde_json::Value;
@@ -104,7 +105,7 @@ fn describe_is_stable() {
 }
 
 fn find<'a>(
-    records: &'a [Record<ow_schemas::StatsCategoryKey, StatsByCategory>],
+    records: &'a [Record<ow_domain::StatsCategoryKey, StatsByCategory>],
     [platform, mode, hero, category]: [&str; 4],
 ) -> &'a StatsByCategory {
     &records
@@ -117,7 +118,7 @@ fn find<'a>(
         .value
 }
 
-fn category_records(d: &Driven) -> Vec<Record<ow_schemas::StatsCategoryKey, StatsByCategory>> {
+fn category_records(d: &Driven) -> Vec<Record<ow_domain::StatsCategoryKey, StatsByCategory>> {
     d.driver
         .output_topic(&d.topics.stats_by_category)
         .read_records()

@@ -44,9 +44,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ow_domain::battletag::PlayerId;
 use ow_stream_core::config::StreamsConfig;
 
-use crate::battletag::PlayerId;
 use crate::config::{ProducerConfig, TrackingConfig};
 use crate::error::ProducerError;
 use crate::overfast::{ClientConfig, ConfigError, DEFAULT_URL, Source};

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ow_domain::battletag::PlayerId;
 use ow_stream_core::config::StreamsConfig;
 use ow_stream_core::registry::SchemaRegistry;
 
-use crate::battletag::PlayerId;
 use crate::clock::{Clock, SystemClock};
 use crate::error::ProducerError;
 use crate::overfast::ClientConfig;
@@ -21,7 +21,7 @@ pub const APPLICATION_ID: &str = "ow-producer";
 /// ```
 /// use std::time::Duration;
 /// use ow_producer::TrackingConfig;
-/// use ow_producer::battletag::PlayerId;
+/// use ow_domain::battletag::PlayerId;
 ///
 /// let tracking = TrackingConfig::default()
 ///     .with_players(vec![PlayerId::parse("TeKrop#2217").unwrap()])
@@ -246,6 +246,7 @@ mod tests {
     use ow_stream_core::config::Backend;
 
     use super::*;
+    use crate::overfast::{ConfigError, Source};
 
     #[test]
     fn validation_names_the_setting() {
@@ -272,8 +273,20 @@ mod tests {
                 ..
             })
         ));
-        let mut c = base;
+        let mut c = base.clone();
         c.client.burst = 0;
         assert!(matches!(c.validate(), Err(ProducerError::Overfast(_))));
+        // A live source that is not http(s) is a configuration error, not a panic later.
+        let mut c = base;
+        c.client.source = Source::Live(url::Url::parse("mailto:someone@example.com").unwrap());
+        let err = c.validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProducerError::Overfast(ConfigError::UnsupportedScheme { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("mailto"), "{err}");
     }
 }

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use ow_domain::battletag::BattletagError;
 use ow_stream_core::serde::SerdeError;
 
-use crate::battletag::BattletagError;
 use crate::overfast::ConfigError;
 
 /// Why the producer stage could not start, or stopped.

@@ -1,6 +1,6 @@
 //! The producer stage of the ow-stream Overwatch pipeline: it reads player requests, fetches each
 //! player's profile from the [OverFast API](https://overfast-api.tekrop.fr) and emits one raw event
-//! ([`ow_schemas::RawPlayerProfile`]) per fetch, whatever its outcome; and it keeps the players
+//! ([`ow_domain::RawPlayerProfile`]) per fetch, whatever its outcome; and it keeps the players
 //! people look at fresh on a schedule.
 //!
 //! ```text
@@ -12,7 +12,7 @@
 //!
 //! # Answers
 //!
-//! Requests ([`ow_schemas::PlayerRequest`], key = player id) are read in the consumer group
+//! Requests ([`ow_domain::PlayerRequest`], key = player id) are read in the consumer group
 //! [`APPLICATION_ID`]. A request for a player whose fetch is already in flight (asked by another
 //! request or by the schedule) joins that fetch: N requests while one fetch runs make one HTTP
 //! request and one raw event. The event's `request_id` is the request that started the fetch;
@@ -41,8 +41,9 @@
 //! the names the streams library uses for its own dead letters. A raw event with outcome
 //! `not_found` was the other option; it was not taken because it would put ids that are not
 //! battletags into every downstream table, keyed by arbitrary text. The dashboard checks ids with
-//! [`battletag::PlayerId::parse`] before it writes a request, and tells the user at once. A
-//! schema registry out of reach is not the record's fault: it stops the stage instead.
+//! [`PlayerId::parse`](ow_domain::battletag::PlayerId::parse) before it writes a request, and
+//! tells the user at once. A schema registry out of reach is not the record's fault: it stops
+//! the stage instead.
 //!
 //! # Tracked players
 //!
@@ -76,9 +77,10 @@
 //!
 //! # Modules
 //!
-//! * [`battletag`]: [`PlayerId`](battletag::PlayerId), the validated `Name-1234` player id.
 //! * [`overfast`]: the HTTP client with its outcome classification, retries, rate limit,
-//!   not-found memory, cache helpers, and the offline replay / recording of answers.
+//!   not-found memory, cache helpers, and the offline replay / recording of answers. What a body
+//!   is (and which bodies are `ok`) is [`ow_domain::overfast`], shared with the processor; the
+//!   player id is [`ow_domain::battletag::PlayerId`].
 //! * [`tracking`]: the schedule of tracked players and its state.
 //! * [`topics`]: the typed topics and the headers written.
 //! * [`cli`]: the `clap` flags, for the binary and the embedded stack.
@@ -90,7 +92,6 @@
 //! |---|---|
 //! | `fixture-server` | `fixture_server`: the test server (pulls in `axum`) |
 
-pub mod battletag;
 pub mod cli;
 pub mod clock;
 mod config;

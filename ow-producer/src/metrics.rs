@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use ow_schemas::FetchOutcome;
+use ow_domain::FetchOutcome;
 use ow_stream_core::metrics::Counter;
 use serde::Serialize;
 
@@ -27,7 +27,7 @@ impl FetchCounts {
     ///
     /// ```
     /// use ow_producer::FetchCounts;
-    /// use ow_schemas::FetchOutcome;
+    /// use ow_domain::FetchOutcome;
     ///
     /// assert_eq!(FetchCounts::default().get(FetchOutcome::Ok), 0);
     /// ```

@@ -9,7 +9,7 @@
 //! The dashboard writes requests with [`Topics::requests`] too, so both sides agree on the
 //! schemas.
 
-use ow_schemas::{
+use ow_domain::{
     PLAYER_ID_KEY, PLAYER_REQUEST_VALUE, PlayerRequest, RAW_PLAYER_PROFILE_VALUE, RawPlayerProfile,
     topics,
 };
@@ -112,7 +112,7 @@ impl Topics {
 
 #[cfg(test)]
 mod tests {
-    use ow_schemas::RequestOrigin;
+    use ow_domain::RequestOrigin;
     use ow_stream_core::serde::Serde as _;
 
     use super::*;

@@ -69,10 +69,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ow_schemas::{FetchOutcome, RawPlayerProfile};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{FetchOutcome, RawPlayerProfile};
 use serde::{Deserialize, Serialize};
 
-use crate::battletag::PlayerId;
 use crate::error::ProducerError;
 
 /// What the producer knows of a player on its schedule

@@ -6,11 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{client, id, sample};
+use ow_domain::FetchOutcome;
 use ow_producer::fixture_server::{
     Fault, FixtureServer, INTERNAL_ERROR_BODY, NotFoundShape, TOO_MANY_REQUESTS_BODY,
 };
 use ow_producer::overfast::{CacheInfo, FetchError};
-use ow_schemas::FetchOutcome;
 use tokio::time::Instant;
 
 async fn samples_server() -> FixtureServer {

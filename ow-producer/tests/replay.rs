@@ -3,9 +3,9 @@
 mod common;
 
 use common::{client, id, replay_client, sample, samples};
+use ow_domain::FetchOutcome;
 use ow_producer::fixture_server::{Fault, FixtureServer};
 use ow_producer::overfast::{ClientConfig, ConfigError, FetchError, OverfastClient, Source};
-use ow_schemas::FetchOutcome;
 
 #[tokio::test]
 async fn replayed_public_profile() {
@@ -77,7 +77,11 @@ async fn a_bad_recording_is_classified_like_a_bad_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("Broken-1111.json"), r#"{"summary": {"#).expect("write");
     std::fs::write(dir.path().join("Shapeless-2222.json"), r#"{"summary": {}}"#).expect("write");
-    std::fs::write(dir.path().join("Both-3333.json"), r#"{"stats": null}"#).expect("write");
+    std::fs::write(
+        dir.path().join("Both-3333.json"),
+        r#"{"summary": {}, "stats": null}"#,
+    )
+    .expect("write");
     std::fs::write(dir.path().join("Both-3333.404.json"), "").expect("write");
     std::fs::write(dir.path().join("Gone-4444.404.json"), "").expect("write");
     let client = replay_client(dir.path());
@@ -91,6 +95,14 @@ async fn a_bad_recording_is_classified_like_a_bad_answer() {
     let shapeless = client.fetch(&id("Shapeless-2222")).await;
     assert!(matches!(
         shapeless.error,
+        Some(FetchError::NotAProfile { .. })
+    ));
+    // `stats: null` without a summary is not a private profile: the processor could not read it.
+    std::fs::write(dir.path().join("Nameless-5555.json"), r#"{"stats": null}"#).expect("write");
+    let nameless = client.fetch(&id("Nameless-5555")).await;
+    assert_eq!(nameless.outcome, FetchOutcome::UpstreamError);
+    assert!(matches!(
+        nameless.error,
         Some(FetchError::NotAProfile { .. })
     ));
 

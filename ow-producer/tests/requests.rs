@@ -8,9 +8,9 @@
 mod common;
 
 use common::{Env, PATIENCE, samples_server, small_profile, wait_for};
+use ow_domain::{FetchOutcome, PlayerRequest, RequestOrigin};
 use ow_producer::fixture_server::Fault;
 use ow_producer::topics::{dead_letter_headers as dlq, raw_event_headers};
-use ow_schemas::{FetchOutcome, PlayerRequest, RequestOrigin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_become_raw_events_on_the_mock_cluster() {

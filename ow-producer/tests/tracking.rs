@@ -12,11 +12,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Env, PATIENCE, samples_server, small_profile, wait_for, wait_passes};
+use ow_domain::RequestOrigin;
 use ow_producer::clock::{Clock, ManualClock};
 use ow_producer::fixture_server::FixtureServer;
 use ow_producer::topics::raw_event_headers;
 use ow_producer::{ProducerConfig, TrackingConfig};
-use ow_schemas::RequestOrigin;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -4,15 +4,14 @@
 
 use std::cmp::Ordering;
 
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{StatUnit, StatsDelta};
+use ow_domain::battletag::PlayerId;
+use ow_domain::hero::ALL_HEROES;
+use ow_domain::stat::{self, DAMAGE_AVG_PER_10_MIN_KEYS, DAMAGE_KEYS};
+use ow_domain::{StatUnit, StatsDelta};
 use serde::Deserialize;
 
 use crate::format::{self, Direction};
 use crate::materialize::{CategoryStats, ModeStats, PlayerStats};
-
-/// The hero key of the totals over every hero.
-pub(crate) const ALL_HEROES: &str = "all-heroes";
 
 /// Query parameters of a player page (all optional; unknown values fall back to defaults).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -276,16 +275,16 @@ pub(crate) fn hero_rows(mode: &ModeStats) -> Vec<HeroRow> {
         .iter()
         .filter(|(hero, c)| hero.as_str() != ALL_HEROES && !c.is_empty())
         .map(|(hero, c)| {
-            let time = find(c, "time_played").unwrap_or(0.0);
-            let games = find(c, "games_played");
-            let won = find(c, "games_won");
-            let win_percent = find(c, "win_percentage").or_else(|| match (won, games) {
+            let time = find(c, stat::TIME_PLAYED).unwrap_or(0.0);
+            let games = find(c, stat::GAMES_PLAYED);
+            let won = find(c, stat::GAMES_WON);
+            let win_percent = find(c, stat::WIN_PERCENTAGE).or_else(|| match (won, games) {
                 (Some(w), Some(g)) if g > 0.0 => Some(w * 100.0 / g),
                 _ => None,
             });
-            let elims = find(c, "eliminations");
-            let assists = find(c, "assists");
-            let deaths = find(c, "deaths");
+            let elims = find(c, stat::ELIMINATIONS);
+            let assists = find(c, stat::ASSISTS);
+            let deaths = find(c, stat::DEATHS);
             let kda = match (elims, assists, deaths) {
                 (None, None, _) => None,
                 (e, a, d) => {
@@ -294,20 +293,9 @@ pub(crate) fn hero_rows(mode: &ModeStats) -> Vec<HeroRow> {
                 }
             };
             let eliminations_per_10 =
-                find(c, "eliminations_avg_per_10_min").or_else(|| per_10(elims, time));
-            let damage_per_10 = first_of(
-                c,
-                &[
-                    "all_damage_done_avg_per_10_min",
-                    "hero_damage_done_avg_per_10_min",
-                ],
-            )
-            .or_else(|| {
-                per_10(
-                    first_of(c, &["all_damage_done", "damage_done", "hero_damage_done"]),
-                    time,
-                )
-            });
+                find(c, stat::ELIMINATIONS_AVG_PER_10_MIN).or_else(|| per_10(elims, time));
+            let damage_per_10 = first_of(c, &DAMAGE_AVG_PER_10_MIN_KEYS)
+                .or_else(|| per_10(first_of(c, &DAMAGE_KEYS), time));
             HeroRow {
                 hero: hero.clone(),
                 name: format::hero_name(hero),
@@ -506,7 +494,7 @@ pub(crate) fn column_text(row: &HeroRow, key: SortKey) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use ow_schemas::StatValue;
+    use ow_domain::StatValue;
 
     use super::*;
 

@@ -10,7 +10,8 @@
 //!
 //! Values that are not finite read `—`.
 
-use ow_schemas::StatUnit;
+use ow_domain::StatUnit;
+use ow_domain::hero::ALL_HEROES;
 
 /// Shown for values that are not numbers.
 pub(crate) const MISSING: &str = "—";
@@ -288,7 +289,7 @@ pub(crate) fn stat_label(key: &str, label: &str, unit: StatUnit) -> (String, Opt
 /// A hero's display name: `soldier-76` → `Soldier: 76`, `dva` → `D.Va`.
 pub(crate) fn hero_name(key: &str) -> String {
     match key {
-        "all-heroes" => "All heroes".into(),
+        ALL_HEROES => "All heroes".into(),
         "dva" => "D.Va".into(),
         "lucio" => "Lúcio".into(),
         "torbjorn" => "Torbjörn".into(),

@@ -7,7 +7,7 @@
 //! * it **reads** the processor's four output topics into its own stores with the library's
 //!   DSL ([`materialize`]: one store value per player and topic, so a page is four lookups),
 //!   and answers pages with interactive queries ([`StoreRepository`]);
-//! * it **writes** a [`PlayerRequest`](ow_schemas::PlayerRequest) to `ow.player-requests` when
+//! * it **writes** a [`PlayerRequest`](ow_domain::PlayerRequest) to `ow.player-requests` when
 //!   someone looks up a player it has never seen, or presses "refresh now"
 //!   ([`PlayerRequests`]), and the page follows the request until its answer arrives (or a
 //!   time-out passes).

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ow_schemas::{FetchOutcome, PlayerProfile, RequestOrigin};
+use ow_domain::{FetchOutcome, PlayerProfile, RequestOrigin};
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -234,7 +234,7 @@ fn pending_state(waiting: &Waiting) -> LookupState {
 
 #[cfg(test)]
 mod tests {
-    use ow_schemas::FetchStatus;
+    use ow_domain::FetchStatus;
 
     use super::*;
 

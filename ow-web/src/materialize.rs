@@ -3,7 +3,7 @@
 //!
 //! | store | input | key → value | how |
 //! |---|---|---|---|
-//! | [`PROFILES_STORE`] | `ow.players.profile` | player id → [`PlayerProfile`](ow_schemas::PlayerProfile) | the topic read as a table |
+//! | [`PROFILES_STORE`] | `ow.players.profile` | player id → [`PlayerProfile`](ow_domain::PlayerProfile) | the topic read as a table |
 //! | [`CATEGORIES_STORE`] | `ow.stats.by-category` | [`StatsCategoryKey`] → [`StatsByCategory`] | the newest record per player, platform, mode, hero and category (the topic as a table that ignores late copies) |
 //! | [`STATS_INDEX_STORE`] | `ow.stats.by-category` | player id → [`PlayerStatsIndex`] | which platforms, modes, heroes and categories a player has, folded per player |
 //! | [`DELTAS_STORE`] | `ow.stats.deltas` | player id → [`PlayerDeltas`] | the latest snapshot's delta per platform, mode and hero, folded per player |
@@ -51,7 +51,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ow_schemas::{DailyStats, StatValue, StatsByCategory, StatsCategoryKey, StatsDelta};
+use ow_domain::{DailyStats, StatValue, StatsByCategory, StatsCategoryKey, StatsDelta};
 use ow_stream_core::dsl::{Grouped, Materialized};
 use ow_stream_core::serde::{JsonSerde, StringSerde};
 use ow_stream_core::{StreamsBuilder, Topology};
@@ -62,7 +62,7 @@ use crate::topics::Topics;
 
 /// The web stage's application id: its consumer group and the prefix of its changelogs.
 pub const APPLICATION_ID: &str = "ow-web";
-/// Store of [`PlayerProfile`](ow_schemas::PlayerProfile) by player id.
+/// Store of [`PlayerProfile`](ow_domain::PlayerProfile) by player id.
 pub const PROFILES_STORE: &str = "player-profiles";
 /// Store of [`StatsByCategory`] by [`StatsCategoryKey`].
 pub const CATEGORIES_STORE: &str = "player-categories";
@@ -194,7 +194,7 @@ impl PlayerStats {
     ///
     /// ```
     /// use std::collections::BTreeMap;
-    /// use ow_schemas::StatsByCategory;
+    /// use ow_domain::StatsByCategory;
     /// use ow_web::materialize::PlayerStats;
     ///
     /// let record = |at| StatsByCategory {

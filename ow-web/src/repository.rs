@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{PlayerProfile, StatsByCategory, StatsCategoryKey};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{PlayerProfile, StatsByCategory, StatsCategoryKey};
 use ow_stream_core::runtime::Streams;
 use ow_stream_core::state::ReadOnlyKeyValueStore;
 use ow_stream_core::testing::TopologyTestDriver;
@@ -70,7 +70,7 @@ fn most_recent(mut profiles: Vec<PlayerProfile>, limit: usize) -> Vec<PlayerProf
 /// ```
 /// use ow_stream_core::registry::SchemaRegistry;
 /// use ow_stream_core::testing::TopologyTestDriver;
-/// use ow_producer::battletag::PlayerId;
+/// use ow_domain::battletag::PlayerId;
 /// use ow_web::{materialize, PlayerRepository, StoreRepository, Topics};
 ///
 /// let topics = Topics::new(&SchemaRegistry::mock("store-repository-doc"), "").unwrap();
@@ -308,7 +308,7 @@ struct Entry {
 /// A [`PlayerRepository`] over plain values, for tests and demos.
 ///
 /// ```
-/// use ow_producer::battletag::PlayerId;
+/// use ow_domain::battletag::PlayerId;
 /// use ow_web::{MemoryRepository, PlayerRepository};
 /// use ow_web::materialize::PlayerStats;
 ///

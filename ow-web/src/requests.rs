@@ -1,8 +1,8 @@
 //! Asking the pipeline for a player: [`PlayerRequest`]s written to `ow.player-requests`.
 
 use async_trait::async_trait;
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{PlayerRequest, RequestOrigin};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{PlayerRequest, RequestOrigin};
 use ow_stream_core::Topic;
 use ow_stream_core::client::{Delivered, Producer};
 

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ow_producer::battletag::PlayerId;
+use ow_domain::battletag::PlayerId;
 use parking_lot::Mutex;
 
 use crate::config::WebSettings;
@@ -26,7 +26,7 @@ use crate::{Clock, system_clock};
 /// # struct Nowhere;
 /// # #[async_trait::async_trait]
 /// # impl PlayerRequests for Nowhere {
-/// #     async fn send(&self, _: ow_schemas::PlayerRequest)
+/// #     async fn send(&self, _: ow_domain::PlayerRequest)
 /// #         -> Result<Option<ow_stream_core::client::Delivered>, Error> { Ok(None) }
 /// # }
 ///

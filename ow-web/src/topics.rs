@@ -2,7 +2,7 @@
 //! stages that own them (the producer reads the requests, the processor writes the four
 //! outputs), so that names, prefixes and serdes agree by construction.
 
-use ow_schemas::{
+use ow_domain::{
     DailyStats, DailyStatsKey, PlayerProfile, PlayerRequest, StatsByCategory, StatsCategoryKey,
     StatsDelta,
 };

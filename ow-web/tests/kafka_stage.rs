@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ow_schemas::RequestOrigin;
+use ow_domain::RequestOrigin;
 use ow_stream_core::client::{Consumer, Producer};
 use ow_stream_core::config::{Backend, StreamsConfig};
 use ow_stream_core::registry::SchemaRegistry;

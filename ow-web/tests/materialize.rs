@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ow_schemas::FetchOutcome;
+use ow_domain::FetchOutcome;
 use ow_web::PlayerRepository;
 use ow_web::materialize::{self, CATEGORIES_STORE, HISTORY_STORE, STATS_INDEX_STORE};
 

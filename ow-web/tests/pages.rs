@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use ow_schemas::{Endorsement, FetchOutcome, PlayerProfile};
+use ow_domain::{Endorsement, FetchOutcome, PlayerProfile};
 use ow_web::WebSettings;
 
 fn tekrop_app() -> (axum::Router, Arc<Captured>) {
@@ -441,7 +441,7 @@ async fn a_player_without_stats_but_with_a_profile() {
     );
     let sent = captured.wait_for(1).await;
     assert_eq!(sent.len(), 1, "a view of a known player keeps it tracked");
-    assert_eq!(sent[0].origin, ow_schemas::RequestOrigin::View);
+    assert_eq!(sent[0].origin, ow_domain::RequestOrigin::View);
     get(&app, "/players/Player-137712").await;
     assert_eq!(
         captured.wait_for(2).await.len(),

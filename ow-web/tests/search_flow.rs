@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use ow_schemas::{FetchOutcome, RequestOrigin};
+use ow_domain::{FetchOutcome, RequestOrigin};
 use ow_web::WebSettings;
 
 fn settings() -> WebSettings {
@@ -180,7 +180,7 @@ async fn answers_without_stats_say_what_happened() {
     }
 }
 
-fn ow_outputs(profile: ow_schemas::PlayerProfile) -> Outputs {
+fn ow_outputs(profile: ow_domain::PlayerProfile) -> Outputs {
     Outputs {
         profiles: vec![profile],
         ..Outputs::default()

@@ -9,7 +9,7 @@ pub(crate) mod cluster;
 pub(crate) mod pipeline;
 pub(crate) mod stream;
 
-use ow_schemas::{FetchOutcome, RawPlayerProfile};
+use ow_domain::{FetchOutcome, RawPlayerProfile};
 use serde_json::{Map, Value, json};
 
 /// The recorded OverFast bodies (see `SOURCE.md` there).

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use ow_processor::{APPLICATION_ID, Topics, TopologyOptions, build};
-use ow_schemas::{
+use ow_domain::{
     DailyStats, DailyStatsKey, PlayerProfile, RawPlayerProfile, StatsByCategory, StatsCategoryKey,
     StatsDelta,
 };
+use ow_processor::{APPLICATION_ID, Topics, TopologyOptions, build};
 use ow_stream_core::registry::SchemaRegistry;
 use ow_stream_core::testing::{TestDriverConfig, TopologyTestDriver};
 use ow_stream_core::{RawRecord, Record, Topic};

@@ -1,7 +1,7 @@
 //! A stream of snapshots for many players, each advancing several times, for the tests that
 //! compare a disturbed run (duplicates, crashes, rebalances) with a straight one.
 
-use ow_schemas::{FetchOutcome, RawPlayerProfile};
+use ow_domain::{FetchOutcome, RawPlayerProfile};
 use serde_json::{Map, Value, json};
 
 use super::{

@@ -4,7 +4,7 @@
 //! `Cache-Control: public, max-age=N` and, for an answer served from its cache, `Age: A`. Asking
 //! again before `fetched_at + (N - A)` gets the same body back, so a scheduler should not.
 
-use ow_schemas::RawPlayerProfile;
+use ow_domain::RawPlayerProfile;
 
 /// The cache headers of one answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,9 +70,9 @@ pub fn fresh_until(raw: &RawPlayerProfile) -> Option<i64> {
 ///
 /// ```
 /// use ow_producer::overfast::earliest_refetch;
-/// # let mut raw = ow_schemas::RawPlayerProfile {
+/// # let mut raw = ow_domain::RawPlayerProfile {
 /// #     request_id: "r".into(), player_id: "TeKrop-2217".into(), fetched_at: 1_000_000,
-/// #     request_url: String::new(), http_status: Some(200), outcome: ow_schemas::FetchOutcome::Ok,
+/// #     request_url: String::new(), http_status: Some(200), outcome: ow_domain::FetchOutcome::Ok,
 /// #     body: None, cache_max_age_secs: Some(600), cache_age_secs: None, error: None,
 /// #     attempts: 1, next_attempt_at: None };
 /// assert_eq!(earliest_refetch(&raw), Some(1_600_000));

@@ -1,23 +1,14 @@
 //! From one answer (HTTP or replayed) to an outcome: the single place that decides `ok`,
 //! `private`, `not_found`, `rate_limited` or `upstream_error`, and whether to try again.
 //!
-//! The bodies OverFast sends (from `TeKrop/overfast-api`, see `samples/overfast/README.md`):
-//!
-//! * 200: the player, `{"summary": {...}, "stats": {...}}`; a private profile has `"stats": null`.
-//! * 404, three shapes, all meaning "no such player":
-//!   - the app's first answer, nested: `{"error":{"error":"Player not found","retry_after":600,
-//!     "next_check_at":1739634000,"check_count":1}}`;
-//!   - nginx's answer while the player is in cooldown, flat: `{"error":"Player not found",
-//!     "retry_after":540,"next_check_at":1739634000,"check_count":1}`;
-//!   - without the unknown-player cache: `{"error":"Player not found"}`.
-//! * 429 (nginx rate limit) with `Retry-After: 1`; 503 with `Retry-After` (Blizzard rate limits
-//!   OverFast); 500; 504 (Blizzard did not answer): `{"error":"..."}`.
+//! The status decides between an answer and an error; what a body is, and which 200 bodies are
+//! a player, is the domain's body model ([`ow_domain::overfast`]), the one the processor reads
+//! bodies with: a 200 is `ok` or `private` exactly when the processor can read it.
 
 use std::time::{Duration, SystemTime};
 
-use ow_schemas::FetchOutcome;
-use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use ow_domain::FetchOutcome;
+use ow_domain::overfast::{BodyError, NotFoundBody, classify_profile, error_message};
 
 use super::cache::CacheInfo;
 use super::fetch::FetchError;
@@ -95,7 +86,7 @@ pub(crate) fn classify(answer: &Answer, now: SystemTime, not_found_default: Dura
         return Verdict::upstream(body, error, Retry::Backoff);
     };
     match status {
-        200 => classify_profile(text, body),
+        200 => classify_profile_answer(text, body),
         404 => {
             let info = NotFoundBody::parse(text);
             let wait = info.wait(now).unwrap_or(not_found_default);
@@ -147,149 +138,35 @@ fn rate_limited(
     }
 }
 
-/// A 200: `ok` when `stats` holds something, `private` when it is `null`.
-fn classify_profile(text: &str, body: Option<String>) -> Verdict {
-    match serde_json::from_str::<ProfileProbe>(text) {
-        Ok(ProfileProbe {
-            stats: StatsProbe::Present,
-        }) => Verdict {
-            outcome: FetchOutcome::Ok,
+/// A 200: `ok` or `private` when the body is a player ([`classify_profile`]), else an upstream
+/// error worth retrying (the body is kept).
+fn classify_profile_answer(text: &str, body: Option<String>) -> Verdict {
+    match classify_profile(text) {
+        Ok(kind) => Verdict {
+            outcome: kind.outcome(),
             body,
             error: None,
             retry: Retry::No,
             not_found_wait: None,
         },
-        Ok(ProfileProbe {
-            stats: StatsProbe::Null,
-        }) => Verdict {
-            outcome: FetchOutcome::Private,
-            body,
-            error: None,
-            retry: Retry::No,
-            not_found_wait: None,
+        Err(e) => Verdict::upstream(body, not_a_player(e), Retry::Backoff),
+    }
+}
+
+/// The fetch error of a 200 body that is not a player.
+fn not_a_player(error: BodyError) -> FetchError {
+    match error {
+        BodyError::MalformedJson { source } => FetchError::InvalidJson {
+            reason: source.to_string(),
         },
-        Ok(ProfileProbe {
-            stats: StatsProbe::Missing,
-        }) => {
-            let error = FetchError::NotAProfile {
-                reason: "no `stats` field".into(),
-            };
-            Verdict::upstream(body, error, Retry::Backoff)
-        }
-        Err(e) => {
-            let error = if e.is_data() {
-                FetchError::NotAProfile {
-                    reason: e.to_string(),
-                }
-            } else {
-                FetchError::InvalidJson {
-                    reason: e.to_string(),
-                }
-            };
-            Verdict::upstream(body, error, Retry::Backoff)
-        }
-    }
-}
-
-/// Checks a whole 200 body is JSON and looks at `stats` without building the tree.
-struct ProfileProbe {
-    stats: StatsProbe,
-}
-
-enum StatsProbe {
-    Missing,
-    Null,
-    Present,
-}
-
-impl<'de> Deserialize<'de> for ProfileProbe {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Object;
-        impl<'de> Visitor<'de> for Object {
-            type Value = ProfileProbe;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a json object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProfileProbe, A::Error> {
-                let mut stats = StatsProbe::Missing;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "stats" {
-                        stats = map.next_value()?;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(ProfileProbe { stats })
-            }
-        }
-        d.deserialize_map(Object)
-    }
-}
-
-impl<'de> Deserialize<'de> for StatsProbe {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<IgnoredAny>::deserialize(d)? {
-            None => StatsProbe::Null,
-            Some(_) => StatsProbe::Present,
-        })
-    }
-}
-
-/// The `error` text of an OverFast error body (`{"error": "..."}`).
-fn error_message(text: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    match value.get("error")? {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Object(inner) => inner.get("error")?.as_str().map(str::to_owned),
-        _ => None,
-    }
-}
-
-/// What a 404 body says, whichever of the three shapes it has.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct NotFoundBody {
-    pub(crate) message: Option<String>,
-    pub(crate) retry_after: Option<u64>,
-    pub(crate) next_check_at: Option<i64>,
-    pub(crate) check_count: Option<u64>,
-}
-
-impl NotFoundBody {
-    pub(crate) fn parse(text: &str) -> NotFoundBody {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-            return NotFoundBody::default();
-        };
-        // Nested (`{"error": {...}}`) or flat/plain (`{"error": "...", ...}`).
-        let fields = match value.get("error") {
-            Some(inner @ serde_json::Value::Object(_)) => inner,
-            _ => &value,
-        };
-        let number = |key: &str| -> Option<f64> {
-            let v = fields.get(key)?;
-            v.as_f64().filter(|n| n.is_finite() && *n >= 0.0)
-        };
-        NotFoundBody {
-            message: fields
-                .get("error")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
-            retry_after: number("retry_after").map(|n| n as u64),
-            next_check_at: number("next_check_at").map(|n| n as i64),
-            check_count: number("check_count").map(|n| n as u64),
-        }
-    }
-
-    /// How long not to ask: `retry_after` (relative, so immune to clock skew), else
-    /// `next_check_at - now`; `None` when the body says neither.
-    pub(crate) fn wait(&self, now: SystemTime) -> Option<Duration> {
-        if let Some(secs) = self.retry_after {
-            return Some(Duration::from_secs(secs));
-        }
-        let at = u64::try_from(self.next_check_at?).ok()?;
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
-        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+        BodyError::UnexpectedShape { source } => FetchError::NotAProfile {
+            reason: source.to_string(),
+        },
+        other @ (BodyError::MissingSummary
+        | BodyError::MissingStats
+        | BodyError::OutOfRange { .. }) => FetchError::NotAProfile {
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -359,6 +236,25 @@ mod tests {
         assert!(matches!(v.error, Some(FetchError::NotAProfile { .. })));
         let v = classify(&answer(200, "{\"stats\":null} x"), at(0), DEFAULT);
         assert!(matches!(v.error, Some(FetchError::InvalidJson { .. })));
+        // Bodies with a non-null `stats` that are still not a player: the processor could not
+        // read them, so they are not `ok` (they were, before the body model was shared).
+        for body in [
+            r#"{"stats":{"pc":null}}"#,
+            r#"{"summary":null,"stats":{}}"#,
+            r#"{"summary":{},"stats":[]}"#,
+            r#"{"summary":{"last_updated_at":9223372036854775807},"stats":{}}"#,
+            r#"{"summary":{},"stats":{"pc":{"quickplay":{"career_stats":{"ana":{}}}}}}"#,
+        ] {
+            let v = classify(&answer(200, body), at(0), DEFAULT);
+            assert_eq!(v.outcome, FetchOutcome::UpstreamError, "{body}");
+            assert!(
+                matches!(v.error, Some(FetchError::NotAProfile { .. })),
+                "{body}: {:?}",
+                v.error
+            );
+            assert_eq!(v.retry, Retry::Backoff);
+            assert_eq!(v.body.as_deref(), Some(body));
+        }
     }
 
     #[test]
@@ -376,31 +272,6 @@ mod tests {
         let nested = r#"{"error":{"error":"Player not found","retry_after":600,"next_check_at":1000600,"check_count":1}}"#;
         let flat = r#"{"error":"Player not found","retry_after":540,"next_check_at":1000600,"check_count":2}"#;
         let plain = r#"{"error":"Player not found"}"#;
-        assert_eq!(
-            NotFoundBody::parse(nested),
-            NotFoundBody {
-                message: Some("Player not found".into()),
-                retry_after: Some(600),
-                next_check_at: Some(1_000_600),
-                check_count: Some(1)
-            }
-        );
-        assert_eq!(
-            NotFoundBody::parse(flat),
-            NotFoundBody {
-                message: Some("Player not found".into()),
-                retry_after: Some(540),
-                next_check_at: Some(1_000_600),
-                check_count: Some(2)
-            }
-        );
-        assert_eq!(
-            NotFoundBody::parse(plain),
-            NotFoundBody {
-                message: Some("Player not found".into()),
-                ..NotFoundBody::default()
-            }
-        );
         for (body, wait) in [
             (nested, 600),
             (flat, 540),

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ow_schemas::FetchOutcome;
+use ow_domain::FetchOutcome;
+use ow_domain::battletag::PlayerId;
 use tokio::time::Instant;
 use url::Url;
 
@@ -14,7 +15,6 @@ use super::fetch::{FetchError, ProfileFetch, add_ms, now_ms};
 use super::http::HttpSource;
 use super::replay::{Recorder, ReplayDir};
 use super::throttle::Throttle;
-use crate::battletag::PlayerId;
 
 /// Longest shared pause a `Retry-After` can impose on every fetch.
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
@@ -28,9 +28,9 @@ const SWEEP_AT: usize = 4096;
 /// keeps the whole process within [`ClientConfig::rate_per_second`].
 ///
 /// ```no_run
-/// use ow_producer::battletag::PlayerId;
+/// use ow_domain::battletag::PlayerId;
 /// use ow_producer::overfast::{ClientConfig, OverfastClient};
-/// use ow_schemas::FetchOutcome;
+/// use ow_domain::FetchOutcome;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = OverfastClient::new(ClientConfig::default())?;
@@ -414,7 +414,9 @@ impl OverfastClient {
 fn live_url(base: &Url, player: &PlayerId) -> Url {
     let mut url = base.clone();
     url.path_segments_mut()
-        .expect("http(s) urls always have a path")
+        .expect(
+            "ClientConfig::validate lets only http(s) urls through, and they always have a path",
+        )
         .pop_if_empty()
         .push("players")
         .push(player.as_str());
@@ -453,6 +455,16 @@ mod tests {
             let d40 = backoff(40, base, max);
             assert!(d40 >= Duration::from_secs(15) && d40 <= max);
         }
+    }
+
+    #[test]
+    fn a_live_source_without_a_path_is_refused_before_any_fetch() {
+        let mailto = Url::parse("mailto:someone@example.com").unwrap();
+        let err = OverfastClient::new(ClientConfig::new(Source::Live(mailto))).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnsupportedScheme { ref scheme, .. } if scheme == "mailto"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub const USER_AGENT: &str = concat!(
 /// layout is in `samples/overfast/README.md`). `--replay DIR` is [`Source::Replay`] directly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// Ask the OverFast API at this base URL (`GET {base}/players/{player_id}`).
+    /// Ask the OverFast API at this base URL (`GET {base}/players/{player_id}`): `http` or
+    /// `https`, without query or fragment ([`ClientConfig::validate`] refuses any other).
     Live(Url),
     /// Answer from recorded bodies in this directory: `<player_id>.json` (a 200 body) and
     /// `<player_id>.404.json` (a 404 body).
@@ -49,11 +50,7 @@ impl Source {
         })?;
         match url.scheme() {
             "http" | "https" => {
-                if url.query().is_some() || url.fragment().is_some() {
-                    return Err(ConfigError::UrlHasQuery {
-                        url: text.to_owned(),
-                    });
-                }
+                check_live_url(&url, text)?;
                 Ok(Source::Live(url))
             }
             "file" => url
@@ -87,6 +84,23 @@ impl Source {
             },
         }
     }
+}
+
+/// Checks a base URL to ask OverFast at: `http(s)`, no query, no fragment. `text` is the URL as
+/// given, for the error.
+fn check_live_url(url: &Url, text: &str) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::UnsupportedScheme {
+            url: text.to_owned(),
+            scheme: url.scheme().to_owned(),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::UrlHasQuery {
+            url: text.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 impl Default for Source {
@@ -164,10 +178,23 @@ impl ClientConfig {
         }
     }
 
-    /// Checks every setting (not the file system: [`OverfastClient::new`] does that).
+    /// Checks every setting (not the file system: [`OverfastClient::new`] does that), the source
+    /// included: a [`Source::Live`] built by hand with a URL that is not `http(s)` (or that has a
+    /// query or fragment) is refused here, as [`Source::parse`] would refuse its text.
+    ///
+    /// ```
+    /// use ow_producer::overfast::{ClientConfig, ConfigError, Source};
+    ///
+    /// let url = url::Url::parse("mailto:someone@example.com").unwrap();
+    /// let config = ClientConfig::new(Source::Live(url));
+    /// assert!(matches!(config.validate(), Err(ConfigError::UnsupportedScheme { .. })));
+    /// ```
     ///
     /// [`OverfastClient::new`]: super::OverfastClient::new
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Source::Live(url) = &self.source {
+            check_live_url(url, url.as_str())?;
+        }
         let invalid = |setting: &'static str, reason: &str| {
             Err(ConfigError::Invalid {
                 setting,
@@ -366,5 +393,40 @@ mod tests {
             Err(ConfigError::RecordWhileReplaying { .. })
         ));
         assert!(USER_AGENT.starts_with("ow-stream/0.1.0 (+https://"));
+    }
+
+    #[test]
+    fn live_sources_built_by_hand_are_checked() {
+        let live = |url: &str| ClientConfig::new(Source::Live(Url::parse(url).unwrap()));
+        assert!(live("http://127.0.0.1:8000/api/").validate().is_ok());
+        // No path to add `players/{id}` to: used to panic in the client.
+        for url in [
+            "mailto:someone@example.com",
+            "data:text/plain,hi",
+            "ftp://example.com/",
+        ] {
+            assert!(
+                matches!(
+                    live(url).validate(),
+                    Err(ConfigError::UnsupportedScheme { ref scheme, .. })
+                        if url.starts_with(scheme.as_str())
+                ),
+                "{url}"
+            );
+        }
+        let file = live("file:///srv/overfast");
+        assert!(matches!(
+            file.validate(),
+            Err(ConfigError::UnsupportedScheme { .. })
+        ));
+        let err = live("https://example.com/?key=1").validate().unwrap_err();
+        assert!(matches!(err, ConfigError::UrlHasQuery { .. }));
+        assert_eq!(
+            live("mailto:someone@example.com")
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "overfast url \"mailto:someone@example.com\" has scheme \"mailto\"; expected http, https or file"
+        );
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ow_schemas::{FetchOutcome, RawPlayerProfile};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{FetchOutcome, RawPlayerProfile};
 
 use super::cache::CacheInfo;
-use crate::battletag::PlayerId;
 
 /// How one fetch of `GET /players/{player_id}` ended: every field of the raw event except the
 /// request id (see [`ProfileFetch::into_raw`]).
@@ -42,8 +42,9 @@ impl ProfileFetch {
     /// The raw event for this fetch, answering request `request_id`.
     ///
     /// ```
-    /// # use ow_producer::{battletag::PlayerId, overfast::{CacheInfo, ProfileFetch}};
-    /// # use ow_schemas::FetchOutcome;
+    /// # use ow_domain::battletag::PlayerId;
+    /// # use ow_producer::overfast::{CacheInfo, ProfileFetch};
+    /// # use ow_domain::FetchOutcome;
     /// let fetch = ProfileFetch {
     ///     player_id: PlayerId::parse("TeKrop-2217").unwrap(),
     ///     request_url: "https://overfast-api.tekrop.fr/players/TeKrop-2217".into(),
@@ -176,7 +177,8 @@ pub enum FetchError {
         /// What the parser said.
         reason: String,
     },
-    /// A 200 whose body is JSON but not a player (no `stats` field).
+    /// A 200 whose body is JSON but not a player: no `summary`, no `stats` field, a value of the
+    /// wrong type… (the checks of [`ow_domain::overfast::PlayerBody::parse`]).
     #[error("200 response body is not a player profile: {reason}")]
     NotAProfile {
         /// What is missing.

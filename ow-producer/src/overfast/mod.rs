@@ -3,16 +3,16 @@
 //! # What a fetch gives
 //!
 //! Every call of [`OverfastClient::fetch`] ends with a [`ProfileFetch`], convertible to the raw
-//! event [`ow_schemas::RawPlayerProfile`] with [`ProfileFetch::into_raw`]. Nothing is lost to an
+//! event [`ow_domain::RawPlayerProfile`] with [`ProfileFetch::into_raw`]. Nothing is lost to an
 //! error: the outcome says how it went.
 //!
 //! | outcome | when | retried |
 //! |---|---|---|
-//! | `ok` | 200, JSON, `stats` not null | — |
-//! | `private` | 200, JSON, `"stats": null` | — |
+//! | `ok` | 200, a player body ([`ow_domain::overfast::PlayerBody::parse`] passes) whose `stats` is not null | — |
+//! | `private` | 200, a player body with `"stats": null` | — |
 //! | `not_found` | 404 (any of OverFast's three body shapes) | no; the player is not asked again before `retry_after` / `next_check_at` |
 //! | `rate_limited` | 429, or 503 with `Retry-After` | after waiting as told, within the attempt budget |
-//! | `upstream_error` | other 5xx, timeout, connection error, a 200 that is not a JSON player, a body that is not UTF-8 or over the size limit | with exponential backoff and jitter, within the attempt budget |
+//! | `upstream_error` | other 5xx, timeout, connection error, a 200 that is not a player (not JSON, or JSON that [`PlayerBody::parse`](ow_domain::overfast::PlayerBody::parse) refuses), a body that is not UTF-8 or over the size limit | with exponential backoff and jitter, within the attempt budget |
 //!
 //! Any other status (an unexpected 4xx) is an `upstream_error` without retry.
 //!
@@ -32,7 +32,7 @@
 //! [`ClientConfig::record_dir`] writes live answers into that layout.
 //!
 //! ```no_run
-//! use ow_producer::battletag::PlayerId;
+//! use ow_domain::battletag::PlayerId;
 //! use ow_producer::overfast::{ClientConfig, OverfastClient, Source};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -8,12 +8,12 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ow_schemas::FetchOutcome;
+use ow_domain::FetchOutcome;
+use ow_domain::battletag::PlayerId;
 
 use super::cache::CacheInfo;
 use super::classify::Answer;
 use super::fetch::FetchError;
-use crate::battletag::PlayerId;
 
 /// The answer files of one player, with the status each stands for.
 fn files(dir: &Path, player: &PlayerId) -> [(PathBuf, u16); 2] {

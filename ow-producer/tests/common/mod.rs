@@ -6,12 +6,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ow_producer::battletag::PlayerId;
+use ow_domain::battletag::PlayerId;
+use ow_domain::{PlayerRequest, RawPlayerProfile, RequestOrigin};
 use ow_producer::fixture_server::FixtureServer;
 use ow_producer::overfast::{ClientConfig, OverfastClient, Source};
 use ow_producer::topics::Topics;
 use ow_producer::{ProducerConfig, ProducerHandle, TrackingConfig};
-use ow_schemas::{PlayerRequest, RawPlayerProfile, RequestOrigin};
 use ow_stream_core::admin::{Admin, TopicSpec};
 use ow_stream_core::client::{Consumer, Delivered, Producer};
 use ow_stream_core::config::{Backend, LocalFsync, LocalOptions, StreamsConfig};
@@ -144,8 +144,8 @@ impl Env {
         init_tracing();
         let mock = MockCluster::new(1).expect("mock cluster");
         for (topic, partitions) in [
-            (ow_schemas::topics::PLAYER_REQUESTS, request_partitions),
-            (ow_schemas::topics::RAW_PLAYER_PROFILES, 2),
+            (ow_domain::topics::PLAYER_REQUESTS, request_partitions),
+            (ow_domain::topics::RAW_PLAYER_PROFILES, 2),
             ("ow-producer-dlq", 1),
         ] {
             mock.create_topic(topic, partitions, 1)
@@ -161,8 +161,8 @@ impl Env {
         let admin = Admin::new(&env.streams("admin", Path::new("."))).unwrap();
         admin
             .create_topics(&[
-                TopicSpec::new(ow_schemas::topics::PLAYER_REQUESTS, request_partitions),
-                TopicSpec::new(ow_schemas::topics::RAW_PLAYER_PROFILES, 2),
+                TopicSpec::new(ow_domain::topics::PLAYER_REQUESTS, request_partitions),
+                TopicSpec::new(ow_domain::topics::RAW_PLAYER_PROFILES, 2),
             ])
             .await
             .unwrap();
@@ -253,7 +253,7 @@ impl Env {
     ) -> Delivered {
         self.writer
             .send_raw(
-                ow_schemas::topics::PLAYER_REQUESTS,
+                ow_domain::topics::PLAYER_REQUESTS,
                 key,
                 value,
                 1_700_000_000_000,
@@ -266,7 +266,7 @@ impl Env {
     /// Every raw event written so far, decoded, by (key, fetched_at).
     pub(crate) async fn raw_events(&self) -> Vec<RawEvent> {
         let mut out: Vec<RawEvent> = self
-            .read_all(ow_schemas::topics::RAW_PLAYER_PROFILES)
+            .read_all(ow_domain::topics::RAW_PLAYER_PROFILES)
             .await
             .into_iter()
             .map(|r| RawEvent {
@@ -305,7 +305,7 @@ impl Env {
     pub(crate) async fn committed(&self, group: &str) -> Vec<Option<i64>> {
         let admin = Admin::new(&self.streams("admin", Path::new("."))).unwrap();
         admin
-            .group_lag(group, &[ow_schemas::topics::PLAYER_REQUESTS])
+            .group_lag(group, &[ow_domain::topics::PLAYER_REQUESTS])
             .await
             .unwrap()
             .into_iter()
@@ -317,7 +317,7 @@ impl Env {
     pub(crate) async fn request_offsets(&self) -> Vec<(i64, i64)> {
         let admin = Admin::new(&self.streams("admin", Path::new("."))).unwrap();
         admin
-            .topic_offsets(&[ow_schemas::topics::PLAYER_REQUESTS])
+            .topic_offsets(&[ow_domain::topics::PLAYER_REQUESTS])
             .await
             .unwrap()
             .into_iter()

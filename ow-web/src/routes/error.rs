@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ow_producer::battletag::BattletagError;
+use ow_domain::battletag::BattletagError;
 
 use crate::Error;
 use crate::limits::Limited;

@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{PlayerProfile, RequestOrigin};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{PlayerProfile, RequestOrigin};
 use serde::{Deserialize, Serialize};
 
 use super::client::ClientAddr;

@@ -3,7 +3,7 @@
 //! place from the `data-value` of each cell.
 
 use maud::{Markup, html};
-use ow_producer::battletag::PlayerId;
+use ow_domain::battletag::PlayerId;
 
 use crate::career::{self, HeroRow, Selection, SortDir, SortKey, player_url};
 

@@ -2,7 +2,7 @@
 //! day, time played per day, KDA per day.
 
 use maud::{Markup, html};
-use ow_schemas::DailyStats;
+use ow_domain::DailyStats;
 
 use super::chart::{self, Axis, Chart, Mark, Series};
 use crate::format;

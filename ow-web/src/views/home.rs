@@ -1,8 +1,8 @@
 //! `/`: the search box, recently viewed and tracked players.
 
 use maud::{Markup, html};
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{FetchOutcome, PlayerProfile};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{FetchOutcome, PlayerProfile};
 
 use super::{image_url, layout, search_form};
 use crate::career::player_url;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use maud::{Markup, html};
-use ow_producer::battletag::PlayerId;
-use ow_schemas::PlayerProfile;
+use ow_domain::PlayerProfile;
+use ow_domain::battletag::PlayerId;
 
 use super::lookup::{self, Notice};
 use super::{categories, hero_table, history, layout, player_header, switches};

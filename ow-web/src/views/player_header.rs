@@ -2,8 +2,8 @@
 //! data was fetched, and the refresh button.
 
 use maud::{Markup, html};
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{CompetitiveRank, PlayerProfile};
+use ow_domain::battletag::PlayerId;
+use ow_domain::{CompetitiveRank, PlayerProfile};
 
 use super::image_url;
 use crate::format;

@@ -2,7 +2,7 @@
 //! works without JavaScript; the script only submits the picker on change.
 
 use maud::{Markup, html};
-use ow_producer::battletag::PlayerId;
+use ow_domain::battletag::PlayerId;
 
 use crate::career::{Selection, player_url};
 use crate::format;

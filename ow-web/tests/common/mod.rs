@@ -14,14 +14,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use ow_processor::{
-    ALL_HEROES, add_delta, apply_fetch, compute_deltas, snapshot_of, stats_by_category,
-};
-use ow_producer::battletag::PlayerId;
-use ow_schemas::{
+use ow_domain::battletag::PlayerId;
+use ow_domain::hero::ALL_HEROES;
+use ow_domain::{
     DailyStats, FetchOutcome, FetchStatus, PlayerProfile, PlayerRequest, RawPlayerProfile,
     StatsByCategory, StatsDelta,
 };
+use ow_processor::{add_delta, apply_fetch, compute_deltas, snapshot_of, stats_by_category};
 use ow_stream_core::client::Delivered;
 use ow_stream_core::registry::SchemaRegistry;
 use ow_stream_core::testing::TopologyTestDriver;

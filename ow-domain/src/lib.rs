@@ -1,5 +1,19 @@
-//! The records of the ow-stream Overwatch pipeline: one Rust type per Avro schema in the
-//! repository's `schemas/` folder, and the schema text itself.
+//! What the ow-stream Overwatch pipeline knows about Overwatch, in one place, so that the stages
+//! cannot disagree about it: the player id, the OverFast body, stat units, the hero and stat keys
+//! read by name, and the records written to the pipeline's topics.
+//!
+//! | module | what it holds | who uses it |
+//! |---|---|---|
+//! | [`battletag`] | [`PlayerId`](battletag::PlayerId), the validated `Name-1234` player id, and [`BattletagError`](battletag::BattletagError) | every stage |
+//! | [`overfast`] | the model of OverFast's `GET /players/{id}` bodies: parsing, and which bodies are `ok`, `private` or not a player | the producer classifies with it, the processor reads with it |
+//! | [`units`] | the [`StatUnit`] of a stat key, and whether a stat adds up | the processor |
+//! | [`hero`], [`stat`] | the hero and stat keys the stages read by name ([`hero::ALL_HEROES`], [`stat::DAMAGE_KEYS`]…) | the processor, the dashboard |
+//! | the crate root | one Rust type per Avro schema of the repository's `schemas/` folder, the schema text, and the topic names | every stage |
+//!
+//! The OverFast HTTP client is not here (it is the producer's), nor is any topology: only the
+//! domain knowledge the stages share.
+//!
+//! # Records
 //!
 //! Topics are keyed by the player id (a battletag in `Name-1234` form, case preserved) written
 //! as an Avro `string` ([`PLAYER_ID_KEY`]), except the two compacted tables that need one
@@ -21,17 +35,22 @@
 //! ([`PLAYER_SNAPSHOT_VALUE`]).
 //!
 //! ```
-//! let schema = apache_avro::Schema::parse_str(ow_schemas::RAW_PLAYER_PROFILE_VALUE).unwrap();
+//! let schema = apache_avro::Schema::parse_str(ow_domain::RAW_PLAYER_PROFILE_VALUE).unwrap();
 //! assert_eq!(schema.name().unwrap().fullname(None), "ow.raw.RawPlayerProfile");
 //! ```
 
 use serde::{Deserialize, Serialize};
 
+pub mod battletag;
 mod daily;
 mod delta;
+pub mod hero;
+pub mod overfast;
 mod profile;
 mod snapshot;
+pub mod stat;
 mod stats;
+pub mod units;
 
 pub use daily::{DailyStats, DailyStatsKey};
 pub use delta::StatsDelta;
@@ -115,15 +134,18 @@ pub struct PlayerRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FetchOutcome {
-    /// 200 with a public profile.
+    /// 200 with a public profile: a body [`overfast::PlayerBody::parse`] reads, whose `stats`
+    /// is not `null`.
     Ok,
-    /// 200 with `stats: null`: the profile is private.
+    /// 200 with a body [`overfast::PlayerBody::parse`] reads, with `"stats": null`: the profile
+    /// is private.
     Private,
     /// 404: no such player (OverFast says when it will check again).
     NotFound,
     /// 429, or 503 with `Retry-After`, after the retries allowed.
     RateLimited,
-    /// 5xx, timeout, connection error or an unreadable body, after the retries allowed.
+    /// 5xx, timeout, connection error, an unreadable body, or a 200 whose body is not a player
+    /// ([`overfast::BodyError`]), after the retries allowed.
     UpstreamError,
 }
 

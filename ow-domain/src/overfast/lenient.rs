@@ -1,14 +1,5 @@
-//! The shape of OverFast's `GET /players/{player_id}` body, read in one pass.
-//!
-//! The body is deserialized straight into these borrowed structures: strings without escapes
-//! point into the body, objects whose keys are data (platforms, game modes, heroes, roles) keep
-//! their order as sent, and everything the processor does not use (`heroes_comparisons`, unknown
-//! fields) is skipped without being built. No platform, game mode, hero, role, category or stat
-//! is named here, so new ones pass through.
-//!
-//! Leniency: numbers may be integers, floats or numeric strings (`"12"`, `"45%"`, `"1:02:03"`);
-//! `null` stands for "absent" everywhere (unplayed heroes, missing platforms, a stat without a
-//! value). A value of another type is an error.
+//! The building blocks of the body model: borrowed strings, objects that must be objects,
+//! objects whose keys are data, and numbers read leniently.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -19,11 +10,20 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// A JSON string, borrowed from the body when it holds no escape sequence.
+///
+/// ```
+/// use ow_domain::overfast::Text;
+///
+/// let texts: Vec<Text<'_>> = serde_json::from_str(r#"["plain", "esc\"aped"]"#).unwrap();
+/// assert_eq!(texts[0].as_str(), "plain");
+/// assert_eq!(texts[1].as_str(), "esc\"aped");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+pub struct Text<'a>(pub Cow<'a, str>);
 
 impl Text<'_> {
-    pub(crate) fn as_str(&self) -> &str {
+    /// The text.
+    pub fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -53,10 +53,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// A `T` that must be written as a JSON object.
 ///
 /// serde_json also accepts an array for a derived struct (its fields by position); a body with
-/// an array where OverFast sends an object is the wrong shape, so every derived struct here is
-/// read through this wrapper, which only asks for a map.
+/// an array where OverFast sends an object is the wrong shape, so every derived struct of the
+/// model is read through this wrapper, which only asks for a map.
 #[derive(Debug)]
-pub(crate) struct Obj<T>(pub(crate) T);
+pub struct Obj<T>(pub T);
 
 impl<T> Deref for Obj<T> {
     type Target = T;
@@ -97,9 +97,10 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectOnly<D> {
     }
 }
 
-/// A JSON object whose keys are data, as `(key, value)` pairs in the order sent.
+/// A JSON object whose keys are data (platforms, game modes, heroes), as `(key, value)` pairs
+/// in the order sent.
 #[derive(Debug)]
-pub(crate) struct Entries<'a, V>(pub(crate) Vec<(Text<'a>, V)>);
+pub struct Entries<'a, V>(pub Vec<(Text<'a>, V)>);
 
 impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Entries<'a, V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -121,9 +122,20 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Entries<'a, V> {
     }
 }
 
-/// A number read leniently; `None` for `null`.
+/// A number read leniently: an integer, a float or a numeric string (`"12"`, `"45%"`,
+/// `"1,234"`, `"1:02:03"` in seconds); `None` for `null`. Not finite, or another type, is an
+/// error.
+///
+/// ```
+/// use ow_domain::overfast::Number;
+///
+/// let n: Vec<Number> = serde_json::from_str(r#"[1, 2.5, "45%", "1:00", null]"#).unwrap();
+/// let values: Vec<Option<f64>> = n.iter().map(|n| n.0).collect();
+/// assert_eq!(values, [Some(1.0), Some(2.5), Some(45.0), Some(60.0), None]);
+/// assert!(serde_json::from_str::<Number>("true").is_err());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Number(pub(crate) Option<f64>);
+pub struct Number(pub Option<f64>);
 
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -157,9 +169,18 @@ impl<'de> Deserialize<'de> for Number {
     }
 }
 
-/// An integer read leniently (an integral float or a numeric string will do); `None` for `null`.
+/// An integer read leniently (an integral float or a numeric string will do); `None` for
+/// `null`. A fraction, or a value outside `i64`, is an error.
+///
+/// ```
+/// use ow_domain::overfast::Int;
+///
+/// let i: Vec<Int> = serde_json::from_str(r#"[1, 2.0, "3", null]"#).unwrap();
+/// assert_eq!(i, [Int(Some(1)), Int(Some(2)), Int(Some(3)), Int(None)]);
+/// assert!(serde_json::from_str::<Int>("2.5").is_err());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Int(pub(crate) Option<i64>);
+pub struct Int(pub Option<i64>);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -234,150 +255,6 @@ pub(crate) fn parse_number(text: &str) -> Option<f64> {
     parsed.ok().and_then(finite)
 }
 
-/// The whole body: `{"summary": {...}, "stats": {...} | null}`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct PlayerBody<'a> {
-    #[serde(borrow, default)]
-    pub(crate) summary: Option<Obj<Summary<'a>>>,
-    /// Platform → game mode → stats; `None` for a private profile.
-    #[serde(borrow, default)]
-    pub(crate) stats: Option<StatsBody<'a>>,
-}
-
-/// `stats`: platform → game mode → stats.
-pub(crate) type StatsBody<'a> = Entries<'a, Option<Entries<'a, Option<Obj<GamemodeStats<'a>>>>>>;
-
-/// `summary`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Summary<'a> {
-    #[serde(borrow, default)]
-    pub(crate) username: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) avatar: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) namecard: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) title: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) endorsement: Option<Obj<EndorsementBody<'a>>>,
-    /// Platform → season and ranked roles.
-    #[serde(borrow, default)]
-    pub(crate) competitive: Option<Entries<'a, Option<PlatformRanks<'a>>>>,
-    /// Unix seconds.
-    #[serde(default)]
-    pub(crate) last_updated_at: Int,
-}
-
-/// `summary.endorsement`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct EndorsementBody<'a> {
-    #[serde(default)]
-    pub(crate) level: Int,
-    #[serde(borrow, default)]
-    pub(crate) frame: Option<Text<'a>>,
-}
-
-/// `summary.competitive.<platform>`: a `season` plus one key per role (`null` when unranked).
-#[derive(Debug, Default)]
-pub(crate) struct PlatformRanks<'a> {
-    pub(crate) season: Option<i64>,
-    pub(crate) roles: Vec<(Text<'a>, RankBody<'a>)>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for PlatformRanks<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RanksVisitor<'a>(PhantomData<Text<'a>>);
-        impl<'de: 'a, 'a> Visitor<'de> for RanksVisitor<'a> {
-            type Value = PlatformRanks<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of a season and roles")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut ranks = PlatformRanks::default();
-                while let Some(key) = map.next_key::<Text<'a>>()? {
-                    if key.as_str() == "season" {
-                        ranks.season = map.next_value::<Int>()?.0;
-                    } else if let Some(rank) = map.next_value::<Option<Obj<RankBody<'a>>>>()? {
-                        ranks.roles.push((key, rank.0));
-                    }
-                }
-                Ok(ranks)
-            }
-        }
-        deserializer.deserialize_map(RanksVisitor(PhantomData))
-    }
-}
-
-/// The rank of one role.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RankBody<'a> {
-    #[serde(borrow, default)]
-    pub(crate) division: Option<Text<'a>>,
-    #[serde(default)]
-    pub(crate) tier: Int,
-    #[serde(borrow, default)]
-    pub(crate) role_icon: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) rank_icon: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) tier_icon: Option<Text<'a>>,
-}
-
-/// `stats.<platform>.<gamemode>`; `heroes_comparisons` is skipped.
-#[derive(Debug, Deserialize)]
-pub(crate) struct GamemodeStats<'a> {
-    /// Hero key → categories; `None` for an unplayed hero.
-    #[serde(borrow, default)]
-    pub(crate) career_stats: Option<Entries<'a, Option<Vec<Obj<Category<'a>>>>>>,
-}
-
-/// One category of a hero's career stats.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Category<'a> {
-    #[serde(borrow)]
-    pub(crate) category: Text<'a>,
-    #[serde(borrow, default)]
-    pub(crate) label: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    pub(crate) stats: Option<Vec<Obj<Stat<'a>>>>,
-}
-
-/// One stat; a `null` value is treated as absent.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Stat<'a> {
-    #[serde(borrow)]
-    pub(crate) key: Text<'a>,
-    #[serde(borrow, default)]
-    pub(crate) label: Option<Text<'a>>,
-    pub(crate) value: Number,
-}
-
-/// Every `(platform, gamemode, hero, categories)` of a body's stats, skipping `null`s.
-pub(crate) fn heroes<'b, 'a>(
-    stats: &'b StatsBody<'a>,
-) -> impl Iterator<Item = (&'b str, &'b str, &'b str, &'b [Obj<Category<'a>>])> {
-    stats
-        .0
-        .iter()
-        .filter_map(|(p, modes)| Some((p, modes.as_ref()?)))
-        .flat_map(|(platform, modes)| {
-            modes
-                .0
-                .iter()
-                .filter_map(|(m, stats)| Some((m, stats.as_ref()?.career_stats.as_ref()?)))
-                .flat_map(move |(gamemode, heroes)| {
-                    heroes.0.iter().filter_map(move |(hero, categories)| {
-                        Some((
-                            platform.as_str(),
-                            gamemode.as_str(),
-                            hero.as_str(),
-                            categories.as_deref()?,
-                        ))
-                    })
-                })
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,29 +313,5 @@ mod tests {
         let t: Vec<Text<'_>> = serde_json::from_str(body).unwrap();
         assert!(matches!(t[0].0, Cow::Borrowed("plain")));
         assert!(matches!(&t[1].0, Cow::Owned(s) if s == "esc\"aped"));
-    }
-
-    #[test]
-    fn structs_must_be_objects() {
-        let err = serde_json::from_str::<Obj<Stat<'_>>>(r#"["k", "label", 3]"#).unwrap_err();
-        assert!(
-            err.to_string().starts_with("invalid type: sequence"),
-            "{err}"
-        );
-        let stat: Obj<Stat<'_>> = serde_json::from_str(r#"{"key": "k", "value": 3}"#).unwrap();
-        assert_eq!((stat.key.as_str(), stat.value), ("k", Number(Some(3.0))));
-        assert!(serde_json::from_str::<Obj<PlayerBody<'_>>>("[]").is_err());
-    }
-
-    #[test]
-    fn platform_ranks_keep_any_role() {
-        let r: PlatformRanks<'_> = serde_json::from_str(
-            r#"{"tank": null, "flex": {"division": "gold", "tier": 2}, "season": 12}"#,
-        )
-        .unwrap();
-        assert_eq!(r.season, Some(12));
-        assert_eq!(r.roles.len(), 1);
-        assert_eq!(r.roles[0].0.as_str(), "flex");
-        assert_eq!(r.roles[0].1.tier, Int(Some(2)));
     }
 }

@@ -24,13 +24,13 @@
 //! `eliminations_most_in_game`, `weapon_accuracy_best_in_game`) and averages (`avg`,
 //! `average` — `average_energy`), which are counts or seconds by unit but do not add up.
 
-use ow_schemas::StatUnit;
+use crate::StatUnit;
 
 /// The unit of a stat, from its key (see the [module docs](self) for the rules and their order).
 ///
 /// ```
-/// use ow_processor::units::unit_of;
-/// use ow_schemas::StatUnit;
+/// use ow_domain::units::unit_of;
+/// use ow_domain::StatUnit;
 ///
 /// assert_eq!(unit_of("time_played"), StatUnit::Seconds);
 /// assert_eq!(unit_of("objective_time_avg_per_10_min"), StatUnit::Per10Min);
@@ -60,7 +60,7 @@ pub fn unit_of(key: &str) -> StatUnit {
 /// average (`avg`, `average`).
 ///
 /// ```
-/// use ow_processor::units::is_additive;
+/// use ow_domain::units::is_additive;
 ///
 /// assert!(is_additive("eliminations"));
 /// assert!(is_additive("time_played"));

@@ -9,7 +9,7 @@ use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
-use ow_schemas::*;
+use ow_domain::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

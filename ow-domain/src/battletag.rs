@@ -16,7 +16,7 @@
 //!    letter followed by a combining accent is rejected).
 //!
 //! ```
-//! use ow_producer::battletag::PlayerId;
+//! use ow_domain::battletag::PlayerId;
 //!
 //! let id = PlayerId::parse(" Jöhn#1234 ").unwrap();
 //! assert_eq!(id.to_string(), "Jöhn-1234");
@@ -149,7 +149,7 @@ impl PlayerId {
     /// Parses `Name#1234` or `Name-1234` (surrounding whitespace is trimmed).
     ///
     /// ```
-    /// use ow_producer::battletag::{BattletagError, PlayerId};
+    /// use ow_domain::battletag::{BattletagError, PlayerId};
     ///
     /// assert_eq!(PlayerId::parse("TeKrop-2217").unwrap().as_str(), "TeKrop-2217");
     /// assert_eq!(PlayerId::parse("소녀#21").unwrap().as_str(), "소녀-21");
