@@ -26,7 +26,9 @@
 //! field is the player id, so the keys of one player are exactly those that start with
 //! `{"player_id":"<id>",` ([`category_prefix`]; the closing quote and the comma keep `Foo-1`
 //! from matching `Foo-12`), and [`StoreRepository`] finds a player's records with one prefix
-//! scan, which reads every shard of the store this process hosts.
+//! scan, which reads every shard of the store this process hosts (like every interactive query
+//! of the web: all of them while one web instance runs), however the writer partitioned the
+//! topic.
 //!
 //! # The version of the assembled stats
 //! Assembling a player decodes every one of their records (about 260 KB of JSON for the
@@ -98,7 +100,8 @@ pub const HISTORY_DAYS: usize = 120;
 /// commit: it changes exactly when those records do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CategoryChanges {
-    /// The partition of the table whose records are counted.
+    /// The partition of the table whose records are counted (so that the entries of two
+    /// partitions never look alike when the shards this process hosts change).
     pub partition: i32,
     /// Changes of the player's records there so far (a new key or a newer record).
     pub changes: u64,

@@ -207,6 +207,19 @@ impl StoreRepository {
             })?;
         Ok(entries.into_iter().map(|(_, changes)| changes).collect())
     }
+
+    /// Every record of the player in the category table, with one prefix scan of every shard
+    /// here.
+    fn records(&self, id: &PlayerId) -> Result<Vec<StatsByCategory>, Error> {
+        let records = self
+            .categories
+            .prefix_scan(&category_prefix(id.as_str()))
+            .map_err(|source| Error::Store {
+                store: CATEGORIES_STORE,
+                source,
+            })?;
+        Ok(records.into_iter().map(|(_, record)| record).collect())
+    }
 }
 
 impl PlayerRepository for StoreRepository {
@@ -217,19 +230,12 @@ impl PlayerRepository for StoreRepository {
     fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error> {
         // The counts first: the records scanned next are at least as new as they say.
         let version = self.version(id)?;
-        if version.is_empty() {
-            return Ok(None);
-        }
-        if let Some(stats) = self.assembled.get(id.as_str(), &version) {
+        if !version.is_empty()
+            && let Some(stats) = self.assembled.get(id.as_str(), &version)
+        {
             return Ok(Some(stats));
         }
-        let records = self
-            .categories
-            .prefix_scan(&category_prefix(id.as_str()))
-            .map_err(|source| Error::Store {
-                store: CATEGORIES_STORE,
-                source,
-            })?;
+        let records = self.records(id)?;
         if records.is_empty() {
             return Ok(None);
         }
@@ -237,16 +243,20 @@ impl PlayerRepository for StoreRepository {
             player_id: id.as_str().to_owned(),
             ..PlayerStats::default()
         };
-        for (_, record) in records {
+        for record in records {
             stats = stats.apply(record);
         }
         let stats = Arc::new(stats);
-        self.assembled.put(id.as_str(), version, stats.clone());
+        // Records without counts come from a state directory older than the counts (they
+        // start with the player's next snapshot): served, but not kept.
+        if !version.is_empty() {
+            self.assembled.put(id.as_str(), version, stats.clone());
+        }
         Ok(Some(stats))
     }
 
     fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {
-        Ok(!self.version(id)?.is_empty())
+        Ok(!self.version(id)?.is_empty() || !self.records(id)?.is_empty())
     }
 
     fn deltas(&self, id: &PlayerId) -> Result<Option<PlayerDeltas>, Error> {
