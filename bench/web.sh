@@ -7,7 +7,8 @@
 #
 # It builds ow-web in release mode, starts the embedded stack on a temporary state directory
 # with OverFast answered from samples/overfast (no network), loads TeKrop-2217, then measures.
-# Prints a Markdown table for BENCHMARKS.md.
+# Prints a Markdown table for BENCHMARKS.md, with ow-web's own CPU time per page (steadier than
+# requests/s when other work shares the cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,10 +79,16 @@ CONF
 nginx -c "$work/nginx.conf" -p "$work"
 for _ in $(seq 1 50); do curl -fs -o /dev/null "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}" && break; sleep 0.1; done
 
-# Runs wrk against $2, keeping its report in $work/$1.txt (and echoing it to stderr); fails
-# when any answer was not a 2xx, so a broken target cannot pass for a fast one.
+# ow-web's CPU time so far (user + system), in clock ticks.
+web_ticks() { awk '{print $14 + $15}' "/proc/$web_pid/stat"; }
+# Runs wrk against $2, keeping its report in $work/$1.txt (and echoing it to stderr), and
+# ow-web's CPU ticks over the run in $work/$1.ticks; fails when any answer was not a 2xx, so
+# a broken target cannot pass for a fast one.
 run() {
+  local t0
+  t0=$(web_ticks)
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2" >"$work/$1.txt"
+  echo $(($(web_ticks) - t0)) >"$work/$1.ticks"
   cat "$work/$1.txt" >&2
   if grep -q 'Non-2xx or 3xx responses' "$work/$1.txt"; then
     echo "error: $1 answered with errors during the run" >&2
@@ -90,6 +97,8 @@ run() {
 }
 rps() { awk '/Requests\/sec/ {print $2}' "$work/$1.txt"; }
 p99() { grep -A4 'Latency Distribution' "$work/$1.txt" | awk '/99%/ {print $2}'; }
+# Read now: by the end of the runs, the 1-minute load average mostly shows wrk's own load.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== ow-web ${PAGE}" >&2
 run web "$base${PAGE}"
 echo "== nginx, same ${bytes} bytes" >&2
@@ -97,6 +106,9 @@ run nginx "http://127.0.0.1:${NGINX_PORT}/players/${PLAYER}"
 web_rps=$(rps web); web_p99=$(p99 web)
 nginx_rps=$(rps nginx); nginx_p99=$(p99 nginx)
 ratio=$(awk -v a="$web_rps" -v b="$nginx_rps" 'BEGIN { printf "%.1f%%", 100 * a / b }')
+# ow-web's own CPU per page: steadier than requests/s when other work shares the cores.
+web_cpu=$(awk -v t="$(cat "$work/web.ticks")" -v hz="$(getconf CLK_TCK)" \
+  -v n="$(awk '/requests in/ {print $1}' "$work/web.txt")" 'BEGIN { printf "%.0f µs", 1e6 * t / hz / n }')
 
 cat <<MD
 | target | requests/s | p99 latency |
@@ -104,6 +116,7 @@ cat <<MD
 | ow-web \`${PAGE}\` (${bytes} bytes, rendered from the stores per request) | ${web_rps} | ${web_p99} |
 | nginx, the same bytes as a static file | ${nginx_rps} | ${nginx_p99} |
 | ow-web / nginx | ${ratio} | |
+| ow-web CPU per page (user + system, over its run) | ${web_cpu} | |
 
-wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg).
+wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run: ${load_before}.
 MD

@@ -1,18 +1,18 @@
 //! The web stage's own view of the pipeline: a topology that reads the processor's four output
-//! topics into the web's stores, so that a page is a handful of lookups.
+//! topics into the web's stores, so that a page is a handful of lookups and one prefix scan.
 //!
 //! | store | input | key → value | how |
 //! |---|---|---|---|
 //! | [`PROFILES_STORE`] | `ow.players.profile` | player id → [`PlayerProfile`](ow_domain::PlayerProfile) | the topic read as a table |
-//! | [`CATEGORIES_STORE`] | `ow.stats.by-category` | [`StatsCategoryKey`] → [`StatsByCategory`] | the newest record per player, platform, mode, hero and category (the topic as a table that ignores late copies) |
-//! | [`STATS_INDEX_STORE`] | `ow.stats.by-category` | player id → [`PlayerStatsIndex`] | which platforms, modes, heroes and categories a player has, folded per player |
+//! | [`CATEGORIES_STORE`] | `ow.stats.by-category` | [`StatsCategoryKey`] → [`StatsByCategory`] | the newest record per player, platform, mode, hero and category (the topic as a table that ignores late copies and writes only changes); a player's records are read with one prefix scan ([`category_prefix`]) |
+//! | [`CATEGORY_CHANGES_STORE`] | the changes of [`CATEGORIES_STORE`] | player id → [`CategoryChanges`] | how often the player's records in the table changed, counted per partition in the task that writes them: the version of the stats a page assembles |
 //! | [`DELTAS_STORE`] | `ow.stats.deltas` | player id → [`PlayerDeltas`] | the latest snapshot's delta per platform, mode and hero, folded per player |
 //! | [`HISTORY_STORE`] | `ow.stats.daily` | player id → [`PlayerHistory`] | the daily series per platform and mode (latest value per day), folded per player |
 //!
 //! ```text
 //! ow.players.profile ──table──────────────────────────────────────────▶ player-profiles
-//! ow.stats.by-category ─group_by_key─reduce(newest)───────────────────────▶ player-categories
-//!                          └─to_stream─group_by(player id)─▶ repartition ─aggregate─▶ player-stats-index
+//! ow.stats.by-category ─group_by_key─reduce(newest, on change)────────────▶ player-categories
+//!                          └─to_stream─count per player (same task)──────▶ player-category-changes
 //! ow.stats.deltas ────────────────────────────group_by_key─aggregate─▶ player-deltas
 //! ow.stats.daily ───────group_by(player id)─▶ repartition ─aggregate─▶ player-history
 //! ```
@@ -22,21 +22,37 @@
 //! `TeKrop-2217`). Folding them into one value per player rewrites that whole value, and its
 //! changelog record, for every record: for the sample, 263 KB × 278 per snapshot, about 55 MB
 //! of changelog and half a second of CPU per snapshot and player. The stats are therefore kept
-//! as the table they are (one small write per record), next to a small per-player index of the
-//! keys (about 1.5 KB) that tells a page which records to read; [`StoreRepository`] assembles
-//! a [`PlayerStats`] from the two, and keeps it until the index changes. (A prefix scan of the
-//! table — its JSON keys start with the player id — would find the same records; the index also
-//! serves as the version of the assembled stats.)
+//! as the table they are (one small write per record). The table's keys are JSON whose first
+//! field is the player id, so the keys of one player are exactly those that start with
+//! `{"player_id":"<id>",` ([`category_prefix`]; the closing quote and the comma keep `Foo-1`
+//! from matching `Foo-12`), and [`StoreRepository`] finds a player's records with one prefix
+//! scan, which reads every shard of the store this process hosts (like every interactive query
+//! of the web: all of them while one web instance runs), however the writer partitioned the
+//! topic.
 //!
-//! # Why two repartition topics
-//! `ow.stats.by-category` and `ow.stats.daily` have record keys. Their schema asks writers to
-//! partition them by the key's player id alone, and ow-processor does
-//! (`Produced::with_partition_key_of`), but the web does not rely on how another application
-//! partitioned a topic: folding them per player regroups them by player id through
-//! `ow-web-stats-by-player-repartition` and `ow-web-daily-by-player-repartition`, so a writer
-//! that partitions by the whole key cannot leave a part of a player in each partition (where a
-//! lookup would find only one part). The player-id-keyed topics need no such step, and
-//! neither does the category table (a lookup finds a key in whichever partition holds it).
+//! # The version of the assembled stats
+//! Assembling a player decodes every one of their records (about 260 KB of JSON for the
+//! sample): milliseconds, for a page whose own rendering takes a fraction of one.
+//! [`StoreRepository`] therefore keeps assembled stats, under the player's entries of
+//! [`CATEGORY_CHANGES_STORE`]. The task that writes a player's records into the table counts
+//! each change there in the same step, so both commit together: an entry changes exactly when
+//! the player's records in its partition do, whatever order the input topics arrive in. (The
+//! table writes only changes, so replays count nothing.) A player whose records a writer spread
+//! over several partitions has one entry per partition, each read with the others by a range
+//! over the player id. The counter takes no repartition topic on purpose: one hop behind the
+//! table, it would lag the records it counts.
+//!
+//! # Why one repartition topic
+//! `ow.stats.daily` has record keys. Its schema asks writers to partition it by the key's
+//! player id alone, and ow-processor does (`Produced::with_partition_key_of`), but the web does
+//! not rely on how another application partitioned a topic: [`HISTORY_STORE`] is one value
+//! per player (read with one lookup), so its fold regroups the days by player id through
+//! `ow-web-daily-by-player-repartition`, and a writer that partitions by the whole key cannot
+//! leave a part of a player's history in each partition. It is cheap (one small record per
+//! snapshot and game mode, against hundreds of category records), and a table of days read by
+//! prefix instead would keep every day rather than the latest [`HISTORY_DAYS`]. The
+//! player-id-keyed topics need no such step, and neither does the category table (its prefix
+//! scan reads every shard).
 //!
 //! # Serdes
 //! Stores hold strings or JSON, so reading them (interactive queries from the HTTP handlers)
@@ -49,12 +65,14 @@
 //!
 //! [`StoreRepository`]: crate::StoreRepository
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use ow_domain::{DailyStats, StatValue, StatsByCategory, StatsCategoryKey, StatsDelta};
 use ow_stream_core::dsl::{Grouped, Materialized};
+use ow_stream_core::error::BoxError;
+use ow_stream_core::processor::{Processor, ProcessorContext};
 use ow_stream_core::serde::{JsonSerde, StringSerde};
-use ow_stream_core::{StreamsBuilder, Topology};
+use ow_stream_core::{Record, StreamsBuilder, Topology};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -66,8 +84,10 @@ pub const APPLICATION_ID: &str = "ow-web";
 pub const PROFILES_STORE: &str = "player-profiles";
 /// Store of [`StatsByCategory`] by [`StatsCategoryKey`].
 pub const CATEGORIES_STORE: &str = "player-categories";
-/// Store of [`PlayerStatsIndex`] by player id.
-pub const STATS_INDEX_STORE: &str = "player-stats-index";
+/// Store of [`CategoryChanges`] by player id: one entry per partition of [`CATEGORIES_STORE`]
+/// that holds records of the player (read them with a range over the player id, not a
+/// lookup, which finds only one).
+pub const CATEGORY_CHANGES_STORE: &str = "player-category-changes";
 /// Store of [`PlayerDeltas`] by player id.
 pub const DELTAS_STORE: &str = "player-deltas";
 /// Store of [`PlayerHistory`] by player id.
@@ -75,83 +95,42 @@ pub const HISTORY_STORE: &str = "player-history";
 /// Days of history kept per platform and game mode.
 pub const HISTORY_DAYS: usize = 120;
 
-/// The game modes of a platform in a [`PlayerStatsIndex`]: mode key to what it holds.
-pub type IndexModes = BTreeMap<String, ModeIndex>;
-
-/// What one platform and game mode of a player holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModeIndex {
-    /// Latest `snapshot_at` of its records, in milliseconds since the epoch.
-    pub snapshot_at: i64,
-    /// Its heroes (`all-heroes` included).
-    pub heroes: BTreeSet<String>,
-    /// The categories any of its heroes has: a hero's records are looked up for each.
-    pub categories: BTreeSet<String>,
+/// How often the records of one player in one partition of [`CATEGORIES_STORE`] have changed
+/// (value of [`CATEGORY_CHANGES_STORE`]), counted by the task that writes them, in the same
+/// commit: it changes exactly when those records do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CategoryChanges {
+    /// The partition of the table whose records are counted (so that the entries of two
+    /// partitions never look alike when the shards this process hosts change).
+    pub partition: i32,
+    /// Changes of the player's records there so far (a new key or a newer record).
+    pub changes: u64,
 }
 
-/// Which platforms, game modes, heroes and categories of a player `ow.stats.by-category`
-/// holds (value of [`STATS_INDEX_STORE`]): what a page needs to read the player's records from
-/// [`CATEGORIES_STORE`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerStatsIndex {
-    /// Battletag in `Name-1234` form (empty until the first record).
-    pub player_id: String,
-    /// Latest `snapshot_at` of any record, in milliseconds since the epoch.
-    pub snapshot_at: i64,
-    /// `last_updated_at` of that snapshot.
-    pub last_updated_at: Option<i64>,
-    /// Platform key to its game modes.
-    pub platforms: BTreeMap<String, IndexModes>,
-    /// Category records folded in so far, copies included: it changes whenever the player's
-    /// records in [`CATEGORIES_STORE`] may have, so a page can keep an assembled
-    /// [`PlayerStats`] for as long as it stays the same.
-    #[serde(default)]
-    pub records: u64,
-}
-
-impl PlayerStatsIndex {
-    /// Notes one record's key and time.
-    pub fn apply(mut self, record: &StatsByCategory) -> PlayerStatsIndex {
-        if self.player_id.is_empty() {
-            self.player_id = record.player_id.clone();
-        }
-        self.records = self.records.wrapping_add(1);
-        let mode = self
-            .platforms
-            .entry(record.platform.clone())
-            .or_default()
-            .entry(record.gamemode.clone())
-            .or_default();
-        mode.snapshot_at = mode.snapshot_at.max(record.snapshot_at);
-        mode.heroes.insert(record.hero.clone());
-        mode.categories.insert(record.category.clone());
-        if record.snapshot_at >= self.snapshot_at {
-            self.snapshot_at = record.snapshot_at;
-            self.last_updated_at = record.last_updated_at;
-        }
-        self
-    }
-
-    /// Every key the index says may hold a record, platform by platform.
-    pub fn keys(&self) -> Vec<StatsCategoryKey> {
-        let mut keys = Vec::new();
-        for (platform, modes) in &self.platforms {
-            for (gamemode, mode) in modes {
-                for hero in &mode.heroes {
-                    for category in &mode.categories {
-                        keys.push(StatsCategoryKey {
-                            player_id: self.player_id.clone(),
-                            platform: platform.clone(),
-                            gamemode: gamemode.clone(),
-                            hero: hero.clone(),
-                            category: category.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        keys
-    }
+/// The bytes that every [`CATEGORIES_STORE`] key of `player_id` starts with, and no other key
+/// does: the table's keys are [`StatsCategoryKey`]s in JSON, whose first field is the player
+/// id, and the prefix ends after the id's closing quote and the comma, so that `Foo-1` does
+/// not match `Foo-12`.
+///
+/// ```
+/// use ow_domain::StatsCategoryKey;
+/// use ow_web::materialize::category_prefix;
+///
+/// let key = |player_id: &str| StatsCategoryKey {
+///     player_id: player_id.into(),
+///     platform: "pc".into(),
+///     gamemode: "competitive".into(),
+///     hero: "ana".into(),
+///     category: "game".into(),
+/// };
+/// let prefix = category_prefix("Foo-1234");
+/// assert_eq!(prefix, br#"{"player_id":"Foo-1234","#);
+/// assert!(serde_json::to_vec(&key("Foo-1234")).unwrap().starts_with(&prefix));
+/// assert!(!serde_json::to_vec(&key("Foo-12345")).unwrap().starts_with(&prefix));
+/// ```
+pub fn category_prefix(player_id: &str) -> Vec<u8> {
+    // `Value`'s `Display` writes a string as `serde_json` serializes one (same escapes).
+    format!("{{\"player_id\":{},", serde_json::Value::from(player_id)).into_bytes()
 }
 
 /// The stats of one category of one hero, as of one snapshot.
@@ -175,8 +154,7 @@ pub struct ModeStats {
 }
 
 /// Everything `ow.stats.by-category` says of one player: the latest record per platform, game
-/// mode, hero and category, assembled from [`CATEGORIES_STORE`] with the
-/// [`PlayerStatsIndex`].
+/// mode, hero and category, assembled from the player's records in [`CATEGORIES_STORE`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlayerStats {
     /// Battletag in `Name-1234` form (empty until the first record).
@@ -345,6 +323,30 @@ fn newest(held: StatsByCategory, new: StatsByCategory) -> StatsByCategory {
     }
 }
 
+/// Counts the changes of [`CATEGORIES_STORE`] per player into [`CATEGORY_CHANGES_STORE`], in
+/// the task that made them (it forwards nothing).
+struct CountChanges;
+
+impl Processor<StatsCategoryKey, StatsByCategory, String, CategoryChanges> for CountChanges {
+    fn process(
+        &mut self,
+        record: Record<StatsCategoryKey, StatsByCategory>,
+        ctx: &mut ProcessorContext<'_, '_, String, CategoryChanges>,
+    ) -> Result<(), BoxError> {
+        let partition = ctx.partition();
+        let mut store = ctx.key_value_store::<String, CategoryChanges>(CATEGORY_CHANGES_STORE)?;
+        let held = store.get(&record.key.player_id)?.unwrap_or_default();
+        store.put(
+            &record.key.player_id,
+            &CategoryChanges {
+                partition,
+                changes: held.changes.wrapping_add(1),
+            },
+        )?;
+        Ok(())
+    }
+}
+
 /// The materialization topology over `topics` (see the [module docs](self)).
 ///
 /// ```
@@ -355,8 +357,8 @@ fn newest(held: StatsByCategory, new: StatsByCategory) -> StatsByCategory {
 /// let topics = Topics::new(&SchemaRegistry::mock("materialize-doc"), "").unwrap();
 /// let topology = materialize::topology(&topics).unwrap();
 /// let description = topology.describe();
-/// // The profile table, the deltas, and for each repartitioned input a writer and a reader.
-/// assert_eq!(description.subtopologies.len(), 6);
+/// // The profile table, the categories, the deltas, and the daily stats' writer and reader.
+/// assert_eq!(description.subtopologies.len(), 5);
 /// assert_eq!(description.stores.len(), 5);
 /// assert!(description.stores.iter().any(|s| s.name == CATEGORIES_STORE));
 /// ```
@@ -370,6 +372,13 @@ pub fn topology(topics: &Topics) -> Result<Topology, Error> {
             .with_value_serde(JsonSerde::new()),
     );
 
+    builder.add_state_store(
+        Materialized::<String, CategoryChanges>::as_(CATEGORY_CHANGES_STORE)
+            .with_key_serde(StringSerde)
+            .with_value_serde(JsonSerde::new()),
+    );
+    // Each change of the table, and only those (a late copy writes and forwards nothing), is
+    // counted in the task and the commit that write it.
     builder
         .stream(&topics.stats_by_category)
         .group_by_key()
@@ -377,22 +386,13 @@ pub fn topology(topics: &Topics) -> Result<Topology, Error> {
             newest,
             Materialized::as_(CATEGORIES_STORE)
                 .with_key_serde(JsonSerde::<StatsCategoryKey>::new())
-                .with_value_serde(JsonSerde::new()),
+                .with_value_serde(JsonSerde::new())
+                .emit_on_change(),
         )
         .to_stream()
-        .group_by(
-            |key, _| key.player_id.clone(),
-            Grouped::as_("stats-by-player")
-                .with_key_serde(StringSerde)
-                .with_value_serde(JsonSerde::new()),
-        )
-        .aggregate(
-            PlayerStatsIndex::default,
-            |_, record, index: PlayerStatsIndex| index.apply(&record),
-            Materialized::as_(STATS_INDEX_STORE)
-                .with_key_serde(StringSerde)
-                .with_value_serde(JsonSerde::new()),
-        );
+        .process("count-category-changes", &[CATEGORY_CHANGES_STORE], || {
+            CountChanges
+        });
 
     builder.stream(&topics.deltas).group_by_key().aggregate(
         PlayerDeltas::default,
@@ -456,41 +456,6 @@ mod tests {
         assert_eq!(days.len(), HISTORY_DAYS);
         assert_eq!(days[0].window_start, 5 * 86_400_000);
         assert!(h.days("console", "competitive").is_empty());
-    }
-
-    #[test]
-    fn the_index_lists_keys() {
-        let record = |hero: &str, category: &str, at: i64| StatsByCategory {
-            player_id: "Someone-1234".into(),
-            snapshot_at: at,
-            last_updated_at: Some(at - 1),
-            platform: "pc".into(),
-            gamemode: "quickplay".into(),
-            hero: hero.into(),
-            category: category.into(),
-            category_label: category.into(),
-            stats: BTreeMap::new(),
-        };
-        let index = PlayerStatsIndex::default()
-            .apply(&record("ana", "game", 20))
-            .apply(&record("all-heroes", "combat", 20))
-            .apply(&record("ana", "game", 10));
-        assert_eq!(index.snapshot_at, 20);
-        assert_eq!(index.last_updated_at, Some(19));
-        let keys: Vec<String> = index
-            .keys()
-            .into_iter()
-            .map(|k| format!("{}/{}", k.hero, k.category))
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "all-heroes/combat",
-                "all-heroes/game",
-                "ana/combat",
-                "ana/game"
-            ]
-        );
     }
 
     #[test]

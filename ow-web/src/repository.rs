@@ -15,13 +15,13 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::Error;
 use crate::materialize::{
-    CATEGORIES_STORE, DELTAS_STORE, HISTORY_STORE, PROFILES_STORE, PlayerDeltas, PlayerHistory,
-    PlayerStats, PlayerStatsIndex, STATS_INDEX_STORE,
+    CATEGORIES_STORE, CATEGORY_CHANGES_STORE, CategoryChanges, DELTAS_STORE, HISTORY_STORE,
+    PROFILES_STORE, PlayerDeltas, PlayerHistory, PlayerStats, category_prefix,
 };
 
 /// What the pages read about players.
 ///
-/// Methods are synchronous and quick (one store lookup each); the routes call them on
+/// Methods are synchronous and quick (a store lookup or scan each); the routes call them on
 /// tokio's blocking pool, so an implementation may do file I/O.
 pub trait PlayerRepository: Send + Sync + 'static {
     /// What is known of a player, and how the latest fetch went.
@@ -35,14 +35,6 @@ pub trait PlayerRepository: Send + Sync + 'static {
     /// Whether the player has stats (polled often; the default reads them all).
     fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {
         Ok(self.categories(id)?.is_some())
-    }
-    /// The profile and the stats together (a page needs both; an implementation that reads
-    /// the profile to answer [`categories`](PlayerRepository::categories) reads it once).
-    fn profile_and_categories(
-        &self,
-        id: &PlayerId,
-    ) -> Result<(Option<PlayerProfile>, Option<Arc<PlayerStats>>), Error> {
-        Ok((self.profile(id)?, self.categories(id)?))
     }
     /// Up to `limit` known players, most recently fetched first.
     fn recent_players(&self, limit: usize) -> Result<Vec<PlayerProfile>, Error>;
@@ -63,9 +55,10 @@ fn most_recent(mut profiles: Vec<PlayerProfile>, limit: usize) -> Vec<PlayerProf
 /// A [`PlayerRepository`] over the stores of the materialization topology, read with
 /// interactive queries, from a running [`Streams`] app or a [`TopologyTestDriver`].
 ///
-/// A player's stats are assembled from the category table and the player's index (see
-/// [`materialize`](crate::materialize)): one batched lookup of a few hundred small JSON values
-/// for a player with every hero played, kept until the player's index changes.
+/// A player's stats are assembled from their records in the category table, found with one
+/// prefix scan (see [`materialize`](crate::materialize)): a few hundred small JSON values for
+/// a player with every hero played, kept for as long as the player's change counts are the
+/// same.
 ///
 /// ```
 /// use ow_stream_core::registry::SchemaRegistry;
@@ -82,24 +75,23 @@ fn most_recent(mut profiles: Vec<PlayerProfile>, limit: usize) -> Vec<PlayerProf
 pub struct StoreRepository {
     profiles: ReadOnlyKeyValueStore<String, PlayerProfile>,
     categories: ReadOnlyKeyValueStore<StatsCategoryKey, StatsByCategory>,
-    index: ReadOnlyKeyValueStore<String, PlayerStatsIndex>,
+    changes: ReadOnlyKeyValueStore<String, CategoryChanges>,
     deltas: ReadOnlyKeyValueStore<String, PlayerDeltas>,
     history: ReadOnlyKeyValueStore<String, PlayerHistory>,
     assembled: StatsCache,
 }
 
-/// Players' assembled [`PlayerStats`], each with the version of the index it was assembled
-/// under.
+/// The version of a player's assembled stats: their entries of
+/// [`CATEGORY_CHANGES_STORE`], one per partition holding records of theirs.
+type Version = Vec<CategoryChanges>;
+
+/// Players' assembled [`PlayerStats`], each with the version it was assembled at.
 ///
 /// Assembling a player reads and decodes every one of their category records (278 for the
 /// recorded `TeKrop-2217`, about 260 KB of JSON): milliseconds, for a page whose own rendering
-/// takes a fraction of one. The index's record count changes with every record folded into
-/// it, and the index is updated after the category table (through a repartition topic), so an
-/// entry whose index is unchanged holds every record the index has seen; one built while the
-/// table was ahead of the index is replaced when the index catches up. The index can also be
-/// behind the table: a new snapshot reaches the table (and the profile table, which says which
-/// snapshot is the latest) before the index, so stats older than the profile's latest snapshot
-/// are neither kept nor served from the cache.
+/// takes a fraction of one. A player's change counts commit with their records, and are read
+/// before the records: assembled stats are at least as new as the counts they are kept under,
+/// and stay current for as long as the counts read afterwards are the same.
 #[derive(Default)]
 struct StatsCache {
     entries: Mutex<HashMap<String, CachedStats>>,
@@ -108,8 +100,8 @@ struct StatsCache {
 }
 
 struct CachedStats {
-    /// `(snapshot_at, records)` of the index the stats were assembled under.
-    version: (i64, u64),
+    /// The player's change counts when the stats were assembled.
+    version: Version,
     stats: Arc<PlayerStats>,
     /// The tick of its last read.
     used: u64,
@@ -119,15 +111,15 @@ struct CachedStats {
 const CACHED_PLAYERS: usize = 256;
 
 impl StatsCache {
-    fn get(&self, id: &str, version: (i64, u64)) -> Option<Arc<PlayerStats>> {
+    fn get(&self, id: &str, version: &Version) -> Option<Arc<PlayerStats>> {
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.entries.lock();
-        let entry = entries.get_mut(id).filter(|e| e.version == version)?;
+        let entry = entries.get_mut(id).filter(|e| e.version == *version)?;
         entry.used = tick;
         Some(entry.stats.clone())
     }
 
-    fn put(&self, id: &str, version: (i64, u64), stats: Arc<PlayerStats>) {
+    fn put(&self, id: &str, version: Version, stats: Arc<PlayerStats>) {
         let used = self.ticks.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.entries.lock();
         if entries.len() >= CACHED_PLAYERS && !entries.contains_key(id) {
@@ -168,7 +160,7 @@ impl StoreRepository {
         Ok(StoreRepository {
             profiles: open(PROFILES_STORE, |n| streams.key_value_store(n))?,
             categories: open(CATEGORIES_STORE, |n| streams.key_value_store(n))?,
-            index: open(STATS_INDEX_STORE, |n| streams.key_value_store(n))?,
+            changes: open(CATEGORY_CHANGES_STORE, |n| streams.key_value_store(n))?,
             deltas: open(DELTAS_STORE, |n| streams.key_value_store(n))?,
             history: open(HISTORY_STORE, |n| streams.key_value_store(n))?,
             assembled: StatsCache::default(),
@@ -180,7 +172,7 @@ impl StoreRepository {
         Ok(StoreRepository {
             profiles: open(PROFILES_STORE, |n| driver.key_value_store(n))?,
             categories: open(CATEGORIES_STORE, |n| driver.key_value_store(n))?,
-            index: open(STATS_INDEX_STORE, |n| driver.key_value_store(n))?,
+            changes: open(CATEGORY_CHANGES_STORE, |n| driver.key_value_store(n))?,
             deltas: open(DELTAS_STORE, |n| driver.key_value_store(n))?,
             history: open(HISTORY_STORE, |n| driver.key_value_store(n))?,
             assembled: StatsCache::default(),
@@ -202,54 +194,31 @@ fn get<V: 'static>(
 }
 
 impl StoreRepository {
-    /// A player's stats, assembled or from the cache, given their profile.
-    fn categories_as_of(
-        &self,
-        id: &PlayerId,
-        profile: Option<&PlayerProfile>,
-    ) -> Result<Option<Arc<PlayerStats>>, Error> {
-        let Some(index) = get(&self.index, STATS_INDEX_STORE, id)? else {
-            return Ok(None);
-        };
-        let version = (index.snapshot_at, index.records);
-        // The profile topic announces a new snapshot as soon as the category table gets it,
-        // while the index learns of it a repartition hop later: stats older than the profile's
-        // are not kept (nor served from the cache) until the index has caught up.
-        let announced = profile.and_then(|p| p.last_updated_at);
-        let current = |stats: &PlayerStats| match (announced, stats.last_updated_at) {
-            (Some(announced), Some(held)) => held >= announced,
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        if let Some(stats) = self.assembled.get(id.as_str(), version)
-            && current(&stats)
-        {
-            return Ok(Some(stats));
-        }
-        let mut stats = PlayerStats {
-            player_id: index.player_id.clone(),
-            ..PlayerStats::default()
-        };
-        // One read per shard for all the keys, rather than one per key.
+    /// The player's entries of [`CATEGORY_CHANGES_STORE`] in every shard here (none: no
+    /// stats).
+    fn version(&self, id: &PlayerId) -> Result<Version, Error> {
+        let id = id.as_str().to_owned();
+        let entries = self
+            .changes
+            .range(&id, &id)
+            .map_err(|source| Error::Store {
+                store: CATEGORY_CHANGES_STORE,
+                source,
+            })?;
+        Ok(entries.into_iter().map(|(_, changes)| changes).collect())
+    }
+
+    /// Every record of the player in the category table, with one prefix scan of every shard
+    /// here.
+    fn records(&self, id: &PlayerId) -> Result<Vec<StatsByCategory>, Error> {
         let records = self
             .categories
-            .get_many(&index.keys())
+            .prefix_scan(&category_prefix(id.as_str()))
             .map_err(|source| Error::Store {
                 store: CATEGORIES_STORE,
                 source,
             })?;
-        for record in records.into_iter().flatten() {
-            stats = stats.apply(record);
-        }
-        stats.snapshot_at = stats.snapshot_at.max(index.snapshot_at);
-        if stats.last_updated_at.is_none() {
-            stats.last_updated_at = index.last_updated_at;
-        }
-        let stats = Arc::new(stats);
-        if current(&stats) {
-            self.assembled.put(id.as_str(), version, stats.clone());
-        }
-        Ok(Some(stats))
+        Ok(records.into_iter().map(|(_, record)| record).collect())
     }
 }
 
@@ -259,21 +228,35 @@ impl PlayerRepository for StoreRepository {
     }
 
     fn categories(&self, id: &PlayerId) -> Result<Option<Arc<PlayerStats>>, Error> {
-        let profile = get(&self.profiles, PROFILES_STORE, id)?;
-        self.categories_as_of(id, profile.as_ref())
-    }
-
-    fn profile_and_categories(
-        &self,
-        id: &PlayerId,
-    ) -> Result<(Option<PlayerProfile>, Option<Arc<PlayerStats>>), Error> {
-        let profile = get(&self.profiles, PROFILES_STORE, id)?;
-        let categories = self.categories_as_of(id, profile.as_ref())?;
-        Ok((profile, categories))
+        // The counts first: the records scanned next are at least as new as they say.
+        let version = self.version(id)?;
+        if !version.is_empty()
+            && let Some(stats) = self.assembled.get(id.as_str(), &version)
+        {
+            return Ok(Some(stats));
+        }
+        let records = self.records(id)?;
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let mut stats = PlayerStats {
+            player_id: id.as_str().to_owned(),
+            ..PlayerStats::default()
+        };
+        for record in records {
+            stats = stats.apply(record);
+        }
+        let stats = Arc::new(stats);
+        // Records without counts come from a state directory older than the counts (they
+        // start with the player's next snapshot): served, but not kept.
+        if !version.is_empty() {
+            self.assembled.put(id.as_str(), version, stats.clone());
+        }
+        Ok(Some(stats))
     }
 
     fn has_categories(&self, id: &PlayerId) -> Result<bool, Error> {
-        Ok(get(&self.index, STATS_INDEX_STORE, id)?.is_some())
+        Ok(!self.version(id)?.is_empty() || !self.records(id)?.is_empty())
     }
 
     fn deltas(&self, id: &PlayerId) -> Result<Option<PlayerDeltas>, Error> {

@@ -15,8 +15,8 @@ use ow_stream_core::client::{Consumer, Producer};
 use ow_stream_core::config::{Backend, StreamsConfig};
 use ow_stream_core::registry::SchemaRegistry;
 use ow_web::materialize::{
-    APPLICATION_ID, CATEGORIES_STORE, DELTAS_STORE, HISTORY_STORE, PROFILES_STORE,
-    STATS_INDEX_STORE,
+    APPLICATION_ID, CATEGORIES_STORE, CATEGORY_CHANGES_STORE, DELTAS_STORE, HISTORY_STORE,
+    PROFILES_STORE,
 };
 use ow_web::{AppState, ProducerRequests, WebSettings, WebStage};
 use rdkafka::mocking::MockCluster;
@@ -59,7 +59,7 @@ async fn the_web_stage_on_kafka() {
     for store in [
         PROFILES_STORE,
         CATEGORIES_STORE,
-        STATS_INDEX_STORE,
+        CATEGORY_CHANGES_STORE,
         DELTAS_STORE,
         HISTORY_STORE,
     ] {
@@ -70,14 +70,12 @@ async fn the_web_stage_on_kafka() {
         )
         .unwrap();
     }
-    for grouping in ["stats-by-player", "daily-by-player"] {
-        mock.create_topic(
-            &format!("{APPLICATION_ID}-{grouping}-repartition"),
-            PARTITIONS,
-            1,
-        )
-        .unwrap();
-    }
+    mock.create_topic(
+        &format!("{APPLICATION_ID}-daily-by-player-repartition"),
+        PARTITIONS,
+        1,
+    )
+    .unwrap();
     mock.create_topic(&format!("{APPLICATION_ID}-dlq"), 1, 1)
         .unwrap();
 
@@ -146,8 +144,9 @@ async fn the_web_stage_on_kafka() {
         (status["state"] == "ready" && status["has_stats"] == true).then_some(())
     })
     .await;
-    // Every record of the player, from every partition, is found (through the repartition
-    // topic, the index is complete).
+    // Every record of the player, from every partition, is found (the categories were sent
+    // keyed by the whole key, so they spread over the partitions; the prefix scan reads every
+    // shard).
     let api = eventually(600, async || {
         let api = get(&app, "/api/players/TeKrop-2217").await.json();
         let heroes = api["categories"]["platforms"]["pc"]["quickplay"]["heroes"]
@@ -195,7 +194,7 @@ async fn the_web_stage_on_kafka() {
     );
     let pipeline = get(&app, "/pipeline").await;
     assert!(pipeline.body.contains("data-stage=\"web\""));
-    assert!(pipeline.body.contains("ow-web-stats-by-player-repartition"));
+    assert!(pipeline.body.contains("ow-web-daily-by-player-repartition"));
     let view = get(&app, "/api/pipeline").await.json();
     let profiles = view["topics"]
         .as_array()

@@ -61,7 +61,7 @@ impl PipelineSource for FakePipeline {
             )
         };
         let mut counts = std::collections::BTreeMap::new();
-        counts.insert("player-stats-index".to_string(), 40 + tick as u64);
+        counts.insert("count-category-changes".to_string(), 40 + tick as u64);
         let mut metrics = MetricsSnapshot::default();
         metrics.records_consumed = 1234;
         metrics.dead_letters = 2;
@@ -196,7 +196,7 @@ async fn the_page_draws_stages_topics_stores_and_lag() {
     assert!(body.contains("data-pipeline-url=\"/api/pipeline\""));
     assert!(body.contains("data-browser=\"true\""));
     assert!(body.contains("Sub-topology: 0"), "the topology's text form");
-    assert!(body.contains("data-node=\"player-stats-index\">40<"));
+    assert!(body.contains("data-node=\"count-category-changes\">40<"));
     assert!(body.contains("1,234"), "records consumed");
     assert!(!body.contains("<script>alert"), "topic names are escaped");
     assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

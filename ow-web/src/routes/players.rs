@@ -58,10 +58,9 @@ async fn load(state: &AppState, id: &PlayerId) -> Result<PlayerData, Error> {
     let repository = state.inner.repository.clone();
     let id = id.clone();
     blocking(move || {
-        let (profile, categories) = repository.profile_and_categories(&id)?;
         Ok(PlayerData {
-            profile,
-            categories,
+            profile: repository.profile(&id)?,
+            categories: repository.categories(&id)?,
             deltas: repository.deltas(&id)?,
             history: repository.history(&id)?,
         })

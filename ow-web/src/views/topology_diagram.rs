@@ -253,7 +253,7 @@ mod tests {
         );
         // Sources and sinks name their topics; a stateful node names its store.
         assert!(svg.contains("◀ ow.players.profile"));
-        assert!(svg.contains("▶ ow-web-stats-by-player-repartition"));
+        assert!(svg.contains("▶ ow-web-daily-by-player-repartition"));
         // Every store of the topology hangs on a node that uses it.
         for store in &topology.stores {
             assert!(svg.contains(&format!("▤ {}", store.name)), "{}", store.name);
