@@ -18,7 +18,8 @@
 //!
 //! Flatten [`StreamsArgs`] into an application's `clap` parser, build the library's
 //! configuration with [`StreamsArgs::to_config`], and parse durations the same way everywhere
-//! with [`parse_duration`].
+//! with [`parse_duration`]. [`init_logging`] and [`shutdown_signal`] are the rest of what every
+//! `main` does: logs on stderr with the `--log` filter, and a clean stop on Ctrl-C or SIGTERM.
 //!
 //! ```
 //! use clap::Parser;
@@ -35,11 +36,15 @@
 //! assert_eq!(config.kafka.get("compression.type").map(String::as_str), Some("zstd"));
 //! ```
 
+mod process;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ow_stream_core::Error;
 use ow_stream_core::config::{Backend, StreamsConfig};
+
+pub use process::{init_logging, shutdown_signal};
 
 /// Settings every stage shares.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]

@@ -87,6 +87,18 @@ impl Shared {
     pub(crate) fn has_failed(&self) -> bool {
         self.failure.lock().is_some()
     }
+
+    /// The source topics the application reads that it does not create itself.
+    pub(crate) fn external_sources(&self) -> Vec<Arc<str>> {
+        let app = &self.config.application_id;
+        self.topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| s.source_topics.iter())
+            .filter(|t| !t.is_internal())
+            .map(|t| t.resolve(app))
+            .collect()
+    }
 }
 
 /// A running streams application: a topology, its threads and its stores.

@@ -23,15 +23,7 @@ use crate::runtime::now_ms;
 
 /// The internal topics to create: `(name, partitions, compacted)`.
 pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
-    let app = &shared.config.application_id;
-    let external: Vec<Arc<str>> = shared
-        .topology
-        .subtopologies()
-        .iter()
-        .flat_map(|s| s.source_topics.iter())
-        .filter(|t| !t.is_internal())
-        .map(|t| t.resolve(app))
-        .collect();
+    let external = shared.external_sources();
     let counts = partition_counts(&shared.config, &external)?;
     crate::runtime::internal_partitions(&shared.topology, &shared.config, &counts)
 }

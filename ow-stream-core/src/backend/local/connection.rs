@@ -58,16 +58,8 @@ impl Connection for LocalConnection {
         shared: &Arc<Shared>,
         sinks: &[Arc<str>],
     ) -> Result<Arc<dyn StreamThreads>, Error> {
-        let app = &shared.config.application_id;
-        let lease = AppLease::acquire(&self.dir, app)?;
-        let external: Vec<Arc<str>> = shared
-            .topology
-            .subtopologies()
-            .iter()
-            .flat_map(|s| s.source_topics.iter())
-            .filter(|t| !t.is_internal())
-            .map(|t| t.resolve(app))
-            .collect();
+        let lease = AppLease::acquire(&self.dir, &shared.config.application_id)?;
+        let external = shared.external_sources();
         let counts = partition_counts(&self.log, &external);
         let plan = internal_partitions(&shared.topology, &shared.config, &counts)?;
         for (name, partitions, compact) in &plan {
