@@ -132,7 +132,10 @@ impl Producer {
         timestamp: i64,
         headers: &Headers,
     ) -> Result<Delivered, Error> {
-        self.inner.send(topic, key, value, timestamp, headers).await
+        self.inner
+            .send(topic, key, value, timestamp, headers)
+            .wait()
+            .await
     }
 
     /// Waits until every record sent is acknowledged.

@@ -25,6 +25,7 @@ pub(crate) mod local;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
 use crate::admin::{TopicOffsets, TopicSpec};
 use crate::client::Delivered;
@@ -66,19 +67,41 @@ pub(crate) trait Connection: Send + Sync {
     ) -> Result<Arc<dyn StreamThreads>, Error>;
 }
 
+/// How a [`RawProducer`] tells that a record was acknowledged, and where it was written.
+pub(crate) enum Ack<'a> {
+    /// The record is queued already; the answer comes on this channel. (No allocation of its
+    /// own: for a backend whose sends cost a microsecond or two, a boxed future per record is
+    /// a measurable share, see BENCHMARKS.md.)
+    Reply(tokio::sync::oneshot::Receiver<Result<Delivered, Error>>),
+    /// A future that sends the record and waits for the acknowledgement.
+    Pending(BoxFuture<'a, Result<Delivered, Error>>),
+}
+
+impl Ack<'_> {
+    /// Waits for the acknowledgement.
+    pub(crate) async fn wait(self) -> Result<Delivered, Error> {
+        match self {
+            Ack::Reply(reply) => reply.await.map_err(|_| Error::Closed {
+                reason: "the producer stopped before the record was acknowledged".into(),
+            })?,
+            Ack::Pending(pending) => pending.await,
+        }
+    }
+}
+
 /// Writes raw records.
 #[async_trait]
 pub(crate) trait RawProducer: Send + Sync {
-    /// Writes one record and waits for it to be acknowledged. Records sent one after the
-    /// other (each future polled once before the next is made) keep their order.
-    async fn send(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
+    /// Sends one record; [`Ack::wait`] waits for it to be acknowledged. Records sent one after
+    /// the other (each one's `Ack` polled once before the next is sent) keep their order.
+    fn send<'a>(
+        &'a self,
+        topic: &'a str,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
         timestamp: i64,
-        headers: &Headers,
-    ) -> Result<Delivered, Error>;
+        headers: &'a Headers,
+    ) -> Ack<'a>;
 
     /// Waits until every record sent is acknowledged.
     async fn flush(&self) -> Result<(), Error>;

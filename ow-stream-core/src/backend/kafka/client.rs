@@ -14,7 +14,7 @@ use super::{
     Role, TopicNames, client_config, kafka_error, message_max_bytes, offsets_list, produce_error,
     record_size, to_raw,
 };
-use crate::backend::{RawConsumer, RawProducer};
+use crate::backend::{Ack, RawConsumer, RawProducer};
 use crate::client::Delivered;
 use crate::config::StreamsConfig;
 use crate::error::Error;
@@ -40,7 +40,34 @@ impl KafkaProducer {
 
 #[async_trait]
 impl RawProducer for KafkaProducer {
-    async fn send(
+    fn send<'a>(
+        &'a self,
+        topic: &'a str,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        timestamp: i64,
+        headers: &'a Headers,
+    ) -> Ack<'a> {
+        Ack::Pending(Box::pin(
+            self.send_now(topic, key, value, timestamp, headers),
+        ))
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(60)))
+            .await
+            .map_err(|e| Error::Closed {
+                reason: format!("flush task: {e}"),
+            })?
+            .map_err(|e| kafka_error("flush", e))
+    }
+}
+
+impl KafkaProducer {
+    /// Sends a record, waiting (up to 30 s) while librdkafka's queue is full, then for the
+    /// broker's acknowledgement.
+    async fn send_now(
         &self,
         topic: &str,
         key: Option<&[u8]>,
@@ -74,16 +101,6 @@ impl RawProducer for KafkaProducer {
                 e,
             )),
         }
-    }
-
-    async fn flush(&self) -> Result<(), Error> {
-        let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(60)))
-            .await
-            .map_err(|e| Error::Closed {
-                reason: format!("flush task: {e}"),
-            })?
-            .map_err(|e| kafka_error("flush", e))
     }
 }
 

@@ -4,25 +4,22 @@
 use async_trait::async_trait;
 
 use super::{LocalConsumer, LocalWriter, to_new};
-use crate::backend::{RawConsumer, RawProducer};
-use crate::client::Delivered;
+use crate::backend::{Ack, RawConsumer, RawProducer};
 use crate::error::Error;
 use crate::record::{Headers, RawRecord};
 
 #[async_trait]
 impl RawProducer for LocalWriter {
-    async fn send(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
+    fn send<'a>(
+        &'a self,
+        topic: &'a str,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
         timestamp: i64,
-        headers: &Headers,
-    ) -> Result<Delivered, Error> {
-        // Queued here, before any await: sends keep their order, as on Kafka.
-        let record = to_new(key, value, timestamp, headers);
-        let (partition, offset) = LocalWriter::send(self, topic, record).await?;
-        Ok(Delivered { partition, offset })
+        headers: &'a Headers,
+    ) -> Ack<'a> {
+        // Queued now: sends keep their order, as on Kafka.
+        Ack::Reply(self.enqueue(topic, to_new(key, value, timestamp, headers)))
     }
 
     async fn flush(&self) -> Result<(), Error> {

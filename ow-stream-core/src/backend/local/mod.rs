@@ -20,6 +20,7 @@ use bytes::Bytes;
 use ow_stream_log::{Header, Log, LogError, LogOptions, NewRecord, StoredRecord};
 use parking_lot::Mutex;
 
+use crate::client::Delivered;
 use crate::config::{LocalFsync, StreamsConfig};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -165,7 +166,7 @@ pub(crate) fn to_new(
 struct WriteJob {
     topic: Arc<str>,
     record: NewRecord,
-    reply: tokio::sync::oneshot::Sender<Result<(i32, i64), LogError>>,
+    reply: tokio::sync::oneshot::Sender<Result<Delivered, Error>>,
 }
 
 /// Bytes appended at once by a [`LocalWriter`], at most (the log takes batches up to 64 MiB).
@@ -208,30 +209,23 @@ impl LocalWriter {
         Ok(LocalWriter { queue, _log: log })
     }
 
-    /// Queues `record` for `topic` now; the returned future resolves with its partition and
-    /// offset once it is appended.
-    pub(crate) fn send(
+    /// Queues `record` for `topic` now; the answer (its partition and offset once it is
+    /// appended) comes on the returned channel. A writer that has stopped drops the job, and
+    /// with it the channel's sender.
+    pub(crate) fn enqueue(
         &self,
         topic: &str,
         record: NewRecord,
-    ) -> impl std::future::Future<Output = Result<(i32, i64), Error>> + use<> {
+    ) -> tokio::sync::oneshot::Receiver<Result<Delivered, Error>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let queued = self.queue.send(WriteJob {
+        // On failure the job comes back in the error and is dropped here: the receiver sees
+        // the sender gone.
+        let _ = self.queue.send(WriteJob {
             topic: topic.into(),
             record,
             reply,
         });
-        async move {
-            queued.map_err(|_| Error::Closed {
-                reason: "the local producer's writer stopped".into(),
-            })?;
-            answer
-                .await
-                .map_err(|_| Error::Closed {
-                    reason: "the local producer's writer stopped".into(),
-                })?
-                .map_err(log_error)
-        }
+        answer
     }
 }
 
@@ -243,7 +237,7 @@ fn write_batch(log: &Log, batch: Vec<WriteJob>) {
         let partition = match log.partition_for(&job.topic, job.record.key.as_deref()) {
             Ok(p) => p,
             Err(e) => {
-                let _ = job.reply.send(Err(e));
+                let _ = job.reply.send(Err(log_error(e)));
                 continue;
             }
         };
@@ -276,7 +270,10 @@ fn write_batch(log: &Log, batch: Vec<WriteJob>) {
             match log.append(&topic, partition, &records) {
                 Ok(result) => {
                     for (i, reply) in replies.into_iter().enumerate() {
-                        let _ = reply.send(Ok((partition, result.base_offset + i as i64)));
+                        let _ = reply.send(Ok(Delivered {
+                            partition,
+                            offset: result.base_offset + i as i64,
+                        }));
                     }
                 }
                 Err(e) => {
@@ -288,7 +285,7 @@ fn write_batch(log: &Log, batch: Vec<WriteJob>) {
                             path: PathBuf::from(format!("{topic}/{partition}")),
                             source: std::io::Error::other(message.clone()),
                         });
-                        let _ = reply.send(Err(e));
+                        let _ = reply.send(Err(log_error(e)));
                     }
                 }
             }
