@@ -160,15 +160,25 @@ async fn a_player_looked_up_on_the_embedded_stack() {
     })
     .await;
     assert_eq!(overfast.hits(PLAYER), 2);
-    let page = get(
-        &router,
-        &format!("/players/{PLAYER}?platform=pc&mode=competitive"),
-    )
-    .await;
-    assert!(
-        page.body.contains('▲'),
-        "the change since the previous snapshot is shown"
-    );
+    // The web's stores follow the processor's topics each at its own pace: the deltas may be
+    // in before the new snapshot's stats, and a card shows a change only next to the stats
+    // of the snapshot it belongs to. The page catches up once both are in.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let page = get(
+            &router,
+            &format!("/players/{PLAYER}?platform=pc&mode=competitive"),
+        )
+        .await;
+        if page.body.contains('▲') {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the change since the previous snapshot is shown"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The pipeline page sees all three stages and no lag left.
     let pipeline = get(&router, "/api/pipeline").await.json();
