@@ -1,20 +1,25 @@
 #!/bin/sh
 # Creates the pipeline's topics on a Kafka cluster, idempotently (`--if-not-exists`): the
 # one-shot `topics` service of docker-compose.yml runs it inside the apache/kafka image.
+# The topics and their configs come from the manifest, topics.txt (one topic per line:
+# NAME PARTITIONS [KEY=VALUE ...]), the same file infra/local-broker.sh feeds to
+# `ow-admin create-topics` for tansu.
 #
 # The applications create only their own internal topics (changelogs, repartition topics,
 # dead-letter topics) and refuse to start while one of these is missing.
 #
 # Environment:
 #   BOOTSTRAP   Kafka bootstrap servers (default kafka:19092, the compose network listener)
-#   PARTITIONS  partitions of every topic (default 6). ow.raw.player-profiles and the four
-#               outputs of ow-processor must have the same count: a player's records then have
-#               the same partition number in each of them.
+#   PARTITIONS  one partition count for every topic instead of the manifest's. The raw topic
+#               and the four outputs of ow-processor must have the same count: a player's
+#               records then have the same partition number in each of them.
+#   MANIFEST    the topic manifest (default /topics.txt, where compose mounts infra/topics.txt)
 #   KAFKA_BIN   where kafka-topics.sh is (default /opt/kafka/bin, as in apache/kafka)
 set -eu
 
 BOOTSTRAP="${BOOTSTRAP:-kafka:19092}"
-PARTITIONS="${PARTITIONS:-6}"
+PARTITIONS="${PARTITIONS:-}"
+MANIFEST="${MANIFEST:-/topics.txt}"
 KAFKA_BIN="${KAFKA_BIN:-/opt/kafka/bin}"
 TOPICS="$KAFKA_BIN/kafka-topics.sh"
 
@@ -29,25 +34,17 @@ until "$TOPICS" --bootstrap-server "$BOOTSTRAP" --list >/dev/null 2>&1; do
     sleep 2
 done
 
-# create TOPIC [--config key=value ...]
-create() {
-    topic="$1"
-    shift
+# One manifest line: NAME PARTITIONS [KEY=VALUE ...] (comments and blank lines skipped).
+grep -v '^[[:space:]]*\(#\|$\)' "$MANIFEST" | sed 's/#.*//' | while read -r topic count configs; do
+    [ -n "$topic" ] || continue
+    set --
+    for config in $configs; do
+        set -- "$@" --config "$config"
+    done
     "$TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
-        --topic "$topic" --partitions "$PARTITIONS" --replication-factor 1 "$@"
+        --topic "$topic" --partitions "${PARTITIONS:-$count}" --replication-factor 1 "$@"
     echo "create-topics: $topic ready"
-}
-
-# Requests from the dashboard to ow-producer (keyed by player id).
-create ow.player-requests
-# One event per OverFast fetch, the raw body byte for byte: bodies go up to ow-producer's
-# 8 MiB limit (a record that does not fit is written without its body).
-create ow.raw.player-profiles --config max.message.bytes=8388608
-# ow-processor's outputs (Topics::output_specs): three tables, compacted, and one event log.
-create ow.stats.by-category --config cleanup.policy=compact
-create ow.players.profile --config cleanup.policy=compact
-create ow.stats.deltas
-create ow.stats.daily --config cleanup.policy=compact
+done
 
 # One summary line per topic (partitions, replication, configs).
 "$TOPICS" --bootstrap-server "$BOOTSTRAP" --describe --topic 'ow\..*' | grep -v 'Partition:' || true

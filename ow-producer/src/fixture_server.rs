@@ -8,6 +8,11 @@
 //! OverFast sends: the nested 404 with `retry_after` (600 s, then ×3 up to 6 h) on a check, and
 //! nginx's flat 404 while the cooldown lasts.
 //!
+//! A player can also get a sequence of bodies ([`FixtureServer::add_profile_sequence`]): each
+//! request takes the next one, so counters advance between fetches. Every request is logged
+//! (`tracing`, target `ow_producer::fixture_server`) and kept in [`FixtureServer::arrivals`],
+//! requests outside `/players/{player_id}` included.
+//!
 //! Failures are queued per player with [`FixtureServer::inject`]: each request for that player
 //! takes the next [`Fault`] in its queue, then answers normally once the queue is empty. A test
 //! that needs a fetch to stay in flight until it says so puts a [`Hold`] on the player with
@@ -36,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
 use futures::StreamExt as _;
@@ -161,8 +166,11 @@ impl NotFoundShape {
 /// One request, as the server saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arrival {
-    /// The `{player_id}` of the path, percent-decoded.
+    /// The `{player_id}` of the path, percent-decoded (empty for a path that is not
+    /// `/players/{player_id}`).
     pub player: String,
+    /// The request's path and query, as received.
+    pub path: String,
     /// When it arrived, on tokio's clock.
     pub at: Instant,
     /// Its `User-Agent` header, when it had one.
@@ -185,6 +193,7 @@ struct Shared {
 #[derive(Debug)]
 struct Inner {
     profiles: HashMap<String, Bytes>,
+    sequences: HashMap<String, VecDeque<Bytes>>,
     not_found: HashMap<String, Bytes>,
     faults: HashMap<String, VecDeque<Fault>>,
     hits: HashMap<String, usize>,
@@ -202,6 +211,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             profiles: HashMap::new(),
+            sequences: HashMap::new(),
             not_found: HashMap::new(),
             faults: HashMap::new(),
             hits: HashMap::new(),
@@ -285,6 +295,28 @@ impl FixtureServer {
             .lock()
             .profiles
             .insert(player.to_owned(), Bytes::from(body.into()));
+    }
+
+    /// Serves `bodies` with 200 for `player`, one per request in order; once they are used up,
+    /// the last one again (a fault injected for a request does not use one).
+    pub fn add_profile_sequence(&self, player: &str, bodies: impl IntoIterator<Item = Vec<u8>>) {
+        let mut inner = self.state.lock();
+        let bodies: VecDeque<Bytes> = bodies.into_iter().map(Bytes::from).collect();
+        // The first one is also the profile now (for the faults that cut a profile).
+        if let Some(first) = bodies.front() {
+            inner.profiles.insert(player.to_owned(), first.clone());
+        }
+        inner.sequences.insert(player.to_owned(), bodies);
+    }
+
+    /// Requests received that were not for `/players/{player_id}`.
+    pub fn stray_hits(&self) -> usize {
+        self.state
+            .lock()
+            .arrivals
+            .iter()
+            .filter(|a| a.player.is_empty())
+            .count()
     }
 
     /// Serves `body` with 404 for `player`.
@@ -413,24 +445,35 @@ impl Drop for InFlight {
     }
 }
 
-async fn player(
-    State(state): State<Arc<Shared>>,
-    UrlPath(player): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    let _in_flight = InFlight::new(&state);
+/// Logs and keeps one request.
+fn arrive(inner: &mut Inner, player: &str, uri: &Uri, headers: &HeaderMap) {
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    tracing::info!(%path, player, "fixture server request");
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    inner.arrivals.push(Arrival {
+        player: player.to_owned(),
+        path,
+        at: Instant::now(),
+        user_agent,
+    });
+}
+
+async fn player(
+    State(state): State<Arc<Shared>>,
+    UrlPath(player): UrlPath<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let _in_flight = InFlight::new(&state);
     let held = {
         let mut inner = state.lock();
         *inner.hits.entry(player.clone()).or_default() += 1;
-        inner.arrivals.push(Arrival {
-            player: player.clone(),
-            at: Instant::now(),
-            user_agent,
-        });
+        arrive(&mut inner, &player, &uri, &headers);
         inner.holds.get(&player).cloned()
     };
     if let Some(mut held) = held {
@@ -472,6 +515,13 @@ async fn player(
 
 /// The recorded answer, or OverFast's unknown-player answer.
 fn normal_answer(inner: &mut Inner, player: &str) -> Response {
+    if let Some(next) = inner
+        .sequences
+        .get_mut(player)
+        .and_then(VecDeque::pop_front)
+    {
+        inner.profiles.insert(player.to_owned(), next);
+    }
     if let Some(body) = inner.profiles.get(player) {
         let mut response = json(StatusCode::OK, Body::from(body.clone()));
         let headers = response.headers_mut();
@@ -642,7 +692,8 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-async fn not_a_route() -> Response {
+async fn not_a_route(State(state): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    arrive(&mut state.lock(), "", &uri, &headers);
     json(
         StatusCode::NOT_FOUND,
         Body::from(r#"{"error":"Not Found"}"#),

@@ -41,6 +41,9 @@ pub struct TopicSpec {
     /// Delete the oldest records of a partition beyond this many bytes (`retention.bytes`);
     /// `None` keeps the backend's default (no size limit).
     pub retention_bytes: Option<u64>,
+    /// Other topic-level settings, passed to Kafka as they are (`max.message.bytes`, say);
+    /// the local backend keeps only the ones above and ignores these.
+    pub configs: Vec<(String, String)>,
 }
 
 impl TopicSpec {
@@ -52,6 +55,7 @@ impl TopicSpec {
             compacted: false,
             retention: None,
             retention_bytes: None,
+            configs: Vec::new(),
         }
     }
 
@@ -73,18 +77,31 @@ impl TopicSpec {
         self
     }
 
+    /// Adds a topic-level setting passed to Kafka as it is (see [`TopicSpec::configs`]); it
+    /// wins over what the typed fields would set for the same key.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+
     /// The topic-level settings Kafka gets for this topic.
-    pub(crate) fn kafka_settings(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
+    pub(crate) fn kafka_settings(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut typed = |key: &str, value: String| {
+            if !self.configs.iter().any(|(k, _)| k == key) {
+                out.push((key.to_string(), value));
+            }
+        };
         if self.compacted {
-            out.push(("cleanup.policy", "compact".to_string()));
+            typed("cleanup.policy", "compact".to_string());
         }
         if let Some(r) = self.retention {
-            out.push(("retention.ms", r.as_millis().to_string()));
+            typed("retention.ms", r.as_millis().to_string());
         }
         if let Some(b) = self.retention_bytes {
-            out.push(("retention.bytes", b.to_string()));
+            typed("retention.bytes", b.to_string());
         }
+        out.extend(self.configs.iter().cloned());
         out
     }
 }

@@ -591,8 +591,7 @@ pub(crate) async fn create_topics(
     let admin: AdminClient<DefaultClientContext> = client_config(config, Role::Admin, None)?
         .create()
         .map_err(|e| kafka_error("create admin client", e))?;
-    let settings: Vec<Vec<(&'static str, String)>> =
-        topics.iter().map(|t| t.kafka_settings()).collect();
+    let settings: Vec<Vec<(String, String)>> = topics.iter().map(|t| t.kafka_settings()).collect();
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .zip(&settings)

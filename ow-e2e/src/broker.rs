@@ -1,0 +1,116 @@
+//! tansu, started and stopped by `infra/local-broker.sh` (so the scenarios run the same script
+//! a user does), with its data in a directory of the test run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::binaries::{Binaries, workspace_root};
+
+/// A tansu broker on 127.0.0.1. Killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Broker {
+    dir: PathBuf,
+    port: u16,
+    partitions: i32,
+    pid: Option<i32>,
+}
+
+impl Broker {
+    /// `infra/local-broker.sh start DIR PORT` with `PARTITIONS=partitions`: tansu runs, answers,
+    /// and has every topic of `infra/topics.txt`.
+    ///
+    /// # Panics
+    /// When the script fails (its output says why).
+    pub fn start(dir: &Path, port: u16, partitions: i32) -> Broker {
+        let mut broker = Broker {
+            dir: dir.to_path_buf(),
+            port,
+            partitions,
+            pid: None,
+        };
+        broker.run_start();
+        broker
+    }
+
+    fn script() -> PathBuf {
+        workspace_root().join("infra/local-broker.sh")
+    }
+
+    fn run_start(&mut self) {
+        let output = Command::new("sh")
+            .arg(Broker::script())
+            .arg("start")
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .env("OW_ADMIN", Binaries::get().path("ow-admin"))
+            .env("PARTITIONS", self.partitions.to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run local-broker.sh: {e}"));
+        let pid = std::fs::read_to_string(self.dir.join("tansu.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        self.pid = pid;
+        assert!(
+            output.status.success(),
+            "local-broker.sh start failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        tracing::info!(port = self.port, pid = ?self.pid, "tansu started");
+    }
+
+    /// `host:port` for `--brokers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `infra/local-broker.sh stop DIR` (SIGTERM, SIGKILL after 10 s); returns how long it
+    /// took.
+    ///
+    /// # Panics
+    /// When the script fails.
+    pub fn stop(&mut self) -> Duration {
+        let started = Instant::now();
+        let output = Command::new("sh")
+            .arg(Broker::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run local-broker.sh: {e}"));
+        assert!(
+            output.status.success(),
+            "local-broker.sh stop failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self.pid = None;
+        started.elapsed()
+    }
+
+    /// Starts it again on the same directory and port (its data and topics are kept).
+    pub fn restart(&mut self) {
+        self.run_start();
+    }
+
+    /// The end of tansu's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        crate::process::tail(&self.dir.join("tansu.log"), lines)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            // SAFETY: no memory effects; the pid is the broker this value started (from its
+            // pid file), not yet stopped.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
