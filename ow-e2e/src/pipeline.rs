@@ -272,6 +272,39 @@ impl Pipeline {
             .as_u16()
     }
 
+    /// Sends `<method> <path>` to the web over a plain TCP connection, byte for byte (an HTTP
+    /// client library would normalize the path first: `%2E%2E` becomes `..` and is resolved
+    /// away); HTTP/1.0, so the answer is never chunked. The status and the body.
+    ///
+    /// # Panics
+    /// When the web does not answer with an HTTP response.
+    pub async fn raw_request(&self, method: &str, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let addr = self.web_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("connect to the web: {e}"));
+        let request =
+            format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no answer within 10 s"))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let text = String::from_utf8_lossy(&answer);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{method} {path}: not an HTTP answer: {head}"));
+        (status, body.to_owned())
+    }
+
     /// Waits until `/healthz` is 200.
     ///
     /// # Panics

@@ -328,6 +328,14 @@ async fn static_files_not_found_and_limits() {
 
     let long = format!("/players/TeKrop-2217?hero={}", "a".repeat(3000));
     assert_eq!(get(&app, &long).await.status, 414);
+    // The JSON API refuses in JSON (found by the end-to-end hostile-battletag scenario).
+    let long_api = get(&app, &format!("/api/players/{}-1234", "A".repeat(3000))).await;
+    assert_eq!(long_api.status, 414);
+    assert!(
+        long_api.json()["error"].as_str().is_some(),
+        "{}",
+        long_api.body
+    );
 
     let mut big = request("POST", "/players/TeKrop-2217/refresh", [127, 0, 0, 1]);
     *big.body_mut() = axum::body::Body::from(vec![b'x'; 64 * 1024]);

@@ -110,18 +110,27 @@ async fn not_found() -> AppError {
 /// Refuses over-long URIs, and state-changing requests sent from other sites (a form on
 /// another site posting to this dashboard): browsers say where a request comes from in
 /// `Sec-Fetch-Site` and `Origin`.
+/// Refusals of the JSON API (`/api/...`) are JSON, like its other errors; the rest are pages.
 async fn guard(request: Request, next: Next) -> Response {
     let uri = request.uri();
+    let api = uri.path().starts_with("/api/");
+    let refuse = |error: AppError| {
+        if api {
+            error.json()
+        } else {
+            error.into_response()
+        }
+    };
     let length = uri.path().len() + uri.query().map_or(0, str::len);
     if length > MAX_URI_BYTES {
-        return AppError::UriTooLong.into_response();
+        return refuse(AppError::UriTooLong);
     }
     if !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) && is_cross_site(&request)
     {
-        return AppError::CrossSite.into_response();
+        return refuse(AppError::CrossSite);
     }
     next.run(request).await
 }
