@@ -26,6 +26,10 @@ pub struct Options {
     pub web_args: Vec<String>,
     /// `--commit-interval-ms` of every stage.
     pub commit_interval_ms: u64,
+    /// Body sequences the OverFast stand-in serves from the start, per player (see
+    /// `FixtureServer::add_profile_sequence`): players the producer tracks must be here, or
+    /// its first fetch finds them unknown and waits OverFast's retry time.
+    pub profiles: Vec<(String, Vec<Vec<u8>>)>,
 }
 
 impl Default for Options {
@@ -36,6 +40,7 @@ impl Default for Options {
             producer_args: Vec::new(),
             web_args: Vec::new(),
             commit_interval_ms: 200,
+            profiles: Vec::new(),
         }
     }
 }
@@ -120,6 +125,9 @@ impl Pipeline {
         let overfast = FixtureServer::start().await.expect("the OverFast stand-in");
         // No cache headers: the producer may fetch a player again as soon as it is asked.
         overfast.set_cache_headers(None, None);
+        for (player, bodies) in &options.profiles {
+            overfast.add_profile_sequence(player, bodies.iter().cloned());
+        }
 
         let common = |name: &str| -> Vec<String> {
             vec![

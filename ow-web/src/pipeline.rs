@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ow_stream_core::TopologyDescription;
 use ow_stream_core::metrics::MetricsSnapshot;
-use ow_stream_core::runtime::{Streams, StreamsState};
+use ow_stream_core::runtime::{BrokerConnectivity, Streams, StreamsState};
 use ow_stream_core::topology::NodeKindDescription;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -479,6 +479,10 @@ pub trait StreamsProbe: Send + Sync + 'static {
     fn state(&self) -> StreamsState;
     /// Its first failure, if any.
     fn failure(&self) -> Option<String>;
+    /// Whether it reaches its brokers (default: it does).
+    fn broker_connectivity(&self) -> BrokerConnectivity {
+        BrokerConnectivity::Connected
+    }
 }
 
 impl StreamsProbe for Streams {
@@ -496,6 +500,10 @@ impl StreamsProbe for Streams {
 
     fn failure(&self) -> Option<String> {
         Streams::failure(self)
+    }
+
+    fn broker_connectivity(&self) -> BrokerConnectivity {
+        Streams::broker_connectivity(self)
     }
 }
 

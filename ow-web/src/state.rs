@@ -55,6 +55,14 @@ pub(crate) struct Inner {
     pub(crate) rates: RateTracker,
 }
 
+/// The brokers are unreachable: since when, and a sentence for `/healthz` and the pipeline
+/// page (no host names).
+#[derive(Clone, Debug)]
+pub(crate) struct BrokerOutage {
+    pub(crate) since_ms: i64,
+    pub(crate) text: String,
+}
+
 impl AppState {
     /// A state reading players from `repository` and writing requests to `requests`, with
     /// default settings and no pipeline hooks.
@@ -150,6 +158,26 @@ impl AppState {
 
     pub(crate) fn now(&self) -> i64 {
         (self.inner.clock)()
+    }
+
+    /// The outage of the brokers the web's streams app sees now, if any.
+    pub(crate) fn broker_outage(&self) -> Option<BrokerOutage> {
+        let streams = self.inner.streams.as_ref()?;
+        match streams.broker_connectivity() {
+            ow_stream_core::runtime::BrokerConnectivity::Unreachable { since_ms, reason } => {
+                // librdkafka's reason names hosts: logs only.
+                tracing::debug!(%reason, "brokers unreachable");
+                let secs = (self.now() - since_ms).max(0) / 1000;
+                Some(BrokerOutage {
+                    since_ms,
+                    text: format!(
+                        "the Kafka brokers have been unreachable for {secs} s; every stage \
+                         reconnects by itself when they are back"
+                    ),
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Remembers that `id` was viewed (most recent first, bounded).

@@ -40,6 +40,26 @@ use crate::state::{ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreRegistry};
 use crate::topology::{Topology, TopologyDescription};
 use context::AppEnv;
 
+/// Whether a [`Streams`] application reaches its brokers, as its stream threads' clients last
+/// saw it (librdkafka's statistics, every second, and its all-brokers-down error). On the
+/// local backend it is always [`BrokerConnectivity::Connected`].
+///
+/// Nothing fails while the brokers are away: librdkafka reconnects by itself, and the
+/// application carries on where it was. This is for health checks and dashboards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BrokerConnectivity {
+    /// At least one broker connection is up (or none was ever seen down).
+    Connected,
+    /// No broker connection is up.
+    Unreachable {
+        /// Since when, in milliseconds since the epoch.
+        since_ms: i64,
+        /// librdkafka's last word on it (may name hosts: for logs, not for public pages).
+        reason: String,
+    },
+}
+
 /// Where a [`Streams`] application is in its life.
 ///
 /// New states may be added: match with a wildcard arm.
@@ -70,9 +90,42 @@ pub(crate) struct Shared {
     state: Mutex<StreamsState>,
     failure: Mutex<Option<String>>,
     failed: Notify,
+    connectivity: Mutex<BrokerConnectivity>,
 }
 
 impl Shared {
+    /// The clients see no broker connection up.
+    pub(crate) fn brokers_down(&self, reason: &str) {
+        let mut connectivity = self.connectivity.lock();
+        match &mut *connectivity {
+            BrokerConnectivity::Unreachable { reason: r, .. } => {
+                if r != reason {
+                    *r = reason.to_owned();
+                }
+            }
+            _ => {
+                tracing::warn!(application = %self.config.application_id, reason, "the brokers are unreachable");
+                *connectivity = BrokerConnectivity::Unreachable {
+                    since_ms: now_ms(),
+                    reason: reason.to_owned(),
+                };
+            }
+        }
+    }
+
+    /// A broker connection is up.
+    pub(crate) fn brokers_up(&self) {
+        let mut connectivity = self.connectivity.lock();
+        if let BrokerConnectivity::Unreachable { since_ms, .. } = &*connectivity {
+            tracing::info!(
+                application = %self.config.application_id,
+                after_ms = now_ms() - since_ms,
+                "the brokers are reachable again"
+            );
+            *connectivity = BrokerConnectivity::Connected;
+        }
+    }
+
     pub(crate) fn fail(&self, error: &Error) {
         tracing::error!(application = %self.config.application_id, error = %error, "stream thread failed");
         let mut failure = self.failure.lock();
@@ -166,6 +219,7 @@ impl Streams {
                 state: Mutex::new(StreamsState::Created),
                 failure: Mutex::new(None),
                 failed: Notify::new(),
+                connectivity: Mutex::new(BrokerConnectivity::Connected),
             }),
             threads: Mutex::new(Vec::new()),
             closing: tokio::sync::Mutex::new(()),
@@ -282,6 +336,11 @@ impl Streams {
     /// The first failure of a stream thread, if any.
     pub fn failure(&self) -> Option<String> {
         self.shared.failure.lock().clone()
+    }
+
+    /// Whether the application reaches its brokers (see [`BrokerConnectivity`]).
+    pub fn broker_connectivity(&self) -> BrokerConnectivity {
+        self.shared.connectivity.lock().clone()
     }
 
     /// Where the application is in its life.

@@ -51,21 +51,33 @@ fn state_name(state: StreamsState) -> &'static str {
 }
 
 /// `GET /healthz`: 200 while the web's streams app runs (or when there is none), 503 when it
-/// failed or stopped.
+/// failed or stopped, or while it reaches no broker (with `reason` saying which).
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     let Some(streams) = &state.inner.streams else {
         return Json(json!({ "status": "ok" })).into_response();
     };
     let s = streams.state();
     let failure = streams.failure();
-    let healthy = failure.is_none() && matches!(s, StreamsState::Created | StreamsState::Running);
+    let outage = state.broker_outage();
+    let running = failure.is_none() && matches!(s, StreamsState::Created | StreamsState::Running);
+    let healthy = running && outage.is_none();
+    let reason = if !running {
+        Some("the streams application failed or stopped (the error is logged)".to_owned())
+    } else {
+        outage.as_ref().map(|o| o.text.clone())
+    };
     let body = json!({
         "status": if healthy { "ok" } else { "failing" },
+        "reason": reason,
         "streams": {
             "application_id": streams.application_id(),
             "state": state_name(s),
             // The failure text stays in the logs: it may name hosts and paths.
             "failed": failure.is_some(),
+        },
+        "brokers": {
+            "reachable": outage.is_none(),
+            "unreachable_since": outage.as_ref().map(|o| o.since_ms),
         },
         "lookups_pending": state.inner.lookups.len(),
     });

@@ -38,9 +38,13 @@ impl AppState {
     }
 }
 
-/// `GET /pipeline`.
+/// `GET /pipeline`. While the brokers are unreachable, the page says so at once instead of
+/// waiting for a snapshot that cannot come.
 pub(crate) async fn page(State(state): State<AppState>) -> Result<Markup, AppError> {
     let features = state.features();
+    if let Some(outage) = state.broker_outage() {
+        return Ok(views::pipeline::page(Err(&outage.text), features));
+    }
     match state.pipeline_view().await {
         Ok(view) => Ok(views::pipeline::page(Ok(&view), features)),
         Err(AppError::Unavailable(_)) => Ok(views::pipeline::page(

@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 use super::{
     KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames, client_config,
@@ -134,7 +134,27 @@ struct StreamsContext {
     names: Mutex<TopicNames>,
 }
 
-impl ClientContext for StreamsContext {}
+/// How often the stream thread's consumer reports statistics (its broker connections among
+/// them), unless `statistics.interval.ms` is passed through.
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
+impl ClientContext for StreamsContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!("librdkafka: {}: {}", error, reason);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.shared.brokers_down(reason);
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.shared.brokers_up();
+        } else if !statistics.brokers.is_empty() {
+            self.shared
+                .brokers_down("no connection to any broker is up (librdkafka statistics)");
+        }
+    }
+}
 
 impl ConsumerContext for StreamsContext {
     fn rebalance(
@@ -206,6 +226,14 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
             .set(
                 "client.id",
                 format!("{}-stream-{index}", shared.config.application_id),
+            )
+            .set(
+                "statistics.interval.ms",
+                shared
+                    .config
+                    .kafka
+                    .get("statistics.interval.ms")
+                    .map_or(STATISTICS_INTERVAL_MS, String::as_str),
             )
             .create_with_context(StreamsContext {
                 tasks: tasks.clone(),
