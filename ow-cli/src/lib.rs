@@ -11,6 +11,7 @@
 //! | schema registry | `--schema-registry-url` | `OW_SCHEMA_REGISTRY_URL` | unset: persisted in `<state-dir>/schema-registry` on the local log |
 //! | state directory | `--state-dir` | `OW_STATE_DIR` | `./.ow-state` |
 //! | commit interval | `--commit-interval-ms` | `OW_COMMIT_INTERVAL_MS` | `1000` |
+//! | record cache of the stores, bytes (`0`: off) | `--cache-max-bytes` | `OW_CACHE_MAX_BYTES` | `10485760` (10 MiB) |
 //! | librdkafka pass-through | `--kafka-config k=v,…` | `OW_KAFKA_CONFIG` | — |
 //! | stream threads | `--threads` | `OW_STREAM_THREADS` | `1` |
 //! | topic prefix | `--topic-prefix` | `OW_TOPIC_PREFIX` | — |
@@ -66,6 +67,11 @@ pub struct StreamsArgs {
     #[arg(long, env = "OW_COMMIT_INTERVAL_MS", default_value_t = 1000)]
     pub commit_interval_ms: u64,
 
+    /// Bytes of record cache for the stores of aggregations (updates of a key collapse until
+    /// the next commit); `0` writes and forwards every update at once.
+    #[arg(long, env = "OW_CACHE_MAX_BYTES", default_value_t = ow_stream_core::config::DEFAULT_CACHE_MAX_BYTES)]
+    pub cache_max_bytes: usize,
+
     /// librdkafka settings passed through, as `key=value` (repeatable or comma-separated).
     #[arg(long = "kafka-config", env = "OW_KAFKA_CONFIG", value_delimiter = ',')]
     pub kafka_config: Vec<String>,
@@ -109,7 +115,8 @@ impl StreamsArgs {
         let mut config = StreamsConfig::new(application_id, backend)
             .with_state_dir(&self.state_dir)
             .with_commit_interval(Duration::from_millis(self.commit_interval_ms.max(1)))
-            .with_stream_threads(self.threads);
+            .with_stream_threads(self.threads)
+            .with_cache_max_bytes(self.cache_max_bytes);
         if let Some(url) = &self.schema_registry_url {
             config = config.with_schema_registry(url);
         }
@@ -217,6 +224,12 @@ mod tests {
         let c = args.streams.to_config("a").unwrap();
         assert_eq!(c.backend, Backend::local("/tmp/ow"));
         assert_eq!(c.commit_interval, Duration::from_millis(50));
+        assert_eq!(
+            c.cache_max_bytes,
+            ow_stream_core::config::DEFAULT_CACHE_MAX_BYTES
+        );
+        let args = Args::parse_from(["x", "--cache-max-bytes", "0"]);
+        assert_eq!(args.streams.to_config("a").unwrap().cache_max_bytes, 0);
         let args = Args::parse_from(["x", "--brokers", "h:1", "--kafka-config", "nokey"]);
         assert!(args.streams.to_config("a").is_err());
     }

@@ -220,11 +220,22 @@ pub struct StreamsConfig {
     pub kafka: BTreeMap<String, String>,
     /// Settings of the local backend.
     pub local: LocalOptions,
+    /// Bytes of record cache for the stores of aggregations, shared evenly by the stream
+    /// threads (Kafka Streams' `statestore.cache.max.bytes`). Updates of a key collapse in the
+    /// cache until the next commit, or until the cache of a thread is full: only the latest
+    /// value of each key then reaches the store, its changelog and the records downstream.
+    /// `0` turns caching off: every update is written and forwarded at once. Default
+    /// [`DEFAULT_CACHE_MAX_BYTES`].
+    pub cache_max_bytes: usize,
 }
+
+/// The default [`StreamsConfig::cache_max_bytes`]: 10 MiB, as in Kafka Streams.
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
 
 impl StreamsConfig {
     /// A configuration with the library's defaults: state in `./.ow-state`, commits every
-    /// second, one stream thread, dead-letter topic for bad records, persistent stores.
+    /// second, one stream thread, dead-letter topic for bad records, persistent stores, a
+    /// 10 MiB record cache.
     pub fn new(application_id: impl Into<String>, backend: Backend) -> Self {
         StreamsConfig {
             application_id: application_id.into(),
@@ -241,6 +252,7 @@ impl StreamsConfig {
             internal_topic_partitions: None,
             kafka: BTreeMap::new(),
             local: LocalOptions::default(),
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
         }
     }
 
@@ -289,6 +301,13 @@ impl StreamsConfig {
     /// Sets the partition count of internal topics.
     pub fn with_internal_topic_partitions(mut self, partitions: i32) -> Self {
         self.internal_topic_partitions = Some(partitions);
+        self
+    }
+
+    /// Sets the record cache budget of the stores ([`StreamsConfig::cache_max_bytes`]; `0`:
+    /// no caching).
+    pub fn with_cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_max_bytes = bytes;
         self
     }
 

@@ -33,6 +33,7 @@ pub struct Materialized<K, V> {
     pub(crate) logging: bool,
     pub(crate) retention: Option<Duration>,
     pub(crate) emit_on_change: bool,
+    pub(crate) caching: bool,
 }
 
 impl<K: 'static, V: 'static> Materialized<K, V> {
@@ -46,6 +47,7 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
             logging: true,
             retention: None,
             emit_on_change: false,
+            caching: true,
         }
     }
 
@@ -114,6 +116,29 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     pub fn emit_on_change(mut self) -> Self {
         self.emit_on_change = true;
         self
+    }
+
+    /// Keeps no record cache for this store, whatever
+    /// [`StreamsConfig::cache_max_bytes`](crate::config::StreamsConfig::cache_max_bytes) says:
+    /// every update of the aggregation is written to the store and its changelog, and
+    /// forwarded, at once (Kafka Streams' `withCachingDisabled`). Caching applies to the
+    /// stores of aggregations only.
+    ///
+    /// ```
+    /// use ow_stream_core::dsl::Materialized;
+    ///
+    /// let m: Materialized<String, i64> = Materialized::as_("counts").with_caching_disabled();
+    /// assert!(!m.caches());
+    /// ```
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
+        self
+    }
+
+    /// Whether the store keeps a record cache (the default, for aggregations; see
+    /// [`Materialized::with_caching_disabled`]).
+    pub fn caches(&self) -> bool {
+        self.caching
     }
 
     /// Whether [`Materialized::emit_on_change`] was asked for.

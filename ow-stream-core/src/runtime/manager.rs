@@ -10,6 +10,7 @@ use crate::record::RawRecord;
 use crate::runtime::collector::RecordCollector;
 use crate::runtime::context::TaskId;
 use crate::state::ChangelogReader;
+use crate::state::cache::CacheBudget;
 
 /// A producer as the task manager needs it: send, and wait for acknowledgements.
 pub(crate) trait Collector: RecordCollector {
@@ -42,6 +43,8 @@ pub(crate) struct TaskManager {
     group_committed: HashMap<(Arc<str>, i32), i64>,
     /// Set when the thread stops abruptly: nothing is committed any more.
     pub(crate) aborting: bool,
+    /// The record cache budget of this thread's tasks: its share of the application's.
+    cache_budget: Arc<CacheBudget>,
 }
 
 impl TaskManager {
@@ -50,7 +53,11 @@ impl TaskManager {
         collector: Box<dyn Collector + Send>,
         restore: Box<dyn ChangelogReader + Send>,
     ) -> Self {
+        let config = &shared.config;
+        let cache_budget =
+            CacheBudget::new(config.cache_max_bytes / config.num_stream_threads.max(1));
         TaskManager {
+            cache_budget,
             shared,
             tasks: BTreeMap::new(),
             collector,
@@ -91,6 +98,7 @@ impl TaskManager {
                 &app,
                 &self.shared.config.state_dir,
                 self.shared.config.default_store,
+                self.cache_budget.clone(),
             )?;
             let compensated = task.restore(&mut *self.restore, &mut *self.collector)?;
             if compensated {
@@ -166,6 +174,13 @@ impl TaskManager {
                 continue;
             }
             task.process(raw, env, &mut *self.collector, wall_clock)?;
+            if self.cache_budget.exceeded() {
+                // The task's own aggregation flushed its cache; other tasks' caches hold the
+                // rest of the budget.
+                for task in self.tasks.values_mut() {
+                    task.flush_caches(env, &mut *self.collector)?;
+                }
+            }
         }
         Ok(())
     }
@@ -185,6 +200,7 @@ impl TaskManager {
             return Ok(());
         }
         for task in self.tasks.values_mut() {
+            task.flush_caches(&self.shared.env, &mut *self.collector)?;
             task.state.prepare_commit(&mut *self.collector)?;
         }
         self.collector.flush()?;

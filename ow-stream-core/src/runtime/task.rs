@@ -9,6 +9,7 @@ use super::context::{AppEnv, TaskCx, TaskId};
 use crate::config::StoreBackend;
 use crate::error::Error;
 use crate::record::RawRecord;
+use crate::state::cache::CacheBudget;
 use crate::state::{ChangelogReader, StateManager, StoreRegistry};
 use crate::topology::{TaskNodes, Topology};
 
@@ -18,6 +19,8 @@ pub(crate) struct Task {
     nodes: TaskNodes,
     pub(crate) state: StateManager,
     round: u64,
+    /// Latest wall-clock time the task was given, for the punctuation of a cache flush.
+    last_wall_clock: i64,
 }
 
 impl Task {
@@ -28,10 +31,11 @@ impl Task {
         application_id: &str,
         state_dir: &Path,
         default_store: StoreBackend,
+        cache_budget: Arc<CacheBudget>,
     ) -> Result<Task, Error> {
         let stores = topology.task_stores(id.subtopology, application_id);
         let dir = state_dir.join(application_id).join(id.to_string());
-        let state = StateManager::open(id, &stores, &dir, default_store)?;
+        let state = StateManager::open(id, &stores, &dir, default_store, cache_budget)?;
         let index: HashMap<Arc<str>, usize> = stores
             .iter()
             .enumerate()
@@ -43,6 +47,7 @@ impl Task {
             nodes,
             state,
             round: 0,
+            last_wall_clock: i64::MIN,
         })
     }
 
@@ -78,6 +83,7 @@ impl Task {
         out: &mut dyn RecordCollector,
         wall_clock: i64,
     ) -> Result<(), Error> {
+        self.last_wall_clock = self.last_wall_clock.max(wall_clock);
         let stream_time = self.state.stream_time().max(raw.timestamp);
         self.state.set_stream_time(stream_time);
         let Some(source) = self.nodes.sources.get_mut(&raw.topic) else {
@@ -96,6 +102,7 @@ impl Task {
             wall_clock,
             emit_seq: 0,
             round: self.round,
+            flush_caches: false,
         };
         source.process_raw(raw, &mut cx)?;
         self.state
@@ -110,6 +117,44 @@ impl Task {
         out: &mut dyn RecordCollector,
         wall_clock: i64,
     ) -> Result<(), Error> {
+        self.last_wall_clock = self.last_wall_clock.max(wall_clock);
+        self.punctuate_round(env, out, wall_clock, false)
+    }
+
+    /// Flushes every record cache of the task (before a commit, or when the thread's cache
+    /// budget is exceeded): their updates reach the stores, the changelogs and the nodes
+    /// downstream, whose own caches are flushed after them.
+    pub(crate) fn flush_caches(
+        &mut self,
+        env: &AppEnv,
+        out: &mut dyn RecordCollector,
+    ) -> Result<(), Error> {
+        // A flush may fill the caches of aggregations further down (reached through a merge
+        // after they flushed in this round): go on until every cache is empty. Each round
+        // empties at least the caches nearest to the sources, so this ends.
+        let mut rounds = 0;
+        while self.state.has_cached() {
+            rounds += 1;
+            if rounds > 64 {
+                return Err(Error::Closed {
+                    reason: format!(
+                        "task {}: record caches still full after 64 flushes",
+                        self.id
+                    ),
+                });
+            }
+            self.punctuate_round(env, out, self.last_wall_clock, true)?;
+        }
+        Ok(())
+    }
+
+    fn punctuate_round(
+        &mut self,
+        env: &AppEnv,
+        out: &mut dyn RecordCollector,
+        wall_clock: i64,
+        flush_caches: bool,
+    ) -> Result<(), Error> {
         self.round += 1;
         let stream_time = self.state.stream_time();
         for source in self.nodes.sources.values_mut() {
@@ -123,6 +168,7 @@ impl Task {
                 wall_clock,
                 emit_seq: 0,
                 round: self.round,
+                flush_caches,
             };
             source.punctuate(&mut cx)?;
         }

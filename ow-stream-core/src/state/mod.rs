@@ -19,6 +19,7 @@
 //! application or the test driver hands out [`ReadOnlyKeyValueStore`] and
 //! [`ReadOnlyWindowStore`] views (interactive queries).
 
+pub(crate) mod cache;
 pub(crate) mod changelog;
 pub(crate) mod manager;
 pub(crate) mod query;
@@ -28,7 +29,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 pub(crate) use manager::{ChangelogRange, ChangelogReader, StateManager};
-pub(crate) use query::{QueryHandle, StoreRegistry};
+pub(crate) use query::StoreRegistry;
 pub use query::{ReadOnlyKeyValueStore, ReadOnlyWindowStore};
 
 use crate::config::StoreBackend;
@@ -58,6 +59,8 @@ pub(crate) struct StoreDef {
     pub(crate) backend: Option<StoreBackend>,
     /// Whether changes go to a changelog topic.
     pub(crate) logging: bool,
+    /// Whether updates collapse in a record cache (aggregations only; see `cache`).
+    pub(crate) caching: bool,
     /// `StoreSerdes<K, V>`, type-erased.
     pub(crate) serdes: Arc<dyn Any + Send + Sync>,
     pub(crate) key_describe: String,

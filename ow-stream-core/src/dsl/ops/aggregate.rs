@@ -9,6 +9,7 @@ use crate::processor::node::{Children, Node};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::cache::CacheEntry;
 use crate::state::{StoreDef, StoreKind, StoreSerdes};
 use crate::topology::NodeKind;
 
@@ -76,6 +77,17 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
         if self.emit_on_change && old_bytes.as_deref() == Some(self.value_buf.as_slice()) {
             return Ok(());
         }
+        if cx.state.caching(self.index) {
+            let full = cx.state.put_cached(
+                self.index,
+                &self.key_buf,
+                Some(&self.value_buf),
+                r.timestamp,
+                &r.headers,
+                cx.out,
+            )?;
+            return if full { self.flush(cx) } else { Ok(()) };
+        }
         cx.state.put(
             self.index,
             &self.key_buf,
@@ -95,8 +107,73 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
     }
 
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        if cx.flush_caches {
+            self.flush(cx)?;
+        }
         self.children.punctuate(cx)
     }
+}
+
+impl<K: Data, V: Data, A: Data> KvAggregateNode<K, V, A> {
+    /// Writes the store's record cache to the store and its changelog, and forwards the
+    /// newest value of each key it held.
+    fn flush(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let flushed = cx
+            .state
+            .flush_cache(self.index, self.emit_on_change, cx.out)?;
+        if flushed.is_empty() {
+            return Ok(());
+        }
+        let store_err =
+            |store: &Arc<str>, e: SerdeError| Error::store(store.clone(), StoreError::Serde(e));
+        forward_flushed(
+            cx,
+            flushed,
+            |cx, key, entry| {
+                let Some(value) = &entry.value else {
+                    return Ok(None);
+                };
+                let key = cx
+                    .decode(&*self.key, SerdeContext::key(&self.store), &key)
+                    .map_err(|e| store_err(&self.store, e))?;
+                let value = cx
+                    .decode(&*self.value, SerdeContext::value(&self.store), value)
+                    .map_err(|e| store_err(&self.store, e))?;
+                Ok(Some(Record {
+                    key,
+                    value,
+                    timestamp: entry.timestamp,
+                    headers: entry.headers,
+                }))
+            },
+            &mut self.children,
+        )
+    }
+}
+
+/// Forwards the updates a record cache flush wrote, each turned into a record by `record`
+/// (`None`: nothing to forward), outside of any input record: what a flush forwards is caused
+/// by many records, so it carries none's provenance (see the `cache` module).
+pub(crate) fn forward_flushed<K: Data, V: Data>(
+    cx: &mut TaskCx<'_>,
+    flushed: Vec<(Vec<u8>, CacheEntry)>,
+    mut record: impl FnMut(&mut TaskCx<'_>, Vec<u8>, CacheEntry) -> Result<Option<Record<K, V>>, Error>,
+    children: &mut Children<K, V>,
+) -> Result<(), Error> {
+    let input = cx.input.take();
+    let mut result = Ok(());
+    for (key, entry) in flushed {
+        result = match record(cx, key, entry) {
+            Ok(Some(r)) => children.forward(r, cx),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    cx.input = input;
+    result
 }
 
 impl<K: Data, V: Data> GroupedStream<K, V> {
@@ -139,6 +216,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
             kind: StoreKind::KeyValue,
             backend: materialized.backend,
             logging: materialized.logging,
+            caching: materialized.caching,
             serdes: Arc::new(StoreSerdes {
                 key: key.clone(),
                 value: value.clone(),

@@ -82,6 +82,7 @@ impl StreamsBuilder {
             kind: StoreKind::KeyValue,
             backend: materialized.backend,
             logging: materialized.logging,
+            caching: false,
             key_describe: key.describe(),
             value_describe: value.describe(),
             serdes: Arc::new(StoreSerdes { key, value }),

@@ -249,6 +249,7 @@ impl StreamsBuilder {
             kind: StoreKind::KeyValue,
             backend: materialized.backend,
             logging: materialized.logging,
+            caching: false,
             serdes: Arc::new(StoreSerdes {
                 key: key.clone(),
                 value: value.clone(),

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::aggregate::Aggregator;
+use super::aggregate::{Aggregator, forward_flushed};
 use crate::dsl::{
     Data, EmitStrategy, GroupedStream, Materialized, TimeWindows, WindowedStream, WindowedTable,
 };
@@ -109,6 +109,49 @@ impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
         Ok(())
     }
 
+    /// Writes the store's record cache to the store and its changelog and, when the node emits
+    /// on every update, forwards the newest value of each window it held.
+    fn flush(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let flushed = cx
+            .state
+            .flush_cache(self.index, self.emit_on_change, cx.out)?;
+        if flushed.is_empty() || self.emit != EmitStrategy::OnWindowUpdate {
+            return Ok(());
+        }
+        let size = self.windows.size_ms;
+        let store = &self.store;
+        let serde_err = |e: SerdeError| Error::store(store.clone(), StoreError::Serde(e));
+        let (key_serde, value_serde) = (&self.key, &self.value);
+        forward_flushed(
+            cx,
+            flushed,
+            |cx, k, entry| {
+                let (Some(value), Some((start, key_bytes))) = (&entry.value, decode_key(&k)) else {
+                    return Ok(None);
+                };
+                let key = cx
+                    .decode(&**key_serde, SerdeContext::key(store), key_bytes)
+                    .map_err(serde_err)?;
+                let value = cx
+                    .decode(&**value_serde, SerdeContext::value(store), value)
+                    .map_err(serde_err)?;
+                Ok(Some(Record {
+                    key: Windowed {
+                        key,
+                        window: Window {
+                            start,
+                            end: start + size,
+                        },
+                    },
+                    value,
+                    timestamp: entry.timestamp,
+                    headers: entry.headers,
+                }))
+            },
+            &mut self.children,
+        )
+    }
+
     /// Deletes windows that ended more than the retention ago.
     fn expire(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
         let cutoff = cx
@@ -159,6 +202,8 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
             .collect();
         let mut value = Some(r.value);
         let n = windows.len();
+        let caching = cx.state.caching(self.index);
+        let mut full = false;
         for (i, w) in windows.into_iter().enumerate() {
             let v = if i + 1 == n {
                 value.take()
@@ -187,6 +232,17 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
             if self.emit_on_change && old_bytes.as_deref() == Some(self.value_buf.as_slice()) {
                 continue;
             }
+            if caching {
+                full |= cx.state.put_cached(
+                    self.index,
+                    &store_key,
+                    Some(&self.value_buf),
+                    r.timestamp,
+                    &r.headers,
+                    cx.out,
+                )?;
+                continue;
+            }
             cx.state.put(
                 self.index,
                 &store_key,
@@ -209,6 +265,9 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
                 )?;
             }
         }
+        if full {
+            self.flush(cx)?;
+        }
         if self.emit == EmitStrategy::OnWindowClose {
             self.emit_closed(cx)?;
         }
@@ -216,6 +275,9 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
     }
 
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        if cx.flush_caches {
+            self.flush(cx)?;
+        }
         self.children.punctuate(cx)
     }
 }
@@ -266,6 +328,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
             },
             backend: materialized.backend,
             logging: materialized.logging,
+            caching: materialized.caching,
             serdes: Arc::new(StoreSerdes {
                 key: key.clone(),
                 value: value.clone(),
