@@ -1,11 +1,14 @@
-"""Quix Streams contender of bench/peers.sh: workloads (a) map + filter and (b) keyed count,
-written as a Quix Streams user would (its RocksDB state and changelog topics for (b)).
+"""Quix Streams contender of bench/peers.sh: workloads (a) map + filter, (b) keyed count and
+(c) OverFast events exploded into one record per (platform, mode, hero, category) of every
+newer snapshot, written as a Quix Streams user would (its RocksDB state and changelog topics
+for (b) and for (c)'s last snapshot time per player).
 
 Stops by itself once it has consumed --expect records (committing on the way out) and prints
 one JSON line: records consumed, ms from process start to the first and to the --bulk-th record.
 """
 
 import argparse
+import io
 import json
 import os
 import time
@@ -35,7 +38,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--brokers", required=True)
     p.add_argument("--group", required=True)
-    p.add_argument("--workload", choices=["a", "b"], required=True)
+    p.add_argument("--workload", choices=["a", "b", "c"], required=True)
+    p.add_argument("--raw-schema", default="schemas/ow.raw.player-profiles-value.avsc")
     p.add_argument("--state-dir", required=True)
     p.add_argument("--commit-interval-ms", type=int, default=5000)
     p.add_argument("--bulk", type=int, required=True)
@@ -50,7 +54,11 @@ def main():
         state_dir=args.state_dir,
         processing_guarantee="at-least-once",
     )
-    source = app.topic("bench.input", key_deserializer="str", value_deserializer="bytes")
+    if args.workload == "c":
+        source = app.topic("ow.raw.player-profiles", key_deserializer="bytes",
+                           value_deserializer="bytes")
+    else:
+        source = app.topic("bench.input", key_deserializer="str", value_deserializer="bytes")
     seen = {"n": 0, "first": None, "bulk": None}
 
     def counted(_value):
@@ -65,7 +73,43 @@ def main():
 
     sdf = app.dataframe(source)
     sdf = sdf.update(counted)
-    if args.workload == "a":
+    if args.workload == "c":
+        import fastavro
+
+        with open(args.raw_schema) as f:
+            schema = fastavro.parse_schema(json.load(f))
+        out = app.topic("ow.stats.by-category", key_serializer="bytes", value_serializer="json")
+
+        def decode(value):
+            # Confluent framing: magic byte, 4-byte schema id, then the Avro body.
+            return fastavro.schemaless_reader(io.BytesIO(value[5:]), schema)
+
+        def explode(raw, state):
+            if raw.get("outcome") != "ok" or not raw.get("body"):
+                return []
+            body = json.loads(raw["body"])
+            updated = (body.get("summary") or {}).get("last_updated_at") or 0
+            last = state.get("last_updated_at", None)
+            if last is not None and updated <= last:
+                return []
+            state.set("last_updated_at", updated)
+            records = []
+            for platform, modes in (body.get("stats") or {}).items():
+                for mode, stats in (modes or {}).items():
+                    for hero, categories in ((stats or {}).get("career_stats") or {}).items():
+                        for c in categories or []:
+                            records.append({
+                                "player_id": raw["player_id"], "platform": platform,
+                                "gamemode": mode, "hero": hero, "category": c["category"],
+                                "stats": {s["key"]: s["value"] for s in c.get("stats") or []},
+                                "snapshot_at": updated,
+                            })
+            return records
+
+        sdf = sdf.apply(decode).apply(explode, stateful=True, expand=True)
+        category_key = ("player_id", "platform", "gamemode", "hero", "category")
+        sdf.to_topic(out, key=lambda r: json.dumps([r[k] for k in category_key]).encode())
+    elif args.workload == "a":
         out = app.topic("bench.map-filter", key_serializer="str", value_serializer="bytes")
         sdf = sdf.filter(lambda v: int(v[:10]) % 2 == 0).apply(lambda v: v.upper())
     else:
