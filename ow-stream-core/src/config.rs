@@ -116,6 +116,40 @@ pub enum OnError {
     DeadLetter,
 }
 
+/// What happens when a stream thread dies: a panic in user code (an operator's closure, a
+/// processor), or an error the thread cannot go on from (a record that fails under
+/// [`OnError::Fail`], a broker or store failure). Kafka Streams' uncaught-exception handler
+/// responses, under the same names.
+///
+/// Whatever the policy, the dead thread commits nothing after the failure: its tasks are
+/// dropped as a crash would drop them, and whoever runs them next resumes from the last commit
+/// (stores stay exact). The failure is logged at `error` and counted in
+/// [`Metrics::stream_thread_failures`](crate::metrics::Metrics::stream_thread_failures).
+///
+/// | policy | the thread | the application instance | other instances (Kafka) |
+/// |---|---|---|---|
+/// | [`ReplaceThread`](Self::ReplaceThread) | replaced by a new one, which restores its tasks | stays [`Running`](crate::runtime::StreamsState::Running) | untouched |
+/// | [`ShutdownClient`](Self::ShutdownClient) (default) | stops | every thread stops; [`Error`](crate::runtime::StreamsState::Error) with the failure in [`Streams::failure`](crate::Streams::failure) | untouched (the group gives them the partitions) |
+/// | [`ShutdownApplication`](Self::ShutdownApplication) | stops | as `ShutdownClient` | asked to stop too, and fail with [`Error::ShutdownRequested`](crate::Error::ShutdownRequested) |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThreadFailurePolicy {
+    /// Start a new stream thread in place of the dead one (after one commit interval, so a
+    /// failure that repeats does not spin). A record that fails deterministically fails again
+    /// in the new thread: use this policy for failures that can pass (a broker outage), and
+    /// watch [`Metrics::stream_threads_replaced`](crate::metrics::Metrics::stream_threads_replaced).
+    ReplaceThread,
+    /// Stop every stream thread of this instance and move it to the error state.
+    #[default]
+    ShutdownClient,
+    /// Like [`ShutdownClient`](Self::ShutdownClient), and ask every other instance of the
+    /// application to shut down too. On Kafka the request is a record in the internal topic
+    /// `<application_id>-shutdown` (created when the policy is chosen), which every instance
+    /// that runs with this policy watches at each commit. On the local backend one process
+    /// runs the whole application, so this is the same as `ShutdownClient`.
+    ShutdownApplication,
+}
+
 /// Where state stores keep their data when a [`Materialized`](crate::dsl::Materialized) does
 /// not say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,7 +254,29 @@ pub struct StreamsConfig {
     pub kafka: BTreeMap<String, String>,
     /// Settings of the local backend.
     pub local: LocalOptions,
+    /// What happens when a stream thread dies (Kafka Streams' uncaught-exception handler).
+    pub thread_failures: ThreadFailurePolicy,
+    /// How a task that reads several partitions (a stream and a table, say) orders their
+    /// records — Kafka Streams' `max.task.idle.ms`. `Some(idle)`: the task processes the
+    /// buffered record with the smallest timestamp, and only once every one of its input
+    /// partitions has a record buffered, or has none left to fetch and stayed empty for
+    /// `idle`; a partition whose records are still being fetched is waited for (at most
+    /// [`LAGGING_PARTITION_WAIT`](crate::config::LAGGING_PARTITION_WAIT), or `idle` if longer),
+    /// and a task with [`MAX_BUFFERED_PER_PARTITION`](crate::config::MAX_BUFFERED_PER_PARTITION)
+    /// records of one partition buffered processes without waiting. Either cut-short wait is
+    /// counted in [`Metrics::enforced_processing`](crate::metrics::Metrics::enforced_processing).
+    /// `None`: records are processed in the order they are fetched (Kafka Streams' `-1`).
+    /// Default `Some(0)`: wait for records known to exist, never for records not yet written.
+    pub max_task_idle: Option<Duration>,
 }
+
+/// How long a task waits at most for a partition whose records are still being fetched, when
+/// [`StreamsConfig::max_task_idle`] is shorter.
+pub const LAGGING_PARTITION_WAIT: Duration = Duration::from_secs(2);
+
+/// Records of one input partition a task buffers at most while it waits for its other
+/// partitions (see [`StreamsConfig::max_task_idle`]).
+pub const MAX_BUFFERED_PER_PARTITION: usize = 10_000;
 
 impl StreamsConfig {
     /// A configuration with the library's defaults: state in `./.ow-state`, commits every
@@ -241,6 +297,8 @@ impl StreamsConfig {
             internal_topic_partitions: None,
             kafka: BTreeMap::new(),
             local: LocalOptions::default(),
+            thread_failures: ThreadFailurePolicy::ShutdownClient,
+            max_task_idle: Some(Duration::ZERO),
         }
     }
 
@@ -290,6 +348,25 @@ impl StreamsConfig {
     pub fn with_internal_topic_partitions(mut self, partitions: i32) -> Self {
         self.internal_topic_partitions = Some(partitions);
         self
+    }
+
+    /// Sets what happens when a stream thread dies (see [`ThreadFailurePolicy`]).
+    pub fn with_thread_failure_policy(mut self, policy: ThreadFailurePolicy) -> Self {
+        self.thread_failures = policy;
+        self
+    }
+
+    /// Sets how a task with several input partitions orders their records (see
+    /// [`StreamsConfig::max_task_idle`]; `None` turns the alignment off).
+    pub fn with_max_task_idle(mut self, idle: Option<Duration>) -> Self {
+        self.max_task_idle = idle;
+        self
+    }
+
+    /// The internal topic that carries [`ThreadFailurePolicy::ShutdownApplication`]'s requests:
+    /// `<application_id>-shutdown`.
+    pub fn shutdown_topic(&self) -> String {
+        format!("{}-shutdown", self.application_id)
     }
 
     /// Sets the local backend's options.

@@ -166,6 +166,53 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
     }
 }
 
+/// How [`Stream::repartition`](crate::Stream::repartition) writes its internal topic: the
+/// topic's name (`<application_id>-<name>-repartition`) and serdes (the stream's when not
+/// given). The topic gets as many partitions as the topics it is joined with, or else as the
+/// sub-topology that writes it reads (or
+/// [`StreamsConfig::internal_topic_partitions`](crate::config::StreamsConfig::internal_topic_partitions)).
+///
+/// ```
+/// use ow_stream_core::dsl::Repartitioned;
+/// use ow_stream_core::serde::StringSerde;
+///
+/// let r: Repartitioned<String, u64> = Repartitioned::as_("by-customer").with_key_serde(StringSerde);
+/// assert_eq!(r.name(), "by-customer");
+/// ```
+pub struct Repartitioned<K, V> {
+    pub(crate) name: Arc<str>,
+    pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
+    pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
+}
+
+impl<K: 'static, V: 'static> Repartitioned<K, V> {
+    /// A repartition through the topic `<application_id>-<name>-repartition`.
+    pub fn as_(name: impl Into<Arc<str>>) -> Self {
+        Repartitioned {
+            name: name.into(),
+            key_serde: None,
+            value_serde: None,
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the key serde of the topic.
+    pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+        self.key_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// Sets the value serde of the topic.
+    pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+        self.value_serde = Some(Arc::new(serde));
+        self
+    }
+}
+
 /// Tumbling or hopping time windows, with a required grace period for late records.
 ///
 /// A record with timestamp `t` belongs to every window `[start, start + size)` that contains

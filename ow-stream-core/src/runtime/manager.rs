@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::Shared;
-use super::task::Task;
+use super::task::{FetchState, Task};
 use crate::error::Error;
 use crate::record::RawRecord;
 use crate::runtime::collector::RecordCollector;
@@ -99,6 +99,9 @@ impl TaskManager {
                 self.collector.flush()?;
                 task.state.finish_commit()?;
             }
+            if self.shared.config.max_task_idle.is_some() {
+                task.enable_alignment();
+            }
             task.register(&self.shared.registry);
             tracing::info!(task = %id, "task assigned and restored");
             self.tasks.insert(id, task);
@@ -150,8 +153,23 @@ impl TaskManager {
         result
     }
 
-    /// Processes a batch of records in order.
-    pub(crate) fn process(&mut self, batch: &[RawRecord], wall_clock: i64) -> Result<(), Error> {
+    /// Records of `topic`/`partition` fetched and buffered, not processed yet.
+    pub(crate) fn buffered(&self, topic: &str, partition: i32) -> usize {
+        self.task_id(topic, partition)
+            .and_then(|id| self.tasks.get(&id))
+            .map_or(0, |t| t.buffered(topic))
+    }
+
+    /// Processes a batch of records: in order for tasks with one input partition; buffered
+    /// and processed in timestamp order across partitions for the others, as far as `fetch`
+    /// and [`StreamsConfig::max_task_idle`](crate::config::StreamsConfig::max_task_idle)
+    /// allow (called with an empty batch, it goes on with what is buffered).
+    pub(crate) fn process(
+        &mut self,
+        batch: &[RawRecord],
+        wall_clock: i64,
+        fetch: &dyn FetchState,
+    ) -> Result<(), Error> {
         let env = &self.shared.env;
         for raw in batch {
             let Some(id) = self.task_id(&raw.topic, raw.partition) else {
@@ -165,7 +183,19 @@ impl TaskManager {
                 // Already processed (fetched again after a rebalance).
                 continue;
             }
-            task.process(raw, env, &mut *self.collector, wall_clock)?;
+            if task.aligns() {
+                task.buffer(raw);
+                continue;
+            }
+            task.process_caught(raw, env, &mut *self.collector, wall_clock)?;
+        }
+        let Some(max_idle) = self.shared.config.max_task_idle else {
+            return Ok(());
+        };
+        for task in self.tasks.values_mut().filter(|t| t.aligns()) {
+            while let Some(raw) = task.next_aligned(wall_clock, max_idle, fetch, env) {
+                task.process_caught(&raw, env, &mut *self.collector, wall_clock)?;
+            }
         }
         Ok(())
     }
@@ -173,7 +203,11 @@ impl TaskManager {
     /// Lets every task act on the current wall-clock time.
     pub(crate) fn punctuate(&mut self, wall_clock: i64) -> Result<(), Error> {
         for task in self.tasks.values_mut() {
-            task.punctuate(&self.shared.env, &mut *self.collector, wall_clock)?;
+            let id = task.id;
+            crate::runtime::catch_panic(
+                || format!("the punctuation of task {id}"),
+                || task.punctuate(&self.shared.env, &mut *self.collector, wall_clock),
+            )?;
         }
         Ok(())
     }
@@ -222,5 +256,15 @@ impl TaskManager {
             task.unregister(&self.shared.registry);
         }
         result
+    }
+}
+
+impl Drop for TaskManager {
+    /// A thread that dies (or aborts) withdraws its tasks' shards from queries, so nothing
+    /// keeps their stores open for the thread that takes them over.
+    fn drop(&mut self) {
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            task.unregister(&self.shared.registry);
+        }
     }
 }

@@ -223,7 +223,8 @@ impl Inner {
                 metrics: &self.env.metrics,
                 partitions: &self.partitions,
             };
-            task.process(&raw, &self.env, &mut out, self.wall_clock)?;
+            // A panic in user code is reported as the stream thread would report it.
+            task.process_caught(&raw, &self.env, &mut out, self.wall_clock)?;
             // Commit after every record, as Kafka Streams' test driver does.
             task.state.prepare_commit(&mut out)?;
             task.state.finish_commit()?;

@@ -12,6 +12,7 @@ use ow_stream_log::{Log, LogError};
 use super::{LocalChangelogReader, LocalCollector, LocalGroup, log_error, to_raw};
 use crate::error::Error;
 use crate::runtime::manager::TaskManager;
+use crate::runtime::task::FetchState;
 use crate::runtime::{Shared, now_ms};
 
 /// Records read per partition per step.
@@ -68,6 +69,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
         positions.insert((topic, partition), position);
     }
     let order: Vec<(Arc<str>, i32)> = assigned.clone();
+    // Each step starts reading at the next partition, so that a full batch of one partition
+    // never keeps another from being read.
+    let mut first = 0;
     let max = shared.config.max_poll_records;
     let mut last_commit = Instant::now();
     let mut batch = Vec::with_capacity(max);
@@ -81,9 +85,15 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
         }
         batch.clear();
         if !shared.paused.load(Ordering::SeqCst) {
-            for (topic, partition) in &order {
+            first = (first + 1) % order.len().max(1);
+            let (after, before) = order.split_at(first);
+            for (topic, partition) in before.iter().chain(after) {
                 if batch.len() >= max {
                     break;
+                }
+                if tasks.buffered(topic, *partition) >= crate::config::MAX_BUFFERED_PER_PARTITION {
+                    // Its task waits for another partition: read that one first.
+                    continue;
                 }
                 let Some(position) = positions.get_mut(&(topic.clone(), *partition)) else {
                     continue;
@@ -124,7 +134,11 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
             }
         }
         let now = now_ms();
-        let step = tasks.process(&batch, now).and_then(|()| {
+        let fetch = LocalFetch {
+            log: &log,
+            positions: &positions,
+        };
+        let step = tasks.process(&batch, now, &fetch).and_then(|()| {
             if last_commit.elapsed() >= shared.config.commit_interval {
                 tasks.punctuate(now)?;
                 tasks.commit(&group, false)?;
@@ -141,6 +155,26 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
         return result;
     }
     tasks.close(&group)
+}
+
+/// What the local log holds beyond this thread's read positions.
+struct LocalFetch<'a> {
+    log: &'a Log,
+    positions: &'a HashMap<(Arc<str>, i32), i64>,
+}
+
+impl FetchState for LocalFetch<'_> {
+    fn has_more(&self, topic: &str, partition: i32) -> bool {
+        let position = self
+            .positions
+            .iter()
+            .find(|((t, p), _)| &**t == topic && *p == partition)
+            .map(|(_, o)| *o);
+        match (position, self.log.offsets(topic, partition)) {
+            (Some(position), Ok((_, end))) => position < end,
+            _ => false,
+        }
+    }
 }
 
 fn break_err(e: LogError) -> Result<Vec<ow_stream_log::StoredRecord>, Error> {

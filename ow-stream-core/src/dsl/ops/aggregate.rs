@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::source::missing_serde;
-use crate::dsl::{Data, GroupedStream, Materialized, Table};
+use crate::dsl::{Data, GroupedStream, Materialized, Stream, Table};
 use crate::error::{Error, StoreError};
 use crate::processor::node::{Children, Node};
 use crate::record::Record;
@@ -109,21 +109,31 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         let key = materialized
             .key_serde
             .clone()
-            .or_else(|| self.key_serde.clone());
+            .or_else(|| self.stream.key_serde.clone());
         let value = materialized.value_serde.clone().or(default_value);
         let key = key.unwrap_or_else(|| {
-            self.graph
+            self.stream
+                .graph
                 .borrow_mut()
                 .error(missing_serde(&materialized.name, "key"));
             Arc::new(Unavailable)
         });
         let value = value.unwrap_or_else(|| {
-            self.graph
+            self.stream
+                .graph
                 .borrow_mut()
                 .error(missing_serde(&materialized.name, "value"));
             Arc::new(Unavailable)
         });
         (key, value)
+    }
+
+    /// The stream an aggregation into the store `materialized` names reads: this one, or,
+    /// when an operator upstream may have changed the key, the stream read back from the
+    /// repartition topic `<application_id>-<store>-repartition`, as Kafka Streams does.
+    pub(crate) fn input<A: Data>(&self, materialized: &Materialized<K, A>) -> Stream<K, V> {
+        self.stream
+            .repartitioned_if_needed(&materialized.name, materialized.key_serde.clone())
     }
 
     fn kv_aggregate<A: Data>(
@@ -132,6 +142,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         default_value: Option<Arc<dyn Serde<A>>>,
         f: Aggregator<K, V, A>,
     ) -> Table<K, A> {
+        let input = self.input(&materialized);
         let (key, value) = self.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
         let def = StoreDef {
@@ -161,19 +172,19 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
                 value_buf: Vec::new(),
             }))
         });
-        let mut graph = self.graph.borrow_mut();
+        let mut graph = input.graph.borrow_mut();
         graph.stores.push(Arc::new(def));
         let node = graph.add(
             Some(store.to_string()),
             "aggregate",
             NodeKind::Processor,
-            vec![self.node],
+            vec![input.node],
             vec![store.clone()],
             Arc::new(spec),
         );
         drop(graph);
         Table {
-            graph: self.graph.clone(),
+            graph: input.graph.clone(),
             node,
             store,
             key_serde: key,
@@ -198,7 +209,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> Table<K, V> {
-        let default = self.value_serde.clone();
+        let default = self.stream.value_serde.clone();
         self.kv_aggregate(
             materialized,
             default,

@@ -224,6 +224,7 @@ impl StreamsBuilder {
             node,
             key_serde: Some(topic.key_serde().clone()),
             value_serde: Some(topic.value_serde().clone()),
+            repartition_required: false,
         }
     }
 

@@ -225,10 +225,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
     pub fn windowed_by(&self, windows: TimeWindows) -> WindowedStream<K, V> {
         WindowedStream {
             grouped: GroupedStream {
-                graph: self.graph.clone(),
-                node: self.node,
-                key_serde: self.key_serde.clone(),
-                value_serde: self.value_serde.clone(),
+                stream: self.stream.clone(),
             },
             windows,
             emit: EmitStrategy::OnWindowUpdate,
@@ -249,8 +246,8 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         default_value: Option<Arc<dyn Serde<A>>>,
         f: Aggregator<K, V, A>,
     ) -> WindowedTable<K, A> {
-        let g = &self.grouped;
-        let (key, value) = g.store_serdes(&materialized, default_value);
+        let g = self.grouped.input(&materialized);
+        let (key, value) = self.grouped.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
         let grace = self.windows.grace_ms;
         let retention_ms = materialized
@@ -327,7 +324,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> WindowedTable<K, V> {
-        let default = self.grouped.value_serde.clone();
+        let default = self.grouped.stream.value_serde.clone();
         self.window_aggregate(
             materialized,
             default,
