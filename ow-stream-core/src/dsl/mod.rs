@@ -36,7 +36,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-pub use ops::branch::BranchedStream;
+pub use ops::branch::{BranchedStream, Branches};
 pub use options::{EmitStrategy, Grouped, Materialized, Produced, Repartitioned, TimeWindows};
 
 use crate::error::TopologyError;
