@@ -37,7 +37,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
-pub use options::{EmitStrategy, Grouped, Materialized, Produced, Repartitioned, TimeWindows};
+pub use options::{
+    Consumed, DEFAULT_WINDOW_RETENTION, EmitStrategy, Grouped, Materialized, Produced,
+    Repartitioned, TimeWindows,
+};
 
 use crate::error::TopologyError;
 use crate::processor::node::NodeSpec;

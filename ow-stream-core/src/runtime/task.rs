@@ -178,12 +178,18 @@ impl Task {
         out: &mut dyn RecordCollector,
         wall_clock: i64,
     ) -> Result<(), Error> {
-        let stream_time = self.state.stream_time().max(raw.timestamp);
-        self.state.set_stream_time(stream_time);
         let Some(source) = self.nodes.sources.get_mut(&raw.topic) else {
             return Err(Error::Closed {
                 reason: format!("task {} does not read topic {}", self.id, raw.topic),
             });
+        };
+        let stream_time = if source.extracts_timestamps() {
+            // The source moves it by the timestamps it extracts.
+            self.state.stream_time()
+        } else {
+            let t = self.state.stream_time().max(raw.timestamp);
+            self.state.set_stream_time(t);
+            t
         };
         env.metrics.records_consumed.incr();
         let mut cx = TaskCx {

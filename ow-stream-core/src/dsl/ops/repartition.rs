@@ -101,6 +101,7 @@ impl<K: Data, V: Data> Stream<K, V> {
             value: value_serde.clone(),
             dedup: true,
             table: None,
+            extractor: None,
         };
         let node = self.graph.borrow_mut().add(
             Some(format!("{name}-repartition-source")),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::aggregate::Aggregator;
 use crate::dsl::{
-    Data, EmitStrategy, GroupedStream, Materialized, TimeWindows, WindowedStream, WindowedTable,
+    DEFAULT_WINDOW_RETENTION, Data, EmitStrategy, GroupedStream, Materialized, TimeWindows,
+    WindowedStream, WindowedTable,
 };
 use crate::error::{Error, StoreError};
 use crate::processor::node::{Children, Node, OpSpec};
@@ -153,6 +154,13 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
                 let open = w.end.saturating_add(self.windows.grace_ms) > cx.stream_time;
                 if !open {
                     cx.env.metrics.late_records_dropped.incr();
+                    tracing::debug!(
+                        store = %self.store, timestamp = r.timestamp, window_start = w.start,
+                        window_end = w.end, grace_ms = self.windows.grace_ms,
+                        stream_time = cx.stream_time,
+                        input = ?cx.input.map(|i| (i.topic.clone(), i.partition, i.offset)),
+                        "late record dropped: its window closed (end + grace <= stream time)"
+                    );
                 }
                 open
             })
@@ -252,9 +260,10 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         let grace = self.windows.grace_ms;
         let retention_ms = materialized
             .retention
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(grace)
-            .max(grace);
+            .unwrap_or(DEFAULT_WINDOW_RETENTION)
+            .as_millis()
+            .min(i64::MAX as u128) as i64;
+        let retention_ms = retention_ms.max(grace);
         let def = StoreDef {
             name: store.clone(),
             kind: StoreKind::Window {
