@@ -47,6 +47,35 @@ impl<K: Data, V: Data> Stream<K, V> {
         self.repartition_through(&repartitioned.name, key, value)
     }
 
+    /// Declares that records are already in the partition their current key belongs in,
+    /// although an operator upstream may have changed the key (a `map` that keeps it, or a new
+    /// key derived from the old one that partitions the same way): joins and aggregations
+    /// downstream then add no repartition topic (Kafka Streams' `markAsPartitioned`, KIP-759).
+    /// Wrongly declared, records of a key are processed in several tasks: use it only when
+    /// every record's new key hashes (with the serde downstream) to the partition it is in.
+    ///
+    /// ```
+    /// use ow_stream_core::{StreamsBuilder, Topic};
+    /// use ow_stream_core::dsl::Materialized;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let scores: Topic<String, String> = Topic::json("scores");
+    /// builder
+    ///     .stream(&scores)
+    ///     // Parses the value; the key stays what it was.
+    ///     .try_map(|k, v: String| Ok::<_, std::num::ParseIntError>((k, v.parse::<i64>()?)))
+    ///     .mark_as_partitioned()
+    ///     .with_serdes(ow_stream_core::serde::StringSerde, ow_stream_core::serde::JsonSerde::new())
+    ///     .group_by_key()
+    ///     .count(Materialized::as_("scores-per-player"));
+    /// let text = builder.build().unwrap().describe().to_string();
+    /// assert!(!text.contains("repartition"));
+    /// ```
+    pub fn mark_as_partitioned(mut self) -> Stream<K, V> {
+        self.repartition_required = false;
+        self
+    }
+
     /// This stream, or, when an operator upstream may have changed the key, the stream read
     /// back from the repartition topic `<application_id>-<name>-repartition` (`key` is the
     /// serde the records' partition is computed with).
