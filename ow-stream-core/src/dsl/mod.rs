@@ -1,5 +1,5 @@
-//! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, windows,
-//! joins — in Kafka Streams' vocabulary.
+//! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time and
+//! session windows, joins — in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
+pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
 pub use options::{
     Consumed, DEFAULT_WINDOW_RETENTION, EmitStrategy, Grouped, Materialized, Produced,
     Repartitioned, TimeWindows,

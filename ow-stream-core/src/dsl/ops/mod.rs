@@ -11,6 +11,7 @@ pub(crate) mod merge;
 pub(crate) mod peek;
 pub(crate) mod process;
 pub(crate) mod repartition;
+pub(crate) mod session;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod timestamp;

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::aggregate::Aggregator;
+use super::aggregate::{Aggregator, encode_for_store};
 use crate::dsl::{
     DEFAULT_WINDOW_RETENTION, Data, EmitStrategy, GroupedStream, Materialized, TimeWindows,
     WindowedStream, WindowedTable,
@@ -14,11 +14,10 @@ use crate::processor::node::{Children, Node, OpSpec};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::StoreKind;
 use crate::state::window::{
     EMITTED_UNTIL_KEY, Window, Windowed, decode_key, encode_key, encode_time,
 };
-use crate::state::{StoreDef, StoreKind, StoreSerdes};
-use crate::topology::NodeKind;
 
 struct WindowAggregateNode<K, V, A> {
     store: Arc<str>,
@@ -138,14 +137,14 @@ impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
 
 impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
     fn process(&mut self, r: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
-        self.key_buf.clear();
-        cx.encode(
+        encode_for_store(
+            cx,
+            &self.store,
             &*self.key,
             SerdeContext::key(&self.store),
             &r.key,
             &mut self.key_buf,
-        )
-        .map_err(|e| self.serde_err(e))?;
+        )?;
         let windows: Vec<Window> = self
             .windows
             .windows_for(r.timestamp)
@@ -264,21 +263,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
             .as_millis()
             .min(i64::MAX as u128) as i64;
         let retention_ms = retention_ms.max(grace);
-        let def = StoreDef {
-            name: store.clone(),
-            kind: StoreKind::Window {
-                size_ms: self.windows.size_ms,
-                retention_ms,
-            },
-            backend: materialized.backend,
-            logging: materialized.logging,
-            serdes: Arc::new(StoreSerdes {
-                key: key.clone(),
-                value: value.clone(),
-            }),
-            key_describe: key.describe(),
-            value_describe: value.describe(),
-        };
+        let (key_serde, value_serde) = (key.clone(), value.clone());
         let (windows, emit, s) = (self.windows, self.emit, store.clone());
         let emit_on_change = materialized.emit_on_change;
         let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
@@ -299,17 +284,17 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
                 expired_before: i64::MIN,
             }))
         });
-        let mut graph = g.graph.borrow_mut();
-        graph.stores.push(Arc::new(def));
-        let node = graph.add(
-            Some(store.to_string()),
+        let node = GroupedStream::add_store_node(
+            &g,
+            &materialized,
+            StoreKind::Window {
+                size_ms: self.windows.size_ms,
+                retention_ms,
+            },
+            (key_serde, value_serde),
             "window-aggregate",
-            NodeKind::Processor,
-            vec![g.node],
-            vec![store.clone()],
             Arc::new(spec),
         );
-        drop(graph);
         WindowedTable {
             graph: g.graph.clone(),
             node,
