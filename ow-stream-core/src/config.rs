@@ -130,7 +130,7 @@ pub enum OnError {
 /// |---|---|---|---|
 /// | [`ReplaceThread`](Self::ReplaceThread) | replaced by a new one, which restores its tasks | stays [`Running`](crate::runtime::StreamsState::Running) | untouched |
 /// | [`ShutdownClient`](Self::ShutdownClient) (default) | stops | every thread stops; [`Error`](crate::runtime::StreamsState::Error) with the failure in [`Streams::failure`](crate::Streams::failure) | untouched (the group gives them the partitions) |
-/// | [`ShutdownApplication`](Self::ShutdownApplication) | stops | as `ShutdownClient` | asked to stop too, and fail with [`Error::ShutdownRequested`](crate::Error::ShutdownRequested) |
+/// | [`ShutdownApplication`](Self::ShutdownApplication) | stops | as `ShutdownClient` | asked to stop too, and fail with [`Error::ShutdownRequested`] |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ThreadFailurePolicy {
@@ -261,8 +261,8 @@ pub struct StreamsConfig {
     /// buffered record with the smallest timestamp, and only once every one of its input
     /// partitions has a record buffered, or has none left to fetch and stayed empty for
     /// `idle`; a partition whose records are still being fetched is waited for (at most
-    /// [`LAGGING_PARTITION_WAIT`](crate::config::LAGGING_PARTITION_WAIT), or `idle` if longer),
-    /// and a task with [`MAX_BUFFERED_PER_PARTITION`](crate::config::MAX_BUFFERED_PER_PARTITION)
+    /// [`LAGGING_PARTITION_WAIT`], or `idle` if longer),
+    /// and a task with [`MAX_BUFFERED_PER_PARTITION`]
     /// records of one partition buffered processes without waiting. Either cut-short wait is
     /// counted in [`Metrics::enforced_processing`](crate::metrics::Metrics::enforced_processing).
     /// `None`: records are processed in the order they are fetched (Kafka Streams' `-1`).
