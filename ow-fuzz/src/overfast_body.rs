@@ -41,7 +41,8 @@ pub fn check(data: &[u8]) {
     let records = records.expect("a body the model reads gives its records");
     let snapshot = snapshot.expect("a body the model reads gives its snapshot");
     let profile = profile.expect("a body the model reads gives a profile");
-    assert_eq!(body.stats().is_some(), snapshot.is_some());
+    // A snapshot exactly when some hero has stats (only `null`s give none, as documented).
+    assert_eq!(body.heroes().next().is_some(), snapshot.is_some());
 
     let topics = &pipeline().topics;
     let mut keys = BTreeSet::new();
@@ -65,7 +66,10 @@ pub fn check(data: &[u8]) {
             .unwrap_or_else(|e| panic!("cannot write {record:?}: {e}"));
     }
     if let Some(snapshot) = &snapshot {
+        let mut heroes = BTreeSet::new();
         for entry in &snapshot.entries {
+            let hero = (&entry.platform, &entry.gamemode, &entry.hero);
+            assert!(heroes.insert(hero), "two snapshot entries for {hero:?}");
             for (stat, value) in &entry.stats {
                 assert!(value.is_finite(), "{stat} = {value} in the snapshot");
             }
