@@ -115,10 +115,15 @@
 //! binary-searches it and scans at most one interval. The index is a cache:
 //! open rebuilds it when it is missing or does not point at a matching batch.
 //!
-//! **Recovery on open**: after an unclean stop (no `CLEAN_SHUTDOWN`), every
-//! batch of each partition's active segment is re-validated; closed segments
-//! (fsynced when they were rolled) are checked from their last index entry.
-//! The log is cut at the first frame that is torn or fails its CRC.
+//! **Recovery on open**: every batch of each partition's active segment is
+//! re-validated, after a clean close (`CLEAN_SHUTDOWN`) as after a crash, so
+//! recovery is idempotent: a batch damaged while the log was closed is cut
+//! off before anything is appended after it (found by the `log_recovery`
+//! fuzz target, see `fuzz/`). Closed segments (fsynced when they were
+//! rolled) are checked from their last index entry. The log is cut at the
+//! first frame that is torn or fails its CRC; a cut after a clean close is
+//! logged as an error (the disk damaged data at rest), after a crash as a
+//! warning (a torn tail).
 //! Compaction writes its output to `<base>.cleaned`, fsyncs it and renames it
 //! to `<base>-<end>.swap` (the commit point); then the inputs are deleted and
 //! the swap is renamed to `<base>.log`. Open deletes `.cleaned` leftovers and

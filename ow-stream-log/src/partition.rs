@@ -90,13 +90,18 @@ impl Partition {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         let n = bases.len();
         for (i, base) in bases.into_iter().enumerate() {
-            let scan = if i + 1 == n && !clean_shutdown {
-                Scan::Full
-            } else {
-                Scan::Tail
-            };
+            // The active segment is re-validated whole on every open, after a clean close
+            // too: a batch damaged on disk while the log was closed would otherwise stay in
+            // the middle of the segment, new appends would go after it, and the next unclean
+            // open (which cuts at the first bad batch) would take those appends with it.
+            let scan = if i + 1 == n { Scan::Full } else { Scan::Tail };
             let (seg, cut) = Segment::open(&dir, base, scan, shared.index)?;
-            if cut > 0 {
+            if cut > 0 && clean_shutdown {
+                tracing::error!(
+                    topic = %topic, partition = id, segment = base, bytes = cut,
+                    "recovery cut off damaged data of a segment that was closed cleanly"
+                );
+            } else if cut > 0 {
                 tracing::warn!(
                     topic = %topic, partition = id, segment = base, bytes = cut,
                     "recovery cut off a torn tail"
