@@ -91,16 +91,58 @@ impl Backend {
     }
 }
 
-/// The delivery guarantee of a streams application.
+/// The delivery guarantee of a streams application (Kafka Streams' `processing.guarantee`).
+///
+/// The guarantee covers what a **stream thread** of [`Streams`](crate::Streams) reads and
+/// writes: its input offsets, its sink, changelog and repartition records, and its stores. It
+/// does not make the typed [`Producer`](crate::client::Producer) transactional (records it
+/// sends are written once per acknowledged send, as before), nor what a processor does outside
+/// the topology (an HTTP call, say), which a crash may repeat.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProcessingGuarantee {
     /// Every input record is processed at least once; output records may be written more than
     /// once after a crash. State stores are exact: store writes commit atomically with the input
     /// offsets they reflect (and with de-duplication marks for repartitioned records), so a
-    /// crash never counts a record twice into a store.
+    /// crash never counts a record twice into a store. Stream threads and the typed consumer
+    /// read uncommitted (every record appended).
     #[default]
     AtLeastOnce,
+    /// Exactly once (Kafka's `exactly_once_v2`): everything a stream thread writes between two
+    /// commits — sink, changelog and repartition records — and the input offsets it consumed
+    /// commit as one transaction, so after a crash (`kill -9` included) readers with
+    /// read_committed isolation see each output record once or, for an unfinished commit, not
+    /// at all. Stores follow the transaction: their local files commit after it and are brought
+    /// up to it from their changelogs (read committed) when a crash came in between. Stream
+    /// threads, changelog restore and the typed [`Consumer`](crate::client::Consumer) read
+    /// committed. On the local backend each stream thread has a transactional producer
+    /// (`<application_id>-thread-<n>`) on the log.
+    ///
+    /// The cost: a commit waits for its transaction's markers (one more append per partition
+    /// written, and a few fsyncs of the coordinator's file), and read_committed readers see a
+    /// thread's output only once it commits, so end-to-end latency grows by up to the commit
+    /// interval. `BENCHMARKS.md` has the figures.
+    ExactlyOnce,
+}
+
+impl ProcessingGuarantee {
+    /// Parses Kafka Streams' names: `at_least_once`, `exactly_once` (also `exactly_once_v2`),
+    /// case-insensitive, `-` or `_`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "at_least_once" => Ok(ProcessingGuarantee::AtLeastOnce),
+            "exactly_once" | "exactly_once_v2" => Ok(ProcessingGuarantee::ExactlyOnce),
+            other => Err(Error::Config {
+                field: "processing_guarantee",
+                reason: format!("{other:?} is neither at_least_once nor exactly_once"),
+            }),
+        }
+    }
+
+    /// Whether stream threads write through transactions.
+    pub fn is_exactly_once(self) -> bool {
+        self == ProcessingGuarantee::ExactlyOnce
+    }
 }
 
 /// What to do with a record that cannot be decoded or processed.
@@ -369,6 +411,12 @@ impl StreamsConfig {
         format!("{}-shutdown", self.application_id)
     }
 
+    /// Sets the processing guarantee.
+    pub fn with_processing_guarantee(mut self, guarantee: ProcessingGuarantee) -> Self {
+        self.processing_guarantee = guarantee;
+        self
+    }
+
     /// Sets the local backend's options.
     pub fn with_local_options(mut self, local: LocalOptions) -> Self {
         self.local = local;
@@ -424,6 +472,16 @@ impl StreamsConfig {
             return Err(Error::Config {
                 field: "commit_interval",
                 reason: "must be positive".into(),
+            });
+        }
+        if self.processing_guarantee.is_exactly_once()
+            && matches!(self.backend, Backend::Kafka { .. })
+        {
+            return Err(Error::Config {
+                field: "processing_guarantee",
+                reason: "exactly_once is implemented on the local backend only so far; use \
+                         at_least_once on Kafka"
+                    .into(),
             });
         }
         if self.max_poll_records == 0 {

@@ -15,6 +15,16 @@ use crate::state::ChangelogReader;
 pub(crate) trait Collector: RecordCollector {
     /// Waits until every record sent so far is acknowledged; fails if one was not.
     fn flush(&mut self) -> Result<(), Error>;
+
+    /// Under exactly-once: commits the transaction holding every record sent since the last
+    /// commit, together with the group's next offsets `offsets` (Kafka's
+    /// `sendOffsetsToTransaction` + `commitTransaction`), after a [`Collector::flush`]. Returns
+    /// `Ok(false)` for a collector without transactions (the default): nothing happened, and
+    /// the caller commits the offsets to the group itself.
+    fn commit_transaction(&mut self, offsets: &[(Arc<str>, i32, i64)]) -> Result<bool, Error> {
+        let _ = offsets;
+        Ok(false)
+    }
 }
 
 /// Consumer-group offsets as the task manager needs them.
@@ -27,6 +37,12 @@ pub(crate) trait GroupOffsets {
     /// offsets their contents reflect, and whoever owns a partition next resumes from them
     /// when they are ahead of the group's.
     fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<bool, Error>;
+
+    /// `offsets` were committed to the group by a transaction (exactly-once): whatever the
+    /// backend does after a commit (purging consumed repartition records, say) happens now.
+    fn committed_in_transaction(&self, offsets: &[(Arc<str>, i32, i64)]) {
+        let _ = offsets;
+    }
 }
 
 /// Where to start reading a partition: `(topic, partition, offset)`.
@@ -97,6 +113,7 @@ impl TaskManager {
                 // Seal the undo records of an unfinished commit before anything else.
                 task.state.prepare_commit(&mut *self.collector)?;
                 self.collector.flush()?;
+                self.collector.commit_transaction(&[])?;
                 task.state.finish_commit()?;
             }
             if self.shared.config.max_task_idle.is_some() {
@@ -212,19 +229,31 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Commits every task: changelog markers, producer flush, stores with their offsets, then
-    /// the group offsets.
+    /// Commits every task, in this order:
+    ///
+    /// 1. a producer flush: every output, changelog and repartition record sent since the last
+    ///    commit is acknowledged; then the changelog commit markers (`prepare_commit`) and
+    ///    another flush. (Markers only after the outputs: a marker says "everything before me
+    ///    is written"; were it acknowledged before an output of its commit, a crash between the
+    ///    two would restore the store past an output that never got written.)
+    /// 2. under exactly-once, the transaction with the input offsets that moved
+    ///    ([`Collector::commit_transaction`]): outputs and offsets become visible together;
+    /// 3. the stores' local files with their checkpoints (`finish_commit`): after a crash
+    ///    between 2 and 3, restore brings them up to the committed changelogs;
+    /// 4. at-least-once only: the group offsets.
+    ///
+    /// (A record cache that flushes on commit goes before 1.)
     pub(crate) fn commit(&mut self, group: &dyn GroupOffsets, sync: bool) -> Result<(), Error> {
         if self.aborting {
             return Ok(());
         }
+        self.collector.flush()?;
         for task in self.tasks.values_mut() {
             task.state.prepare_commit(&mut *self.collector)?;
         }
         self.collector.flush()?;
         let mut moved = Vec::new();
-        for task in self.tasks.values_mut() {
-            task.state.finish_commit()?;
+        for task in self.tasks.values() {
             for ((topic, partition), offset) in task.state.offsets() {
                 let key = (topic.clone(), *partition);
                 if self.group_committed.get(&key) != Some(offset) {
@@ -232,7 +261,16 @@ impl TaskManager {
                 }
             }
         }
-        if !moved.is_empty() {
+        let transactional = self.collector.commit_transaction(&moved)?;
+        for task in self.tasks.values_mut() {
+            task.state.finish_commit()?;
+        }
+        if transactional {
+            group.committed_in_transaction(&moved);
+            for (t, p, o) in moved {
+                self.group_committed.insert((t, p), o);
+            }
+        } else if !moved.is_empty() {
             if group.commit(&moved, sync)? {
                 for (t, p, o) in moved {
                     self.group_committed.insert((t, p), o);

@@ -22,9 +22,21 @@ const PER_PARTITION: usize = 500;
 pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<(), Error> {
     let app = shared.config.application_id.clone();
     let metrics = shared.env.metrics.clone();
+    let isolation = super::connection::isolation(&shared.config);
+    let collector = if shared.config.processing_guarantee.is_exactly_once() {
+        // One transactional producer per stream thread (Kafka's exactly_once_v2).
+        LocalCollector::transactional(
+            log.clone(),
+            metrics.clone(),
+            &format!("{app}-thread-{index}"),
+            &app,
+        )?
+    } else {
+        LocalCollector::new(log.clone(), metrics.clone())
+    };
     let mut tasks = TaskManager::new(
         shared.clone(),
-        Box::new(LocalCollector::new(log.clone(), metrics.clone())),
+        Box::new(collector),
         Box::new(LocalChangelogReader {
             log: log.clone(),
             metrics,
@@ -98,14 +110,15 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                 let Some(position) = positions.get_mut(&(topic.clone(), *partition)) else {
                     continue;
                 };
-                let records = match log.read(
+                let fetched = match log.fetch(
                     topic,
                     *partition,
                     *position,
                     PER_PARTITION.min(max - batch.len()),
                     8 << 20,
+                    isolation,
                 ) {
-                    Ok(r) => r,
+                    Ok(f) => f,
                     Err(LogError::OffsetOutOfRange { start, end, .. }) => {
                         let reset = if *position < start { start } else { end };
                         tracing::warn!(topic = %topic, partition, from = *position, to = reset, "position out of range: resetting");
@@ -114,10 +127,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                     }
                     Err(e) => break_err(e)?,
                 };
-                if let Some(last) = records.last() {
-                    *position = last.offset + 1;
-                }
-                batch.extend(records.into_iter().map(|r| to_raw(topic, *partition, r)));
+                *position = fetched.next_offset;
+                batch.extend(
+                    fetched
+                        .records
+                        .into_iter()
+                        .map(|r| to_raw(topic, *partition, r)),
+                );
             }
         }
         if batch.is_empty() {
@@ -127,7 +143,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                 std::thread::sleep(Duration::from_millis(50));
                 Ok(false)
             } else {
-                log.wait_for_any(&waits, Duration::from_millis(100))
+                log.wait_for_any_with(&waits, isolation, Duration::from_millis(100))
             };
             if let Err(e) = wait {
                 break Err(log_error(e));
@@ -177,6 +193,6 @@ impl FetchState for LocalFetch<'_> {
     }
 }
 
-fn break_err(e: LogError) -> Result<Vec<ow_stream_log::StoredRecord>, Error> {
+fn break_err(e: LogError) -> Result<ow_stream_log::Fetched, Error> {
     Err(log_error(e))
 }
