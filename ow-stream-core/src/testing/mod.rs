@@ -261,13 +261,14 @@ impl Inner {
                 metrics: &self.env.metrics,
                 partitions: &self.partitions,
             };
-            task.process(&raw, &self.env, &mut out, self.wall_clock)?;
+            // A panic in user code is reported as the stream thread would report it.
+            task.process_caught(&raw, &self.env, &mut out, self.wall_clock)?;
             if self.commit_every == 1 {
                 // Commit after every record, as Kafka Streams' test driver does.
                 commit_task(task, &self.env, &mut out)?;
             } else if self.cache_budget.exceeded() {
                 for task in self.tasks.values_mut() {
-                    task.flush_caches(&self.env, &mut out)?;
+                    flush_task_caches(task, &self.env, &mut out)?;
                 }
             }
         }
@@ -297,7 +298,7 @@ impl Inner {
                 partitions: &self.partitions,
             };
             for task in self.tasks.values_mut() {
-                task.flush_caches(&self.env, &mut out)?;
+                flush_task_caches(task, &self.env, &mut out)?;
             }
             if out.pending.is_empty() {
                 for task in self.tasks.values_mut() {
@@ -337,9 +338,19 @@ impl Inner {
 
 /// Flushes a task's caches and commits it.
 fn commit_task(task: &mut Task, env: &AppEnv, out: &mut Collector<'_>) -> Result<(), Error> {
-    task.flush_caches(env, out)?;
+    flush_task_caches(task, env, out)?;
     task.state.prepare_commit(out)?;
     task.state.finish_commit()
+}
+
+/// Flushes a task's record caches; a panic in the code downstream is reported as the stream
+/// thread would report it.
+fn flush_task_caches(task: &mut Task, env: &AppEnv, out: &mut Collector<'_>) -> Result<(), Error> {
+    let id = task.id;
+    crate::runtime::catch_panic(
+        || format!("the record cache flush of task {id}"),
+        || task.flush_caches(env, out),
+    )
 }
 
 /// Runs a topology without a broker. See the [module documentation](self).

@@ -113,6 +113,8 @@ impl<K: Data, V: Data> Stream<K, V> {
                 children,
             }))
         });
-        self.derive::<KO, VO>(node, None, None).named(name)
+        self.derive::<KO, VO>(node, None, None)
+            .key_changed()
+            .named(name)
     }
 }

@@ -4,20 +4,20 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::aggregate::{Aggregator, forward_flushed};
+use super::aggregate::{Aggregator, encode_for_store, forward_flushed};
 use crate::dsl::{
-    Data, EmitStrategy, GroupedStream, Materialized, TimeWindows, WindowedStream, WindowedTable,
+    DEFAULT_WINDOW_RETENTION, Data, EmitStrategy, GroupedStream, Materialized, TimeWindows,
+    WindowedStream, WindowedTable,
 };
 use crate::error::{Error, StoreError};
 use crate::processor::node::{Children, Node, OpSpec};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::StoreKind;
 use crate::state::window::{
     EMITTED_UNTIL_KEY, Window, Windowed, decode_key, encode_key, encode_time,
 };
-use crate::state::{StoreDef, StoreKind, StoreSerdes};
-use crate::topology::NodeKind;
 
 struct WindowAggregateNode<K, V, A> {
     store: Arc<str>,
@@ -180,14 +180,14 @@ impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
 
 impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
     fn process(&mut self, r: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
-        self.key_buf.clear();
-        cx.encode(
+        encode_for_store(
+            cx,
+            &self.store,
             &*self.key,
             SerdeContext::key(&self.store),
             &r.key,
             &mut self.key_buf,
-        )
-        .map_err(|e| self.serde_err(e))?;
+        )?;
         let windows: Vec<Window> = self
             .windows
             .windows_for(r.timestamp)
@@ -196,6 +196,13 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
                 let open = w.end.saturating_add(self.windows.grace_ms) > cx.stream_time;
                 if !open {
                     cx.env.metrics.late_records_dropped.incr();
+                    tracing::debug!(
+                        store = %self.store, timestamp = r.timestamp, window_start = w.start,
+                        window_end = w.end, grace_ms = self.windows.grace_ms,
+                        stream_time = cx.stream_time,
+                        input = ?cx.input.map(|i| (i.topic.clone(), i.partition, i.offset)),
+                        "late record dropped: its window closed (end + grace <= stream time)"
+                    );
                 }
                 open
             })
@@ -287,10 +294,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
     pub fn windowed_by(&self, windows: TimeWindows) -> WindowedStream<K, V> {
         WindowedStream {
             grouped: GroupedStream {
-                graph: self.graph.clone(),
-                node: self.node,
-                key_serde: self.key_serde.clone(),
-                value_serde: self.value_serde.clone(),
+                stream: self.stream.clone(),
             },
             windows,
             emit: EmitStrategy::OnWindowUpdate,
@@ -311,31 +315,17 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         default_value: Option<Arc<dyn Serde<A>>>,
         f: Aggregator<K, V, A>,
     ) -> WindowedTable<K, A> {
-        let g = &self.grouped;
-        let (key, value) = g.store_serdes(&materialized, default_value);
+        let g = self.grouped.input(&materialized);
+        let (key, value) = self.grouped.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
         let grace = self.windows.grace_ms;
         let retention_ms = materialized
             .retention
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(grace)
-            .max(grace);
-        let def = StoreDef {
-            name: store.clone(),
-            kind: StoreKind::Window {
-                size_ms: self.windows.size_ms,
-                retention_ms,
-            },
-            backend: materialized.backend,
-            logging: materialized.logging,
-            caching: materialized.caching,
-            serdes: Arc::new(StoreSerdes {
-                key: key.clone(),
-                value: value.clone(),
-            }),
-            key_describe: key.describe(),
-            value_describe: value.describe(),
-        };
+            .unwrap_or(DEFAULT_WINDOW_RETENTION)
+            .as_millis()
+            .min(i64::MAX as u128) as i64;
+        let retention_ms = retention_ms.max(grace);
+        let (key_serde, value_serde) = (key.clone(), value.clone());
         let (windows, emit, s) = (self.windows, self.emit, store.clone());
         let emit_on_change = materialized.emit_on_change;
         let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
@@ -356,17 +346,17 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
                 expired_before: i64::MIN,
             }))
         });
-        let mut graph = g.graph.borrow_mut();
-        graph.stores.push(Arc::new(def));
-        let node = graph.add(
-            Some(store.to_string()),
+        let node = GroupedStream::add_store_node(
+            &g,
+            &materialized,
+            StoreKind::Window {
+                size_ms: self.windows.size_ms,
+                retention_ms,
+            },
+            (key_serde, value_serde),
             "window-aggregate",
-            NodeKind::Processor,
-            vec![g.node],
-            vec![store.clone()],
             Arc::new(spec),
         );
-        drop(graph);
         WindowedTable {
             graph: g.graph.clone(),
             node,
@@ -390,7 +380,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> WindowedTable<K, V> {
-        let default = self.grouped.value_serde.clone();
+        let default = self.grouped.stream.value_serde.clone();
         self.window_aggregate(
             materialized,
             default,
