@@ -11,8 +11,10 @@
 //! | schema registry | `--schema-registry-url` | `OW_SCHEMA_REGISTRY_URL` | unset: persisted in `<state-dir>/schema-registry` on the local log |
 //! | state directory | `--state-dir` | `OW_STATE_DIR` | `./.ow-state` |
 //! | commit interval | `--commit-interval-ms` | `OW_COMMIT_INTERVAL_MS` | `1000` |
+//! | record cache of the stores, bytes (`0`: off) | `--cache-max-bytes` | `OW_CACHE_MAX_BYTES` | `10485760` (10 MiB) |
 //! | librdkafka pass-through | `--kafka-config k=v,…` | `OW_KAFKA_CONFIG` | — |
 //! | stream threads | `--threads` | `OW_STREAM_THREADS` | `1` |
+//! | processing guarantee | `--processing-guarantee` | `OW_PROCESSING_GUARANTEE` | `at_least_once` (ow-web's embedded stack: `exactly_once`) |
 //! | topic prefix | `--topic-prefix` | `OW_TOPIC_PREFIX` | — |
 //! | log filter | `--log` | `RUST_LOG` | `info` |
 //!
@@ -42,7 +44,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ow_stream_core::Error;
-use ow_stream_core::config::{Backend, StreamsConfig};
+use ow_stream_core::config::{Backend, ProcessingGuarantee, StreamsConfig};
 
 pub use process::{init_logging, shutdown_signal};
 
@@ -66,6 +68,11 @@ pub struct StreamsArgs {
     #[arg(long, env = "OW_COMMIT_INTERVAL_MS", default_value_t = 1000)]
     pub commit_interval_ms: u64,
 
+    /// Bytes of record cache for the stores of aggregations (updates of a key collapse until
+    /// the next commit); `0` writes and forwards every update at once.
+    #[arg(long, env = "OW_CACHE_MAX_BYTES", default_value_t = ow_stream_core::config::DEFAULT_CACHE_MAX_BYTES)]
+    pub cache_max_bytes: usize,
+
     /// librdkafka settings passed through, as `key=value` (repeatable or comma-separated).
     #[arg(long = "kafka-config", env = "OW_KAFKA_CONFIG", value_delimiter = ',')]
     pub kafka_config: Vec<String>,
@@ -73,6 +80,14 @@ pub struct StreamsArgs {
     /// Stream threads of a streams application (each is one member of its consumer group).
     #[arg(long, env = "OW_STREAM_THREADS", default_value_t = 1)]
     pub threads: usize,
+
+    /// Processing guarantee of the stage's stream threads: `at_least_once` (outputs may repeat
+    /// after a crash; stores stay exact) or `exactly_once` (outputs, input offsets and stores
+    /// commit as one transaction; readers of the outputs read committed). Exactly-once runs
+    /// on the local backend; on Kafka it is refused for now. Unset: at_least_once, except in
+    /// ow-web's embedded stack, which runs exactly_once.
+    #[arg(long, env = "OW_PROCESSING_GUARANTEE", value_name = "GUARANTEE", value_parser = parse_guarantee)]
+    pub processing_guarantee: Option<ProcessingGuarantee>,
 
     /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
     #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
@@ -109,7 +124,12 @@ impl StreamsArgs {
         let mut config = StreamsConfig::new(application_id, backend)
             .with_state_dir(&self.state_dir)
             .with_commit_interval(Duration::from_millis(self.commit_interval_ms.max(1)))
-            .with_stream_threads(self.threads);
+            .with_stream_threads(self.threads)
+            .with_cache_max_bytes(self.cache_max_bytes)
+            .with_processing_guarantee(
+                self.processing_guarantee
+                    .unwrap_or(ProcessingGuarantee::AtLeastOnce),
+            );
         if let Some(url) = &self.schema_registry_url {
             config = config.with_schema_registry(url);
         }
@@ -125,6 +145,20 @@ impl StreamsArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Parses a processing guarantee (`at_least_once`, `exactly_once`; Kafka Streams' names, `-`
+/// or `_`), as a `clap` value parser.
+///
+/// ```
+/// use ow_cli::parse_guarantee;
+/// use ow_stream_core::config::ProcessingGuarantee;
+///
+/// assert_eq!(parse_guarantee("exactly-once"), Ok(ProcessingGuarantee::ExactlyOnce));
+/// assert!(parse_guarantee("twice").is_err());
+/// ```
+pub fn parse_guarantee(s: &str) -> Result<ProcessingGuarantee, String> {
+    ProcessingGuarantee::parse(s).map_err(|e| e.to_string())
 }
 
 /// Parses a duration: a number with a unit (`ms`, `s`, `m` or `min`, `h`, `d`), several of
@@ -217,6 +251,12 @@ mod tests {
         let c = args.streams.to_config("a").unwrap();
         assert_eq!(c.backend, Backend::local("/tmp/ow"));
         assert_eq!(c.commit_interval, Duration::from_millis(50));
+        assert_eq!(
+            c.cache_max_bytes,
+            ow_stream_core::config::DEFAULT_CACHE_MAX_BYTES
+        );
+        let args = Args::parse_from(["x", "--cache-max-bytes", "0"]);
+        assert_eq!(args.streams.to_config("a").unwrap().cache_max_bytes, 0);
         let args = Args::parse_from(["x", "--brokers", "h:1", "--kafka-config", "nokey"]);
         assert!(args.streams.to_config("a").is_err());
     }

@@ -15,7 +15,7 @@
 //! leaves the stored one alone: when the profile becomes public again, its counters are compared
 //! with the last ones seen, instead of being taken for a whole career played in one day.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ow_domain::units::is_additive;
 use ow_domain::{PlayerSnapshot, RawPlayerProfile, SnapshotEntry};
@@ -51,27 +51,32 @@ impl PlayerFetch<'_> {
     /// The snapshot of this fetch: its additive stats per (platform, game mode, hero), in body
     /// order. `None` when the fetch carries no stats, or only `null`s.
     pub fn snapshot(&self) -> Option<PlayerSnapshot> {
-        let entries: Vec<SnapshotEntry> = self
-            .heroes()
-            .map(|(platform, gamemode, hero, categories)| {
-                let mut stats = BTreeMap::new();
-                let all = categories.iter().flat_map(|c| c.stats.iter().flatten());
-                for stat in all {
-                    let (key, Some(value)) = (stat.key.as_str(), stat.value.0) else {
-                        continue;
-                    };
-                    if is_additive(key) && !stats.contains_key(key) {
-                        stats.insert(key.to_owned(), value);
-                    }
+        let mut entries: Vec<SnapshotEntry> = Vec::new();
+        // A hero sent twice under one mode (a repeated JSON key) is one entry, first value wins.
+        let mut index_of: HashMap<(&str, &str, &str), usize> = HashMap::new();
+        for (platform, gamemode, hero, categories) in self.heroes() {
+            let index = *index_of
+                .entry((platform, gamemode, hero))
+                .or_insert_with(|| {
+                    entries.push(SnapshotEntry {
+                        platform: platform.to_owned(),
+                        gamemode: gamemode.to_owned(),
+                        hero: hero.to_owned(),
+                        stats: BTreeMap::new(),
+                    });
+                    entries.len() - 1
+                });
+            let stats = &mut entries[index].stats;
+            let all = categories.iter().flat_map(|c| c.stats.iter().flatten());
+            for stat in all {
+                let (key, Some(value)) = (stat.key.as_str(), stat.value.0) else {
+                    continue;
+                };
+                if is_additive(key) && !stats.contains_key(key) {
+                    stats.insert(key.to_owned(), value);
                 }
-                SnapshotEntry {
-                    platform: platform.to_owned(),
-                    gamemode: gamemode.to_owned(),
-                    hero: hero.to_owned(),
-                    stats,
-                }
-            })
-            .collect();
+            }
+        }
         if entries.is_empty() {
             return None;
         }

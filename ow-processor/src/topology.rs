@@ -296,7 +296,9 @@ pub(crate) fn build_on(
             let outputs = PlayerFetch::parse(&raw)?.outputs();
             Ok::<_, BoxError>((key, Arc::new(outputs)))
         })
-        .named("parse-fetch");
+        .named("parse-fetch")
+        // The key is the raw event's, unchanged: no repartition before the aggregations.
+        .mark_as_partitioned();
 
     fetches
         .group_by_key()
@@ -332,6 +334,7 @@ pub(crate) fn build_on(
         .named("daily-key")
         // Every record of a (player, platform, mode, day) key comes from one player, hence
         // from one partition of the raw topic: grouping needs no repartition topic.
+        .mark_as_partitioned()
         .group_by_key()
         .windowed_by(TimeWindows::of_size_with_grace(
             Duration::from_millis(DAY_MS.unsigned_abs()),

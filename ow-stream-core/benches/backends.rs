@@ -10,7 +10,9 @@
 //! | `consume/consumer/<env>/<size>` | a record read and decoded by a typed `Consumer` of a new group, reading a filled topic from the start |
 //! | `consume/stream-thread/<env>/<size>` | a record read and decoded by the stream thread of a new application (a source and a filter that drops everything) |
 //!
-//! `<env>` is `mock`, `local-always`, `local-interval10ms` or `local-never`; `<size>` is the
+//! `<env>` is `mock`, `local-always`, `local-interval10ms` or `local-never` (at-least-once),
+//! or `local-always-eos` and `local-never-eos` (exactly-once: the stream threads write through
+//! transactions, consumers read committed); `<size>` is the
 //! value size, `100B` or `10KB` (keys are short strings cycling over 1000 values). Topics
 //! have 4 partitions (8 for the 10 KB consume topic on the mock). The commit interval is
 //! 100 ms. Criterion's elements are records, measured in batches of 1000 per iteration with
@@ -46,7 +48,9 @@ use criterion::{
 use futures::{StreamExt, TryStreamExt};
 use ow_stream_core::admin::{Admin, TopicSpec};
 use ow_stream_core::client::{Consumer, Producer};
-use ow_stream_core::config::{Backend, LocalFsync, LocalOptions, StreamsConfig};
+use ow_stream_core::config::{
+    Backend, LocalFsync, LocalOptions, ProcessingGuarantee, StreamsConfig,
+};
 use ow_stream_core::dsl::Materialized;
 use ow_stream_core::runtime::Streams;
 use ow_stream_core::serde::{BytesSerde, JsonSerde, StringSerde};
@@ -80,6 +84,7 @@ enum Kind {
     Local {
         dir: tempfile::TempDir,
         fsync: LocalFsync,
+        guarantee: ProcessingGuarantee,
     },
 }
 
@@ -109,8 +114,19 @@ impl Env {
     }
 
     fn local(name: &'static str, fsync: LocalFsync) -> Env {
+        Env::local_with(name, fsync, ProcessingGuarantee::AtLeastOnce)
+    }
+
+    fn local_with(name: &'static str, fsync: LocalFsync, guarantee: ProcessingGuarantee) -> Env {
         let dir = tempfile::tempdir().expect("temporary directory");
-        Env::new(name, Kind::Local { dir, fsync })
+        Env::new(
+            name,
+            Kind::Local {
+                dir,
+                fsync,
+                guarantee,
+            },
+        )
     }
 
     fn new(name: &'static str, kind: Kind) -> Env {
@@ -133,6 +149,22 @@ impl Env {
                 )
             },
             || Env::local("local-never", LocalFsync::Never),
+            // Exactly-once: stream threads write through transactions, the typed consumer
+            // reads committed.
+            || {
+                Env::local_with(
+                    "local-always-eos",
+                    LocalFsync::Always,
+                    ProcessingGuarantee::ExactlyOnce,
+                )
+            },
+            || {
+                Env::local_with(
+                    "local-never-eos",
+                    LocalFsync::Never,
+                    ProcessingGuarantee::ExactlyOnce,
+                )
+            },
         ]
     }
 
@@ -156,10 +188,13 @@ impl Env {
                     // when data arrives meanwhile (a broker answers at once): keep it short.
                     .with_kafka_setting("fetch.wait.max.ms", "10")
             }
-            Kind::Local { dir, fsync } => {
-                StreamsConfig::new(app, Backend::local(dir.path().join("log")))
-                    .with_local_options(LocalOptions::default().with_fsync(*fsync))
-            }
+            Kind::Local {
+                dir,
+                fsync,
+                guarantee,
+            } => StreamsConfig::new(app, Backend::local(dir.path().join("log")))
+                .with_local_options(LocalOptions::default().with_fsync(*fsync))
+                .with_processing_guarantee(*guarantee),
         };
         config
             .with_state_dir(self.state.path().join(app))

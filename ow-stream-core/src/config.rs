@@ -91,16 +91,58 @@ impl Backend {
     }
 }
 
-/// The delivery guarantee of a streams application.
+/// The delivery guarantee of a streams application (Kafka Streams' `processing.guarantee`).
+///
+/// The guarantee covers what a **stream thread** of [`Streams`](crate::Streams) reads and
+/// writes: its input offsets, its sink, changelog and repartition records, and its stores. It
+/// does not make the typed [`Producer`](crate::client::Producer) transactional (records it
+/// sends are written once per acknowledged send, as before), nor what a processor does outside
+/// the topology (an HTTP call, say), which a crash may repeat.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProcessingGuarantee {
     /// Every input record is processed at least once; output records may be written more than
     /// once after a crash. State stores are exact: store writes commit atomically with the input
     /// offsets they reflect (and with de-duplication marks for repartitioned records), so a
-    /// crash never counts a record twice into a store.
+    /// crash never counts a record twice into a store. Stream threads and the typed consumer
+    /// read uncommitted (every record appended).
     #[default]
     AtLeastOnce,
+    /// Exactly once (Kafka's `exactly_once_v2`): everything a stream thread writes between two
+    /// commits — sink, changelog and repartition records — and the input offsets it consumed
+    /// commit as one transaction, so after a crash (`kill -9` included) readers with
+    /// read_committed isolation see each output record once or, for an unfinished commit, not
+    /// at all. Stores follow the transaction: their local files commit after it and are brought
+    /// up to it from their changelogs (read committed) when a crash came in between. Stream
+    /// threads, changelog restore and the typed [`Consumer`](crate::client::Consumer) read
+    /// committed. On the local backend each stream thread has a transactional producer
+    /// (`<application_id>-thread-<n>`) on the log.
+    ///
+    /// The cost: a commit waits for its transaction's markers (one more append per partition
+    /// written, and a few fsyncs of the coordinator's file), and read_committed readers see a
+    /// thread's output only once it commits, so end-to-end latency grows by up to the commit
+    /// interval. `BENCHMARKS.md` has the figures.
+    ExactlyOnce,
+}
+
+impl ProcessingGuarantee {
+    /// Parses Kafka Streams' names: `at_least_once`, `exactly_once` (also `exactly_once_v2`),
+    /// case-insensitive, `-` or `_`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "at_least_once" => Ok(ProcessingGuarantee::AtLeastOnce),
+            "exactly_once" | "exactly_once_v2" => Ok(ProcessingGuarantee::ExactlyOnce),
+            other => Err(Error::Config {
+                field: "processing_guarantee",
+                reason: format!("{other:?} is neither at_least_once nor exactly_once"),
+            }),
+        }
+    }
+
+    /// Whether stream threads write through transactions.
+    pub fn is_exactly_once(self) -> bool {
+        self == ProcessingGuarantee::ExactlyOnce
+    }
 }
 
 /// What to do with a record that cannot be decoded or processed.
@@ -114,6 +156,40 @@ pub enum OnError {
     /// headers naming its source topic, partition, offset and the error; then go on.
     #[default]
     DeadLetter,
+}
+
+/// What happens when a stream thread dies: a panic in user code (an operator's closure, a
+/// processor), or an error the thread cannot go on from (a record that fails under
+/// [`OnError::Fail`], a broker or store failure). Kafka Streams' uncaught-exception handler
+/// responses, under the same names.
+///
+/// Whatever the policy, the dead thread commits nothing after the failure: its tasks are
+/// dropped as a crash would drop them, and whoever runs them next resumes from the last commit
+/// (stores stay exact). The failure is logged at `error` and counted in
+/// [`Metrics::stream_thread_failures`](crate::metrics::Metrics::stream_thread_failures).
+///
+/// | policy | the thread | the application instance | other instances (Kafka) |
+/// |---|---|---|---|
+/// | [`ReplaceThread`](Self::ReplaceThread) | replaced by a new one, which restores its tasks | stays [`Running`](crate::runtime::StreamsState::Running) | untouched |
+/// | [`ShutdownClient`](Self::ShutdownClient) (default) | stops | every thread stops; [`Error`](crate::runtime::StreamsState::Error) with the failure in [`Streams::failure`](crate::Streams::failure) | untouched (the group gives them the partitions) |
+/// | [`ShutdownApplication`](Self::ShutdownApplication) | stops | as `ShutdownClient` | asked to stop too, and fail with [`Error::ShutdownRequested`] |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThreadFailurePolicy {
+    /// Start a new stream thread in place of the dead one (after one commit interval, so a
+    /// failure that repeats does not spin). A record that fails deterministically fails again
+    /// in the new thread: use this policy for failures that can pass (a broker outage), and
+    /// watch [`Metrics::stream_threads_replaced`](crate::metrics::Metrics::stream_threads_replaced).
+    ReplaceThread,
+    /// Stop every stream thread of this instance and move it to the error state.
+    #[default]
+    ShutdownClient,
+    /// Like [`ShutdownClient`](Self::ShutdownClient), and ask every other instance of the
+    /// application to shut down too. On Kafka the request is a record in the internal topic
+    /// `<application_id>-shutdown` (created when the policy is chosen), which every instance
+    /// that runs with this policy watches at each commit. On the local backend one process
+    /// runs the whole application, so this is the same as `ShutdownClient`.
+    ShutdownApplication,
 }
 
 /// Where state stores keep their data when a [`Materialized`](crate::dsl::Materialized) does
@@ -220,11 +296,44 @@ pub struct StreamsConfig {
     pub kafka: BTreeMap<String, String>,
     /// Settings of the local backend.
     pub local: LocalOptions,
+    /// Bytes of record cache for the stores of aggregations, shared evenly by the stream
+    /// threads (Kafka Streams' `statestore.cache.max.bytes`). Updates of a key collapse in the
+    /// cache until the next commit, or until the cache of a thread is full: only the latest
+    /// value of each key then reaches the store, its changelog and the records downstream.
+    /// `0` turns caching off: every update is written and forwarded at once. Default
+    /// [`DEFAULT_CACHE_MAX_BYTES`].
+    pub cache_max_bytes: usize,
+    /// What happens when a stream thread dies (Kafka Streams' uncaught-exception handler).
+    pub thread_failures: ThreadFailurePolicy,
+    /// How a task that reads several partitions (a stream and a table, say) orders their
+    /// records — Kafka Streams' `max.task.idle.ms`. `Some(idle)`: the task processes the
+    /// buffered record with the smallest timestamp, and only once every one of its input
+    /// partitions has a record buffered, or has none left to fetch and stayed empty for
+    /// `idle`; a partition whose records are still being fetched is waited for (at most
+    /// [`LAGGING_PARTITION_WAIT`], or `idle` if longer),
+    /// and a task with [`MAX_BUFFERED_PER_PARTITION`]
+    /// records of one partition buffered processes without waiting. Either cut-short wait is
+    /// counted in [`Metrics::enforced_processing`](crate::metrics::Metrics::enforced_processing).
+    /// `None`: records are processed in the order they are fetched (Kafka Streams' `-1`).
+    /// Default `Some(0)`: wait for records known to exist, never for records not yet written.
+    pub max_task_idle: Option<Duration>,
 }
+
+/// The default [`StreamsConfig::cache_max_bytes`]: 10 MiB, as in Kafka Streams.
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// How long a task waits at most for a partition whose records are still being fetched, when
+/// [`StreamsConfig::max_task_idle`] is shorter.
+pub const LAGGING_PARTITION_WAIT: Duration = Duration::from_secs(2);
+
+/// Records of one input partition a task buffers at most while it waits for its other
+/// partitions (see [`StreamsConfig::max_task_idle`]).
+pub const MAX_BUFFERED_PER_PARTITION: usize = 10_000;
 
 impl StreamsConfig {
     /// A configuration with the library's defaults: state in `./.ow-state`, commits every
-    /// second, one stream thread, dead-letter topic for bad records, persistent stores.
+    /// second, one stream thread, dead-letter topic for bad records, persistent stores, a
+    /// 10 MiB record cache.
     pub fn new(application_id: impl Into<String>, backend: Backend) -> Self {
         StreamsConfig {
             application_id: application_id.into(),
@@ -241,6 +350,9 @@ impl StreamsConfig {
             internal_topic_partitions: None,
             kafka: BTreeMap::new(),
             local: LocalOptions::default(),
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            thread_failures: ThreadFailurePolicy::ShutdownClient,
+            max_task_idle: Some(Duration::ZERO),
         }
     }
 
@@ -289,6 +401,38 @@ impl StreamsConfig {
     /// Sets the partition count of internal topics.
     pub fn with_internal_topic_partitions(mut self, partitions: i32) -> Self {
         self.internal_topic_partitions = Some(partitions);
+        self
+    }
+
+    /// Sets the record cache budget of the stores ([`StreamsConfig::cache_max_bytes`]; `0`:
+    /// no caching).
+    pub fn with_cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_max_bytes = bytes;
+        self
+    }
+
+    /// Sets what happens when a stream thread dies (see [`ThreadFailurePolicy`]).
+    pub fn with_thread_failure_policy(mut self, policy: ThreadFailurePolicy) -> Self {
+        self.thread_failures = policy;
+        self
+    }
+
+    /// Sets how a task with several input partitions orders their records (see
+    /// [`StreamsConfig::max_task_idle`]; `None` turns the alignment off).
+    pub fn with_max_task_idle(mut self, idle: Option<Duration>) -> Self {
+        self.max_task_idle = idle;
+        self
+    }
+
+    /// The internal topic that carries [`ThreadFailurePolicy::ShutdownApplication`]'s requests:
+    /// `<application_id>-shutdown`.
+    pub fn shutdown_topic(&self) -> String {
+        format!("{}-shutdown", self.application_id)
+    }
+
+    /// Sets the processing guarantee.
+    pub fn with_processing_guarantee(mut self, guarantee: ProcessingGuarantee) -> Self {
+        self.processing_guarantee = guarantee;
         self
     }
 
@@ -347,6 +491,16 @@ impl StreamsConfig {
             return Err(Error::Config {
                 field: "commit_interval",
                 reason: "must be positive".into(),
+            });
+        }
+        if self.processing_guarantee.is_exactly_once()
+            && matches!(self.backend, Backend::Kafka { .. })
+        {
+            return Err(Error::Config {
+                field: "processing_guarantee",
+                reason: "exactly_once is implemented on the local backend only so far; use \
+                         at_least_once on Kafka"
+                    .into(),
             });
         }
         if self.max_poll_records == 0 {

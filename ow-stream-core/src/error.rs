@@ -137,6 +137,26 @@ pub enum Error {
         /// Why it is closed.
         reason: String,
     },
+    /// User code (an operator's closure, a processor) panicked on a stream thread; the thread
+    /// died. What happens next is the application's
+    /// [`ThreadFailurePolicy`](crate::config::ThreadFailurePolicy).
+    #[error("stream thread {thread} panicked in {location}: {message}")]
+    Panicked {
+        /// The thread's name (`<application_id>-stream-<n>`).
+        thread: String,
+        /// Where: the task and the input record (`task 0_2, record orders/2@17`), or the
+        /// punctuation of a task.
+        location: String,
+        /// The panic's message (its payload, when it is a string).
+        message: String,
+    },
+    /// Another instance of the application asked every instance to shut down
+    /// ([`ThreadFailurePolicy::ShutdownApplication`](crate::config::ThreadFailurePolicy::ShutdownApplication)).
+    #[error("another instance asked the application to shut down: {reason}")]
+    ShutdownRequested {
+        /// The failure of the instance that asked.
+        reason: String,
+    },
     /// An interactive query named a store that does not exist or has another type.
     #[error("no queryable store {store}: {reason}")]
     UnknownStore {

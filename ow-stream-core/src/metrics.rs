@@ -50,6 +50,44 @@ pub struct Metrics {
     pub commits: Counter,
     /// Changelog records replayed into stores.
     pub records_restored: Counter,
+    /// Stream threads that died (a panic in user code, or an error they could not go on
+    /// from); what followed is the [`ThreadFailurePolicy`](crate::config::ThreadFailurePolicy).
+    pub stream_thread_failures: Counter,
+    /// Stream threads started in place of dead ones
+    /// ([`ThreadFailurePolicy::ReplaceThread`](crate::config::ThreadFailurePolicy::ReplaceThread)).
+    pub stream_threads_replaced: Counter,
+    /// Stream threads running now.
+    pub stream_threads_alive: Gauge,
+    /// Stream records an inner stream–table join dropped because the table had no row for
+    /// their key (logged at `debug` with the record's key bytes and provenance).
+    pub join_misses: Counter,
+    /// Records a task with several input partitions processed before all of them had data,
+    /// because it had waited as long as it may (see
+    /// [`StreamsConfig::max_task_idle`](crate::config::StreamsConfig::max_task_idle)).
+    pub enforced_processing: Counter,
+}
+
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// Adds one.
+    pub fn incr(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes one away (never below zero).
+    pub fn decr(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -74,6 +112,16 @@ pub struct MetricsSnapshot {
     pub commits: u64,
     /// See [`Metrics::records_restored`].
     pub records_restored: u64,
+    /// See [`Metrics::stream_thread_failures`].
+    pub stream_thread_failures: u64,
+    /// See [`Metrics::stream_threads_replaced`].
+    pub stream_threads_replaced: u64,
+    /// See [`Metrics::stream_threads_alive`].
+    pub stream_threads_alive: u64,
+    /// See [`Metrics::join_misses`].
+    pub join_misses: u64,
+    /// See [`Metrics::enforced_processing`].
+    pub enforced_processing: u64,
 }
 
 impl Metrics {
@@ -89,6 +137,11 @@ impl Metrics {
             duplicates_dropped: self.duplicates_dropped.get(),
             commits: self.commits.get(),
             records_restored: self.records_restored.get(),
+            stream_thread_failures: self.stream_thread_failures.get(),
+            stream_threads_replaced: self.stream_threads_replaced.get(),
+            stream_threads_alive: self.stream_threads_alive.get(),
+            join_misses: self.join_misses.get(),
+            enforced_processing: self.enforced_processing.get(),
         }
     }
 }
@@ -141,6 +194,26 @@ impl MetricsSnapshot {
                 "Changelog records replayed into stores.",
                 self.records_restored,
             ),
+            (
+                "stream_thread_failures",
+                "Stream threads that died.",
+                self.stream_thread_failures,
+            ),
+            (
+                "stream_threads_replaced",
+                "Stream threads started in place of dead ones.",
+                self.stream_threads_replaced,
+            ),
+            (
+                "join_misses",
+                "Stream records an inner stream-table join dropped for want of a table row.",
+                self.join_misses,
+            ),
+            (
+                "enforced_processing",
+                "Records processed before every input partition of their task had data.",
+                self.enforced_processing,
+            ),
         ] {
             let _ = writeln!(out, "# HELP ow_stream_{name}_total {help}");
             let _ = writeln!(out, "# TYPE ow_stream_{name}_total counter");
@@ -149,6 +222,16 @@ impl MetricsSnapshot {
                 "ow_stream_{name}_total{{application=\"{app}\"}} {value}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP ow_stream_stream_threads_alive Stream threads running now."
+        );
+        let _ = writeln!(out, "# TYPE ow_stream_stream_threads_alive gauge");
+        let _ = writeln!(
+            out,
+            "ow_stream_stream_threads_alive{{application=\"{app}\"}} {}",
+            self.stream_threads_alive
+        );
         out
     }
 }

@@ -114,9 +114,39 @@ impl<K: 'static, V: 'static> Topic<K, V> {
 }
 
 impl<V: serde::Serialize + serde::de::DeserializeOwned + 'static> Topic<String, V> {
-    /// A topic with string keys and JSON values: handy in examples and tests.
+    /// A topic with **raw UTF-8 string keys** ([`StringSerde`]: the key `ada` is the three
+    /// bytes `ada`, not the JSON string `"ada"`) and JSON values ([`JsonSerde`]): the usual
+    /// shape of keyed topics, handy in examples and tests. For JSON keys too, use
+    /// [`Topic::json_keys_and_values`].
+    ///
+    /// ```
+    /// use ow_stream_core::Topic;
+    ///
+    /// let clicks: Topic<String, Vec<u32>> = Topic::json("clicks");
+    /// assert_eq!(clicks.serialize_key(&"ada".to_string()).unwrap(), b"ada");
+    /// assert_eq!(clicks.serialize_value(&vec![1, 2]).unwrap(), b"[1,2]");
+    /// ```
     pub fn json(name: impl Into<Arc<str>>) -> Self {
         Topic::new(name, StringSerde, JsonSerde::<V>::new())
+    }
+}
+
+impl<K, V> Topic<K, V>
+where
+    K: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    /// A topic whose keys and values are both JSON ([`JsonSerde`]): a string key `ada` is
+    /// written `"ada"`, a structured key as a JSON object.
+    ///
+    /// ```
+    /// use ow_stream_core::Topic;
+    ///
+    /// let t: Topic<(String, u32), i64> = Topic::json_keys_and_values("scores-by-day");
+    /// assert_eq!(t.serialize_key(&("ada".to_string(), 7)).unwrap(), br#"["ada",7]"#);
+    /// ```
+    pub fn json_keys_and_values(name: impl Into<Arc<str>>) -> Self {
+        Topic::new(name, JsonSerde::<K>::new(), JsonSerde::<V>::new())
     }
 }
 

@@ -97,10 +97,14 @@ fn split_merge_and_fan_out() {
         .branch("big", |_, v| *v >= 100)
         .branch("small", |_, v| *v >= 0)
         .default_branch("negative");
-    branches[0].to(&big);
+    assert_eq!(
+        branches.names().collect::<Vec<_>>(),
+        ["big", "small", "negative"]
+    );
+    branches["big"].to(&big);
     branches[1].to(&small);
-    branches[2].to(&rest);
-    branches[0].merge(&branches[2]).to(&all);
+    branches.get("negative").unwrap().to(&rest);
+    branches["big"].merge(&branches["negative"]).to(&all);
     let topology = b.build().unwrap();
     let text = topology.describe().to_string();
     assert!(text.contains("Processor: size-big"), "{text}");

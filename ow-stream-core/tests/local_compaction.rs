@@ -39,8 +39,10 @@ fn topology() -> Topology {
 }
 
 fn config(env: &TestEnv, state: &std::path::Path) -> StreamsConfig {
+    // No record cache: the test needs a changelog write per update to compact.
     env.config("compact", state)
         .with_internal_topic_partitions(2)
+        .with_cache_max_bytes(0)
         .with_local_options(
             LocalOptions::default()
                 .with_fsync(LocalFsync::Never)

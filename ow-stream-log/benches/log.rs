@@ -8,6 +8,11 @@
 //!   records to one partition under `Always` (group commit shares fsyncs).
 //! - `read/<value bytes>B/batch<n>`: sequential reads of `n` records from a
 //!   filled partition (reads do not depend on the fsync policy).
+//! - `transaction/<policy>/100B/batch<n>`: one transaction per iteration:
+//!   begin, `n` records appended to one partition, a group offset sent,
+//!   commit (to compare with `append/<policy>/100B/batch<n>`).
+//! - `read_committed/100B/batch<n>`: like `read`, with read_committed
+//!   isolation over a partition written by committed transactions.
 //!
 //! Partitions are bounded with `retention_bytes` and background maintenance
 //! so a long run does not fill the disk.
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ow_stream_log::{Bytes, FsyncPolicy, Log, LogOptions, NewRecord, TopicConfig};
+use ow_stream_log::{Bytes, FsyncPolicy, Isolation, Log, LogOptions, NewRecord, TopicConfig};
 
 fn topic_config() -> TopicConfig {
     TopicConfig::new(1)
@@ -136,5 +141,78 @@ fn read(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, append_concurrent, read);
+fn transaction(c: &mut Criterion) {
+    let mut g = c.benchmark_group("transaction");
+    g.sample_size(10);
+    for (name, policy) in [
+        ("always", FsyncPolicy::Always),
+        ("never", FsyncPolicy::Never),
+    ] {
+        for n in [1usize, 100] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = open(dir.path(), policy);
+            let mut producer = log.init_transactions("bench").unwrap();
+            let records = batch(100, n);
+            let mut offset = 0;
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_function(format!("{name}/100B/batch{n}"), |b| {
+                b.iter(|| {
+                    offset += 1;
+                    producer.begin().unwrap();
+                    black_box(producer.append("bench", 0, &records).unwrap());
+                    producer
+                        .send_offsets("bench-group", &[("bench", 0, offset)])
+                        .unwrap();
+                    producer.commit().unwrap();
+                });
+            });
+        }
+    }
+    g.finish();
+}
+
+fn read_committed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("read_committed");
+    g.sample_size(20);
+    let total = 200_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), FsyncPolicy::Never);
+    let mut producer = log.init_transactions("bench").unwrap();
+    let chunk = batch(100, 100);
+    for _ in 0..total / 100 {
+        producer.begin().unwrap();
+        producer.append("bench", 0, &chunk).unwrap();
+        producer.commit().unwrap();
+    }
+    let end = log.offsets("bench", 0).unwrap().1;
+    for n in [1usize, 100] {
+        g.throughput(Throughput::Elements(n as u64));
+        let mut next = 0i64;
+        g.bench_function(format!("100B/batch{n}"), |b| {
+            b.iter(|| {
+                let f = log
+                    .fetch("bench", 0, next, n, 64 << 20, Isolation::ReadCommitted)
+                    .unwrap();
+                assert_eq!(f.records.len(), n);
+                // Each transaction is 100 records and a marker.
+                next = if f.next_offset + 101 >= end {
+                    0
+                } else {
+                    f.next_offset
+                };
+                black_box(f)
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    append,
+    append_concurrent,
+    read,
+    transaction,
+    read_committed
+);
 criterion_main!(benches);

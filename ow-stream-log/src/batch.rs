@@ -7,8 +7,8 @@
 //!                               by bytes 8..16 (see below)
 //!  8      8   base_offset       i64 LE
 //! 16      1   magic             1
-//! 17      1   attributes        0 (reserved)
-//! 18      2   reserved          0
+//! 17      1   attributes        bit 0: transactional, bit 1: control (0 = plain)
+//! 18      2   producer_id       u16 LE, the transactional producer (0 = none)
 //! 20      4   last_offset_delta u32 LE, last offset - base_offset (kept by compaction)
 //! 24      4   record_count      u32 LE, records present (≤ last_offset_delta + 1)
 //! 28      8   first_timestamp   i64 LE, timestamp of the first record
@@ -39,6 +39,14 @@ pub(crate) const MAGIC: u8 = 1;
 /// Largest encoded batch accepted by `append`.
 pub(crate) const MAX_BATCH_BYTES: usize = 64 << 20;
 pub(crate) const NO_HORIZON: i64 = -1;
+/// Attribute bit: the batch belongs to a transaction of `producer_id`.
+pub(crate) const ATTR_TRANSACTIONAL: u8 = 1;
+/// Attribute bit: the batch is a transaction marker (one control record).
+pub(crate) const ATTR_CONTROL: u8 = 2;
+/// Key of a commit marker's control record (version 0, type 1), as in Kafka.
+pub(crate) const CONTROL_COMMIT: [u8; 2] = [0, 1];
+/// Key of an abort marker's control record (version 0, type 0).
+pub(crate) const CONTROL_ABORT: [u8; 2] = [0, 0];
 
 /// Builds one batch frame. Offsets are filled in last ([`Self::seal`]) so a
 /// batch can be encoded, and most of its CRC computed, outside the
@@ -49,6 +57,8 @@ pub(crate) struct BatchBuilder {
     count: u32,
     first_ts: i64,
     max_ts: i64,
+    attributes: u8,
+    producer_id: u16,
 }
 
 impl BatchBuilder {
@@ -60,7 +70,16 @@ impl BatchBuilder {
             count: 0,
             first_ts: 0,
             max_ts: i64::MIN,
+            attributes: 0,
+            producer_id: 0,
         }
+    }
+
+    /// Marks the batch as written by a transactional producer (`attributes`
+    /// from [`ATTR_TRANSACTIONAL`] and [`ATTR_CONTROL`]).
+    pub(crate) fn set_producer(&mut self, attributes: u8, producer_id: u16) {
+        self.attributes = attributes;
+        self.producer_id = producer_id;
     }
 
     /// Encoded size of one record (for capacity planning and read limits).
@@ -123,8 +142,8 @@ impl BatchBuilder {
         let b = &mut self.buf;
         b[0..4].copy_from_slice(&((len - 8) as u32).to_le_bytes());
         b[16] = MAGIC;
-        b[17] = 0;
-        b[18..20].copy_from_slice(&0u16.to_le_bytes());
+        b[17] = self.attributes;
+        b[18..20].copy_from_slice(&self.producer_id.to_le_bytes());
         b[20..24].copy_from_slice(&last_offset_delta.to_le_bytes());
         b[24..28].copy_from_slice(&self.count.to_le_bytes());
         b[28..36].copy_from_slice(&self.first_ts.to_le_bytes());
@@ -173,12 +192,22 @@ fn put_nullable(b: &mut Vec<u8>, data: Option<&[u8]>) {
 }
 
 /// Encodes records for `append` (offset deltas 0..n).
+#[cfg(test)]
 pub(crate) fn encode_new(records: &[NewRecord]) -> SealedBody {
+    encode_new_for(records, 0)
+}
+
+/// Encodes records for a transactional append by `producer_id` (0: a plain
+/// batch).
+pub(crate) fn encode_new_for(records: &[NewRecord], producer_id: u16) -> SealedBody {
     let cap = records
         .iter()
         .map(|r| BatchBuilder::record_size(r.key.as_deref(), r.value.as_deref(), &r.headers))
         .sum();
     let mut b = BatchBuilder::with_capacity(cap);
+    if producer_id != 0 {
+        b.set_producer(ATTR_TRANSACTIONAL, producer_id);
+    }
     for (i, r) in records.iter().enumerate() {
         b.push(
             i as u32,
@@ -193,6 +222,20 @@ pub(crate) fn encode_new(records: &[NewRecord]) -> SealedBody {
     b.finish(last, max_ts, NO_HORIZON)
 }
 
+/// Encodes a transaction marker of `producer_id`: a control batch of one
+/// keyed, valueless record.
+pub(crate) fn encode_marker(producer_id: u16, commit: bool, timestamp: i64) -> SealedBody {
+    let key = if commit {
+        CONTROL_COMMIT
+    } else {
+        CONTROL_ABORT
+    };
+    let mut b = BatchBuilder::with_capacity(BatchBuilder::record_size(Some(&key), None, &[]));
+    b.set_producer(ATTR_TRANSACTIONAL | ATTR_CONTROL, producer_id);
+    b.push(0, timestamp, Some(&key), None, &[]);
+    b.finish(0, timestamp, NO_HORIZON)
+}
+
 /// The fixed part of a batch frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchHeader {
@@ -205,9 +248,22 @@ pub(crate) struct BatchHeader {
     pub(crate) first_timestamp: i64,
     pub(crate) max_timestamp: i64,
     pub(crate) delete_horizon: i64,
+    pub(crate) attributes: u8,
+    /// The transactional producer (0 = none).
+    pub(crate) producer_id: u16,
 }
 
 impl BatchHeader {
+    /// Whether this is a transaction marker.
+    pub(crate) fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// The transactional producer of the batch, if any.
+    pub(crate) fn transactional(&self) -> Option<u16> {
+        (self.attributes & ATTR_TRANSACTIONAL != 0).then_some(self.producer_id)
+    }
+
     pub(crate) fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
@@ -241,7 +297,12 @@ impl BatchHeader {
             first_timestamp: i64_at(b, 28),
             max_timestamp: i64_at(b, 36),
             delete_horizon: i64_at(b, 44),
+            attributes: b[17],
+            producer_id: u16::from_le_bytes([b[18], b[19]]),
         };
+        if h.attributes & !(ATTR_TRANSACTIONAL | ATTR_CONTROL) != 0 {
+            return Err("unknown batch attributes");
+        }
         if h.base_offset < 0 {
             return Err("negative base offset");
         }

@@ -145,6 +145,31 @@ pub enum LogError {
         reason: String,
     },
 
+    /// A newer producer with the same transactional id was initialised (or
+    /// the log reopened): this one may no longer write (Kafka's
+    /// `PRODUCER_FENCED`).
+    #[error(
+        "transactional producer {transactional_id:?} with epoch {epoch} is fenced by epoch {current}"
+    )]
+    ProducerFenced {
+        /// The transactional id.
+        transactional_id: String,
+        /// The epoch of the fenced producer.
+        epoch: u32,
+        /// The current epoch of the id.
+        current: u32,
+    },
+
+    /// A transactional call out of order (an append outside a transaction,
+    /// say) or an unacceptable transactional id.
+    #[error("invalid transaction operation for {transactional_id:?}: {reason}")]
+    InvalidTransaction {
+        /// The transactional id.
+        transactional_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// An earlier write or fsync on this partition failed, so what is on disk
     /// is unknown; the partition refuses writes until the log is reopened
     /// (which re-runs recovery).

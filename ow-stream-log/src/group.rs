@@ -3,8 +3,7 @@
 //! snapshot when it grows.
 //!
 //! ```text
-//! frame:   u32 payload_len, u32 crc32c(payload), payload
-//! payload: u8 kind
+//! payload (of a frame, see `frames`): u8 kind
 //!          kind 1 (commit): u16 group_len + group,
 //!                           u32 count, count × (u16 topic_len + topic,
 //!                                               i32 partition, i64 offset)
@@ -17,16 +16,12 @@
 //! not at all; a torn last frame is cut off on open.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use parking_lot::Mutex;
 
-use crate::batch::u32_at;
-use crate::error::{IoContext, LogError};
-use crate::partition::sync_dir;
+use crate::error::LogError;
+use crate::frames::{FrameFile, Reader, encode_frame, put_str};
 
 const KIND_COMMIT: u8 = 1;
 const KIND_DELETE: u8 = 2;
@@ -37,8 +32,6 @@ type Offsets = BTreeMap<(String, i32), i64>;
 
 #[derive(Debug)]
 pub(crate) struct GroupStore {
-    dir: PathBuf,
-    path: PathBuf,
     /// Size from which the file is rewritten as a snapshot.
     compact_min_bytes: u64,
     state: Mutex<State>,
@@ -46,8 +39,7 @@ pub(crate) struct GroupStore {
 
 #[derive(Debug)]
 struct State {
-    file: File,
-    len: u64,
+    file: FrameFile,
     groups: BTreeMap<String, Offsets>,
 }
 
@@ -57,46 +49,13 @@ impl GroupStore {
     }
 
     fn open_with(dir: &Path, compact_min_bytes: u64) -> Result<GroupStore, LogError> {
-        let path = dir.join("consumer-offsets.log");
-        let tmp = dir.join("consumer-offsets.log.tmp");
-        if tmp.exists() {
-            fs::remove_file(&tmp).at(&tmp)?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at(&path)?;
-        let bytes = fs::read(&path).at(&path)?;
         let mut groups = BTreeMap::new();
-        let mut pos = 0usize;
-        while let Some((payload, next)) = frame_at(&bytes, pos) {
-            match apply(&mut groups, payload) {
-                Ok(()) => pos = next,
-                Err(reason) => {
-                    return Err(LogError::corrupt(&path, pos as u64, reason));
-                }
-            }
-        }
-        if pos < bytes.len() {
-            tracing::warn!(
-                path = %path.display(), position = pos, bytes = bytes.len() - pos,
-                "cutting off a torn consumer-offsets frame"
-            );
-            file.set_len(pos as u64).at(&path)?;
-            file.sync_all().at(&path)?;
-        }
+        let file = FrameFile::open(dir, "consumer-offsets.log", "consumer-offsets", |payload| {
+            apply(&mut groups, payload)
+        })?;
         Ok(GroupStore {
-            dir: dir.to_path_buf(),
-            path,
             compact_min_bytes,
-            state: Mutex::new(State {
-                file,
-                len: pos as u64,
-                groups,
-            }),
+            state: Mutex::new(State { file, groups }),
         })
     }
 
@@ -149,27 +108,15 @@ impl GroupStore {
         Some(g.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect())
     }
 
-    /// Appends one frame and fdatasyncs it; on failure the file is cut back.
+    /// Appends one frame and fdatasyncs it.
     fn write_frame(&self, st: &mut State, payload: &[u8]) -> Result<(), LogError> {
-        let frame = encode_frame(payload);
-        let at = st.len;
-        let res = st
-            .file
-            .write_all_at(&frame, at)
-            .and_then(|()| st.file.sync_data());
-        if let Err(e) = res {
-            // Best effort: leave no half frame behind a later good one.
-            let _ = st.file.set_len(at);
-            return Err(LogError::io(&self.path, e));
-        }
-        st.len += frame.len() as u64;
-        Ok(())
+        st.file.append(payload, true)
     }
 
     /// Replaces the file by a snapshot (one frame per group) when most of it
     /// is superseded commits: write temp, fsync, rename, fsync directory.
     fn maybe_rewrite(&self, st: &mut State) -> Result<(), LogError> {
-        if st.len < self.compact_min_bytes {
+        if st.file.len < self.compact_min_bytes {
             return Ok(());
         }
         let mut snapshot = Vec::new();
@@ -184,72 +131,10 @@ impl GroupStore {
             }
             snapshot.extend_from_slice(&encode_frame(&payload));
         }
-        if (snapshot.len() as u64) * 4 > st.len {
+        if (snapshot.len() as u64) * 4 > st.file.len {
             return Ok(());
         }
-        let tmp = self.dir.join("consumer-offsets.log.tmp");
-        let mut f = File::create(&tmp).at(&tmp)?;
-        f.write_all(&snapshot).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-        fs::rename(&tmp, &self.path).at(&self.path)?;
-        sync_dir(&self.dir)?;
-        st.file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .at(&self.path)?;
-        st.len = snapshot.len() as u64;
-        Ok(())
-    }
-}
-
-fn encode_frame(payload: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(8 + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-    frame.extend_from_slice(payload);
-    frame
-}
-
-/// The payload of the valid frame at `pos` and the position after it.
-fn frame_at(bytes: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let head = bytes.get(pos..pos + 8)?;
-    let len = u32_at(head, 0) as usize;
-    let crc = u32_at(head, 4);
-    let payload = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
-    (crc32c::crc32c(payload) == crc).then_some((payload, pos + 8 + len))
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(&(s.len() as u16).to_le_bytes());
-    b.extend_from_slice(s.as_bytes());
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], &'static str> {
-        if self.0.len() < n {
-            return Err("consumer-offsets frame too short");
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-
-    fn str(&mut self) -> Result<String, &'static str> {
-        let n = self.take(2)?;
-        let n = u16::from_le_bytes([n[0], n[1]]) as usize;
-        let s = self.take(n)?;
-        std::str::from_utf8(s)
-            .map(str::to_owned)
-            .map_err(|_| "name in consumer-offsets frame is not UTF-8")
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
+        st.file.replace(&snapshot)
     }
 }
 
@@ -273,14 +158,14 @@ fn apply(groups: &mut BTreeMap<String, Offsets>, payload: &[u8]) -> Result<(), &
         }
         _ => return Err("unknown consumer-offsets frame kind"),
     }
-    if !r.0.is_empty() {
-        return Err("trailing bytes in consumer-offsets frame");
-    }
-    Ok(())
+    r.finish()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
+
     use super::*;
 
     #[test]

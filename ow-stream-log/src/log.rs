@@ -18,11 +18,12 @@ use crate::config::{FsyncPolicy, LogOptions, TopicConfig};
 use crate::error::{IoContext, LogError};
 use crate::group::GroupStore;
 use crate::info::{GroupInfo, GroupPartitionInfo, LogStats, MaintenanceReport, TopicInfo};
-use crate::partition::{Partition, Shared, sync_dir};
+use crate::partition::{Fetched, Isolation, Partition, Shared, sync_dir};
 use crate::partitioner::partition_for_key;
 use crate::record::{AppendResult, NewRecord, StoredRecord};
 use crate::segment::IndexPolicy;
 use crate::topic::{self, Topic};
+use crate::txn::Coordinator;
 
 const LOCK_FILE: &str = "LOCK";
 const CLEAN_MARKER: &str = "CLEAN_SHUTDOWN";
@@ -89,12 +90,13 @@ impl Drop for Handle {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     dir: PathBuf,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     create_lock: Mutex<()>,
-    groups: GroupStore,
+    pub(crate) groups: GroupStore,
+    pub(crate) transactions: Coordinator,
     /// Holds the directory lock (released when the file is closed).
     _lock: File,
 }
@@ -226,6 +228,7 @@ impl Log {
             sync_dir(&dir)?;
         }
         let groups = GroupStore::open(&dir)?;
+        let transactions = Coordinator::open(&dir, fsync)?;
 
         let inner = Arc::new(Inner {
             dir,
@@ -233,8 +236,10 @@ impl Log {
             topics: RwLock::new(topics),
             create_lock: Mutex::new(()),
             groups,
+            transactions,
             _lock: lock,
         });
+        inner.transactions.recover(&inner)?;
         let stop = Arc::new(Stop::default());
         let mut threads = Vec::new();
         if let FsyncPolicy::Interval(every) = fsync {
@@ -268,7 +273,7 @@ impl Log {
         })
     }
 
-    fn inner(&self) -> &Inner {
+    pub(crate) fn inner(&self) -> &Inner {
         &self.handle.inner
     }
 
@@ -418,6 +423,49 @@ impl Log {
             .read(from_offset, max_records, max_bytes)
     }
 
+    /// Reads like [`Log::read`], as a reader with `isolation` sees the
+    /// partition, and says where the next read starts.
+    ///
+    /// Transaction markers are never returned. With
+    /// [`Isolation::ReadCommitted`] the read stops at the partition's last
+    /// stable offset (nothing of an open transaction, nor anything after
+    /// its first record, is returned) and skips the data of aborted
+    /// transactions. [`Fetched::next_offset`] moves past what was skipped:
+    /// continue from it, not from the last record's offset + 1. An empty
+    /// result with `next_offset == from_offset` means nothing more is
+    /// visible yet; wait with [`Log::wait_for_any_with`].
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        from_offset: i64,
+        max_records: usize,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<Fetched, LogError> {
+        self.inner().partition(topic, partition)?.fetch(
+            from_offset,
+            max_records,
+            max_bytes,
+            isolation,
+        )
+    }
+
+    /// The end of a partition as a reader with `isolation` sees it: the log
+    /// end, or (read_committed) the last stable offset, where the oldest
+    /// open transaction's data starts.
+    pub fn visible_end(
+        &self,
+        topic: &str,
+        partition: i32,
+        isolation: Isolation,
+    ) -> Result<i64, LogError> {
+        Ok(self
+            .inner()
+            .partition(topic, partition)?
+            .visible_end(isolation))
+    }
+
     /// `(start, end)`: the first offset still in the log and the offset the
     /// next record will get.
     pub fn offsets(&self, topic: &str, partition: i32) -> Result<(i64, i64), LogError> {
@@ -448,8 +496,21 @@ impl Log {
         positions: &[(&str, i32, i64)],
         timeout: Duration,
     ) -> Result<bool, LogError> {
+        self.wait_for_any_with(positions, Isolation::ReadUncommitted, timeout)
+    }
+
+    /// Like [`Log::wait_for_any`], for a reader with `isolation`: under
+    /// [`Isolation::ReadCommitted`] a partition is ready once its last
+    /// stable offset is past the position (data of an open transaction does
+    /// not wake the reader; its commit or abort does).
+    pub fn wait_for_any_with(
+        &self,
+        positions: &[(&str, i32, i64)],
+        isolation: Isolation,
+        timeout: Duration,
+    ) -> Result<bool, LogError> {
         let parts = self.inner().resolve(positions)?;
-        let ready = || parts.iter().any(|(p, o)| p.end() > *o);
+        let ready = || parts.iter().any(|(p, o)| p.visible_end(isolation) > *o);
         let deadline = Instant::now().checked_add(timeout);
         loop {
             if ready() {
@@ -489,10 +550,19 @@ impl Log {
         &self,
         positions: &[(&str, i32, i64)],
     ) -> Result<impl Future<Output = ()> + Send + 'static, LogError> {
+        self.wait_for_any_async_with(positions, Isolation::ReadUncommitted)
+    }
+
+    /// The async form of [`Log::wait_for_any_with`].
+    pub fn wait_for_any_async_with(
+        &self,
+        positions: &[(&str, i32, i64)],
+        isolation: Isolation,
+    ) -> Result<impl Future<Output = ()> + Send + 'static, LogError> {
         let parts = self.inner().resolve(positions)?;
         let shared = Arc::clone(&self.inner().shared);
         Ok(async move {
-            let ready = || parts.iter().any(|(p, o)| p.end() > *o);
+            let ready = || parts.iter().any(|(p, o)| p.visible_end(isolation) > *o);
             loop {
                 if ready() {
                     return;
@@ -511,6 +581,16 @@ impl Log {
     /// [`FsyncPolicy`]). Topics and partitions must exist; offsets must not be
     /// negative.
     pub fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), LogError> {
+        self.validate_commit(group, offsets)?;
+        self.inner().groups.commit(group, offsets)
+    }
+
+    /// Checks a group commit: a group id, existing partitions, offsets ≥ 0.
+    pub(crate) fn validate_commit(
+        &self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> Result<(), LogError> {
         let invalid = |reason: String| LogError::InvalidCommit {
             group: group.to_owned(),
             reason,
@@ -531,7 +611,7 @@ impl Log {
                 )));
             }
         }
-        self.inner().groups.commit(group, offsets)
+        Ok(())
     }
 
     /// The group's committed offset for a partition (the next offset it will
@@ -624,7 +704,11 @@ impl Inner {
             })
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, LogError> {
+    pub(crate) fn partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Partition>, LogError> {
         let topics = self.topics.read();
         let t = topics.get(topic).ok_or_else(|| LogError::UnknownTopic {
             topic: topic.to_owned(),

@@ -19,7 +19,9 @@ use crate::config::duration_ms;
 use crate::error::{IoContext, LogError};
 use crate::index::IndexEntry;
 use crate::info::{DeleteReason, MaintenanceAction};
-use crate::partition::{MaintState, Partition, replace_with_swap, sync_dir};
+use crate::partition::{
+    AbortedRange, Isolation, MaintState, Partition, replace_with_swap, sync_dir,
+};
 use crate::record::StoredRecord;
 use crate::segment::{self, Segment};
 
@@ -154,10 +156,21 @@ impl Partition {
         st: &mut MaintState,
         out: &mut Vec<MaintenanceAction>,
     ) -> Result<(), LogError> {
-        let segs = self.snapshot();
+        let all = self.snapshot();
+        // Only segments wholly below the last stable offset: what an open
+        // transaction wrote may still be aborted, so it cannot decide which
+        // record of a key is the latest. The first segment that is not
+        // stable bounds the run as the active segment otherwise does.
+        let stable_end = self.visible_end(Isolation::ReadCommitted);
+        let stable = all[..all.len() - 1]
+            .iter()
+            .take_while(|s| s.next_offset() <= stable_end)
+            .count();
+        let segs = &all[..=stable];
         if segs.len() < 2 {
             return Ok(());
         }
+        let aborted = self.aborted.read().clone();
         let active_base = segs[segs.len() - 1].base;
         let closed = &segs[..segs.len() - 1];
         let total: u64 = closed.iter().map(|s| s.size()).sum();
@@ -177,6 +190,9 @@ impl Partition {
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         for seg in closed {
             seg.for_each_batch(|h, frame| {
+                if hidden(h, &aborted) {
+                    return Ok(());
+                }
                 let records = batch::decode_records(h, frame)
                     .map_err(|reason| LogError::corrupt(&seg.log_path, 0, reason))?;
                 for r in records {
@@ -198,7 +214,7 @@ impl Partition {
         let mut deadline = None;
         let mut i = 0;
         while i < closed.len() {
-            let (next, action) = self.rewrite(&segs, i, &latest, now, &mut deadline)?;
+            let (next, action) = self.rewrite(segs, i, &latest, &aborted, now, &mut deadline)?;
             out.extend(action);
             i = next;
         }
@@ -222,6 +238,7 @@ impl Partition {
         segs: &[Arc<Segment>],
         first: usize,
         latest: &HashMap<Bytes, i64>,
+        aborted: &[AbortedRange],
         now: i64,
         deadline: &mut Option<i64>,
     ) -> Result<(usize, Option<MaintenanceAction>), LogError> {
@@ -253,6 +270,14 @@ impl Partition {
             let seg = &closed[next];
             next += 1;
             seg.for_each_batch(|h, frame| {
+                if hidden(h, aborted) {
+                    // Transaction markers and aborted data: nobody reading
+                    // committed data sees them, and below the last stable
+                    // offset recovery no longer needs them.
+                    removed += u64::from(h.record_count);
+                    changed = true;
+                    return Ok(());
+                }
                 let records = batch::decode_records(h, frame)
                     .map_err(|reason| LogError::corrupt(&seg.log_path, 0, reason))?;
                 let tombstones_expired = h.delete_horizon != NO_HORIZON && now >= h.delete_horizon;
@@ -287,6 +312,7 @@ impl Partition {
                 }
                 changed = true;
                 let mut b = BatchBuilder::with_capacity(frame.len());
+                b.set_producer(h.attributes, h.producer_id);
                 for r in &keep {
                     b.push(
                         (r.offset - h.base_offset) as u32,
@@ -381,6 +407,17 @@ impl Partition {
             }),
         ))
     }
+}
+
+/// Whether compaction drops a whole batch: a transaction marker, or data of
+/// an aborted transaction.
+fn hidden(h: &BatchHeader, aborted: &[AbortedRange]) -> bool {
+    h.is_control()
+        || h.transactional().is_some_and(|producer| {
+            aborted.iter().any(|a| {
+                a.producer == producer && a.first <= h.base_offset && h.base_offset < a.marker
+            })
+        })
 }
 
 /// Deletes a file when dropped, unless disarmed by taking the path.

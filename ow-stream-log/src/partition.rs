@@ -1,6 +1,7 @@
 //! One partition: an ordered list of segments, the single writer, group
 //! commit, reads and the wake-up event.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::time::Instant;
 use event_listener::{Event, Listener};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::batch::{self, BatchBuilder, MAX_BATCH_BYTES};
+use crate::batch::{self, BatchBuilder, MAX_BATCH_BYTES, SealedBody};
 use crate::config::{Clock, FsyncPolicy, TopicConfig, duration_ms};
 use crate::error::{IoContext, LogError};
 use crate::index::{ENTRY_LEN, IndexEntry};
@@ -40,6 +41,40 @@ pub(crate) struct Writer {
     pub(crate) next_offset: i64,
     /// Clock time when the active segment was opened (for `segment_time`).
     created_ms: i64,
+    /// The first offset here of each transactional producer's open
+    /// transaction.
+    open_txns: HashMap<u16, i64>,
+}
+
+/// The data of an aborted transaction in one partition: batches of
+/// `producer` in `[first, marker)` are invisible to `read_committed` readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortedRange {
+    pub(crate) producer: u16,
+    pub(crate) first: i64,
+    pub(crate) marker: i64,
+}
+
+/// Which records a read returns (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Isolation {
+    /// Every record appended, also those of open and aborted transactions
+    /// (but never transaction markers). Kafka's default.
+    #[default]
+    ReadUncommitted,
+    /// Only records of committed transactions and plain appends, up to the
+    /// last stable offset (the first offset of the oldest open transaction).
+    ReadCommitted,
+}
+
+/// What [`Log::fetch`](crate::Log::fetch) returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The records, in offset order.
+    pub records: Vec<crate::StoredRecord>,
+    /// Where the next fetch starts: past the last record returned and past
+    /// any markers, aborted data or compaction gaps that followed it.
+    pub next_offset: i64,
 }
 
 /// Maintenance bookkeeping, behind `Partition::maint` (which also serialises
@@ -66,6 +101,11 @@ pub(crate) struct Partition {
     end: AtomicI64,
     /// Offsets below this are on stable storage.
     durable_end: AtomicI64,
+    /// The first offset of the oldest open transaction (`i64::MAX` if none):
+    /// `read_committed` readers stop before it.
+    first_unstable: AtomicI64,
+    /// Aborted transactions with data here, by marker offset.
+    pub(crate) aborted: RwLock<Vec<AbortedRange>>,
     syncing: Mutex<bool>,
     sync_done: Condvar,
     event: Event,
@@ -90,13 +130,18 @@ impl Partition {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         let n = bases.len();
         for (i, base) in bases.into_iter().enumerate() {
-            let scan = if i + 1 == n && !clean_shutdown {
-                Scan::Full
-            } else {
-                Scan::Tail
-            };
+            // The active segment is re-validated whole on every open, after a clean close
+            // too: a batch damaged on disk while the log was closed would otherwise stay in
+            // the middle of the segment, new appends would go after it, and the next unclean
+            // open (which cuts at the first bad batch) would take those appends with it.
+            let scan = if i + 1 == n { Scan::Full } else { Scan::Tail };
             let (seg, cut) = Segment::open(&dir, base, scan, shared.index)?;
-            if cut > 0 {
+            if cut > 0 && clean_shutdown {
+                tracing::error!(
+                    topic = %topic, partition = id, segment = base, bytes = cut,
+                    "recovery cut off damaged data of a segment that was closed cleanly"
+                );
+            } else if cut > 0 {
                 tracing::warn!(
                     topic = %topic, partition = id, segment = base, bytes = cut,
                     "recovery cut off a torn tail"
@@ -148,9 +193,12 @@ impl Partition {
                 last_index_pos,
                 next_offset: end,
                 created_ms: now,
+                open_txns: HashMap::new(),
             }),
             end: AtomicI64::new(end),
             durable_end: AtomicI64::new(end),
+            first_unstable: AtomicI64::new(i64::MAX),
+            aborted: RwLock::new(Vec::new()),
             syncing: Mutex::new(false),
             sync_done: Condvar::new(),
             event: Event::new(),
@@ -167,6 +215,15 @@ impl Partition {
 
     pub(crate) fn start(&self) -> i64 {
         self.segments.read()[0].base
+    }
+
+    /// The end as a reader with `isolation` sees it.
+    pub(crate) fn visible_end(&self, isolation: Isolation) -> i64 {
+        let end = self.end();
+        match isolation {
+            Isolation::ReadUncommitted => end,
+            Isolation::ReadCommitted => end.min(self.first_unstable.load(Ordering::Acquire)),
+        }
     }
 
     fn poison(&self) {
@@ -190,6 +247,16 @@ impl Partition {
     }
 
     pub(crate) fn append(&self, records: &[NewRecord]) -> Result<AppendResult, LogError> {
+        self.append_as(records, 0)
+    }
+
+    /// Appends records, as part of the open transaction of `producer` when
+    /// it is not 0.
+    pub(crate) fn append_as(
+        &self,
+        records: &[NewRecord],
+        producer: u16,
+    ) -> Result<AppendResult, LogError> {
         if records.is_empty() {
             return Err(LogError::EmptyBatch {
                 topic: self.topic.to_string(),
@@ -203,7 +270,7 @@ impl Partition {
             });
         }
         // Encode and checksum outside the lock.
-        let mut body = batch::encode_new(records);
+        let body = batch::encode_new_for(records, producer);
         if body.len() > MAX_BATCH_BYTES {
             return Err(LogError::BatchTooLarge {
                 topic: self.topic.to_string(),
@@ -213,10 +280,60 @@ impl Partition {
             });
         }
         let count = records.len() as i64;
+        let base = self.write(body, count, |w, base| {
+            if producer != 0 {
+                w.open_txns.entry(producer).or_insert(base);
+                self.update_first_unstable(w);
+            }
+        })?;
+        Ok(AppendResult {
+            base_offset: base,
+            last_offset: base + count - 1,
+        })
+    }
+
+    /// Appends the commit or abort marker of `producer`'s transaction, whose
+    /// data here starts at or after `first`, and closes it. Returns the
+    /// marker's offset.
+    pub(crate) fn append_marker(
+        &self,
+        producer: u16,
+        first: i64,
+        commit: bool,
+    ) -> Result<i64, LogError> {
+        let body = batch::encode_marker(producer, commit, self.shared.clock.now_ms());
+        self.write(body, 1, |w, base| {
+            if !commit {
+                // Registered before the transaction stops holding readers back.
+                self.aborted.write().push(AbortedRange {
+                    producer,
+                    first,
+                    marker: base,
+                });
+            }
+            w.open_txns.remove(&producer);
+            self.update_first_unstable(w);
+        })
+    }
+
+    fn update_first_unstable(&self, w: &Writer) {
+        let first = w.open_txns.values().copied().min().unwrap_or(i64::MAX);
+        self.first_unstable.store(first, Ordering::Release);
+    }
+
+    /// Writes one sealed batch of `count` offsets at the end of the log;
+    /// `before_publish` runs under the writer lock with the batch's base
+    /// offset, before readers can see the batch. Returns the base offset.
+    fn write(
+        &self,
+        mut body: SealedBody,
+        count: i64,
+        before_publish: impl FnOnce(&mut Writer, i64),
+    ) -> Result<i64, LogError> {
         let len = body.len() as u64;
         let policy = self.shared.fsync;
 
-        let (result, new_end) = {
+        let (base, new_end) = {
             let mut w = self.writer.lock();
             if self.poisoned.load(Ordering::SeqCst) {
                 return Err(self.poisoned_error());
@@ -258,17 +375,12 @@ impl Partition {
             seg.next_offset.store(base + count, Ordering::Release);
             seg.size.store(pos + len, Ordering::Release);
             w.next_offset = base + count;
+            before_publish(&mut w, base);
             if policy != FsyncPolicy::Always {
                 seg.committed.store(pos + len, Ordering::Release);
                 self.publish(base + count);
             }
-            (
-                AppendResult {
-                    base_offset: base,
-                    last_offset: base + count - 1,
-                },
-                base + count,
-            )
+            (base, base + count)
         };
         self.records_appended
             .fetch_add(count as u64, Ordering::Relaxed);
@@ -279,7 +391,7 @@ impl Partition {
         if policy == FsyncPolicy::Always {
             self.sync_to(new_end)?;
         }
-        Ok(result)
+        Ok(base)
     }
 
     fn segment_expired(&self, w: &Writer, now: i64) -> bool {
@@ -408,7 +520,22 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
+        self.fetch(from, max_records, max_bytes, Isolation::ReadUncommitted)
+            .map(|f| f.records)
+    }
+
+    pub(crate) fn fetch(
+        &self,
+        from: i64,
+        max_records: usize,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<Fetched, LogError> {
         let end = self.end();
+        let limit = match isolation {
+            Isolation::ReadUncommitted => end,
+            Isolation::ReadCommitted => end.min(self.first_unstable.load(Ordering::Acquire)),
+        };
         // Only the segments from the one holding `from` on.
         let (start, segs) = {
             let all = self.segments.read();
@@ -425,53 +552,123 @@ impl Partition {
             });
         }
         let mut out = Vec::new();
-        if from == end || max_records == 0 {
-            return Ok(out);
+        if from >= limit || max_records == 0 {
+            return Ok(Fetched {
+                records: out,
+                next_offset: from,
+            });
         }
+        // Aborted transactions that may hide batches of this read (usually
+        // none: then no batch is checked).
+        let aborted: Vec<AbortedRange> = if isolation == Isolation::ReadCommitted {
+            self.aborted
+                .read()
+                .iter()
+                .filter(|a| a.marker >= from && a.first < limit)
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let full = |out: Vec<StoredRecord>| {
+            let next_offset = out.last().map_or(from, |r| r.offset + 1);
+            Ok(Fetched {
+                records: out,
+                next_offset,
+            })
+        };
         let mut bytes = 0usize;
         for seg in &segs {
-            let limit = seg.committed.load(Ordering::Acquire);
+            let seg_limit = seg.committed.load(Ordering::Acquire);
             let mut pos = seg.position_for(from);
-            let mut reader = segment::FrameReader::new(&seg.file, &seg.log_path, limit);
+            let mut reader = segment::FrameReader::new(&seg.file, &seg.log_path, seg_limit);
             loop {
                 let (h, frame) = match reader.frame_at(pos)? {
                     Next::End => break,
                     Next::Invalid(reason) => {
-                        return damaged(out, &seg.log_path, pos, reason.to_owned());
+                        return damaged(out, from, &seg.log_path, pos, reason.to_owned());
                     }
                     Next::Frame(h, frame) => (h, frame),
                 };
-                if h.base_offset >= end {
-                    return Ok(out);
+                if h.base_offset >= limit {
+                    return full_or_limit(out, from, limit);
                 }
-                if h.last_offset() < from {
-                    pos += u64::from(h.size);
+                pos += u64::from(h.size);
+                if h.last_offset() < from || h.is_control() {
+                    continue;
+                }
+                if let Some(producer) = h.transactional()
+                    && aborted.iter().any(|a| {
+                        a.producer == producer
+                            && a.first <= h.base_offset
+                            && h.base_offset < a.marker
+                    })
+                {
                     continue;
                 }
                 let wanted = max_records - out.len();
                 let records = match batch::decode_records_from(&h, &frame, from, wanted) {
                     Ok(records) => records,
-                    Err(reason) => return damaged(out, &seg.log_path, pos, reason),
+                    Err(reason) => {
+                        return damaged(out, from, &seg.log_path, pos - u64::from(h.size), reason);
+                    }
                 };
-                pos += u64::from(h.size);
                 for r in records {
-                    if r.offset >= end {
-                        return Ok(out);
+                    if r.offset >= limit {
+                        return full_or_limit(out, from, limit);
                     }
                     let size =
                         BatchBuilder::record_size(r.key.as_deref(), r.value.as_deref(), &r.headers);
                     if !out.is_empty() && bytes + size > max_bytes {
-                        return Ok(out);
+                        return full(out);
                     }
                     bytes += size;
                     out.push(r);
                     if out.len() >= max_records {
-                        return Ok(out);
+                        return full(out);
                     }
                 }
             }
         }
-        Ok(out)
+        full_or_limit(out, from, limit)
+    }
+
+    /// Whether `producer` has a commit (`Some(true)`) or abort marker at or
+    /// after `from`, with its offset (recovery: did a decided transaction's
+    /// marker reach this partition?).
+    pub(crate) fn find_marker(
+        &self,
+        producer: u16,
+        from: i64,
+    ) -> Result<Option<(i64, bool)>, LogError> {
+        let segs = {
+            let all = self.segments.read();
+            let first = all.partition_point(|s| s.base <= from).saturating_sub(1);
+            all[first..].to_vec()
+        };
+        for seg in &segs {
+            let mut found = None;
+            let mut pos = seg.position_for(from);
+            let limit = seg.size();
+            let mut reader = segment::FrameReader::new(&seg.file, &seg.log_path, limit);
+            while let Next::Frame(h, frame) = reader.frame_at(pos)? {
+                pos += u64::from(h.size);
+                if h.base_offset >= from && h.is_control() && h.producer_id == producer {
+                    let records = batch::decode_records(&h, &frame)
+                        .map_err(|reason| LogError::corrupt(&seg.log_path, pos, reason))?;
+                    let commit = records
+                        .first()
+                        .and_then(|r| r.key.as_deref())
+                        .is_some_and(|k| k == batch::CONTROL_COMMIT);
+                    found = Some((h.base_offset, commit));
+                    break;
+                }
+            }
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// Blocks until `end > offset` or the deadline passes; returns whether
@@ -527,15 +724,31 @@ impl Partition {
 /// first (so a consumer gets as far as it can), the next read fails.
 fn damaged(
     out: Vec<StoredRecord>,
+    from: i64,
     path: &Path,
     pos: u64,
     reason: String,
-) -> Result<Vec<StoredRecord>, LogError> {
-    if out.is_empty() {
-        Err(LogError::corrupt(path, pos, reason))
-    } else {
-        Ok(out)
+) -> Result<Fetched, LogError> {
+    match out.last() {
+        None => Err(LogError::corrupt(path, pos, reason)),
+        Some(last) => {
+            let next_offset = last.offset + 1;
+            debug_assert!(next_offset > from);
+            Ok(Fetched {
+                records: out,
+                next_offset,
+            })
+        }
     }
+}
+
+/// The answer of a read that looked at everything below `limit`: the next
+/// read starts there.
+fn full_or_limit(out: Vec<StoredRecord>, from: i64, limit: i64) -> Result<Fetched, LogError> {
+    Ok(Fetched {
+        records: out,
+        next_offset: limit.max(from),
+    })
 }
 
 /// Lists `<base>.log` files, removing orphaned index files and leftovers of

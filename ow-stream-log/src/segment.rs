@@ -71,7 +71,7 @@ pub(crate) struct Segment {
 /// How much of a segment to re-validate when opening it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
-    /// Validate every batch (unclean shutdown, active segment).
+    /// Validate every batch (the active segment, on every open).
     Full,
     /// Trust the index; validate batches after its last entry.
     Tail,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ow_producer::{ProducerConfig, ProducerHandle};
 use ow_stream_core::admin::{Admin, TopicSpec};
-use ow_stream_core::config::{Backend, StreamsConfig};
+use ow_stream_core::config::{Backend, ProcessingGuarantee, StreamsConfig};
 use ow_stream_core::metrics::MetricsSnapshot;
 use ow_stream_core::registry::SchemaRegistry;
 use ow_stream_core::runtime::Streams;
@@ -58,7 +58,18 @@ impl EmbeddedStack {
         let state_dir = config.streams.state_dir.clone();
         let backend = Backend::local(state_dir.join("log"));
         let registry = SchemaRegistry::open_dir(state_dir.join("schema-registry"))?;
-        let stage_config = |app: &str| config.streams.to_config_with(app, backend.clone());
+        // Exactly-once unless `--processing-guarantee` says otherwise: on the local log a
+        // crash writes no delta twice, so the dashboard needs no de-duplication.
+        let guarantee = config
+            .streams
+            .processing_guarantee
+            .unwrap_or(ProcessingGuarantee::ExactlyOnce);
+        let stage_config = |app: &str| {
+            config
+                .streams
+                .to_config_with(app, backend.clone())
+                .map(|c| c.with_processing_guarantee(guarantee))
+        };
         let prefix = config.streams.topic_prefix.as_str();
         let partitions = config.partitions.max(1);
 

@@ -457,3 +457,53 @@ async fn a_player_without_stats_but_with_a_profile() {
         "one view request per interval"
     );
 }
+
+/// A streams app whose stream thread died (a panic in an operator's closure) makes `/healthz`
+/// fail and shows in `/metrics`: the dashboard never reports a dead thread as healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_stream_thread_fails_the_health_check() {
+    use ow_stream_core::config::{Backend, StreamsConfig};
+    use ow_stream_core::runtime::{Streams, StreamsState};
+    use ow_stream_core::{StreamsBuilder, Topic};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = StreamsConfig::new("panicky", Backend::local(dir.path().join("log")))
+        .with_state_dir(dir.path().join("state"))
+        .with_commit_interval(std::time::Duration::from_millis(50));
+    let topic: Topic<String, i64> = Topic::json("numbers");
+    ow_stream_core::admin::Admin::new(&config)
+        .unwrap()
+        .create_topics(&[ow_stream_core::admin::TopicSpec::new("numbers", 1)])
+        .await
+        .unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&topic)
+        .peek(|_, v: &i64| assert!(*v < 3, "a number too large: {v}"));
+    let mut streams = Streams::new(builder.build().unwrap(), config.clone()).unwrap();
+    streams.start().await.unwrap();
+    let streams = Arc::new(streams);
+    let repository = Arc::new(memory_repository(&tekrop_outputs()));
+    let (_, _, state) = app_with(repository, WebSettings::default(), &TestClock::at(T2));
+    let app = ow_web::app(state.with_streams(streams.clone()));
+    assert_eq!(get(&app, "/healthz").await.status, 200);
+
+    let producer = ow_stream_core::client::Producer::new(&config).unwrap();
+    for v in 0..5 {
+        producer.send(&topic, &"n".to_string(), &v).await.unwrap();
+    }
+    for _ in 0..600 {
+        if streams.state() == StreamsState::Error {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let health = get(&app, "/healthz").await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.json()["streams"]["state"], "error");
+    assert_eq!(health.json()["streams"]["failed"], true);
+    let metrics = get(&app, "/metrics").await.body;
+    assert!(metrics.contains("ow_stream_stream_thread_failures_total{application=\"panicky\"} 1"));
+    assert!(metrics.contains("ow_stream_stream_threads_alive{application=\"panicky\"} 0"));
+    assert!(streams.failure().unwrap().contains("a number too large: 3"));
+}

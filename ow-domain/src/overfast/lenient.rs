@@ -244,7 +244,8 @@ pub(crate) fn parse_number(text: &str) -> Option<f64> {
             seconds = seconds * 60.0 + part;
             parts += 1;
         }
-        return (parts <= 3).then_some(seconds);
+        // Parts that are finite alone can still overflow together ("1e308:0" is infinite).
+        return (parts <= 3).then_some(seconds).and_then(finite);
     }
     let parsed = if text.contains(',') {
         text.replace(',', "").parse::<f64>()
@@ -268,7 +269,19 @@ mod tests {
         assert_eq!(parse_number("02:03"), Some(123.0));
         assert_eq!(parse_number("1:02:03"), Some(3723.0));
         for bad in [
-            "", "abc", "NaN", "inf", "-inf", "1:2:3:4", "1:-2", "1::2", "%",
+            "",
+            "abc",
+            "NaN",
+            "inf",
+            "-inf",
+            "1:2:3:4",
+            "1:-2",
+            "1::2",
+            "%",
+            // Found while writing the overfast_body fuzz target: finite parts, infinite sum.
+            "1e308:0",
+            "1e308:1e308",
+            "1:1e307:0",
         ] {
             assert_eq!(parse_number(bad), None, "{bad:?}");
         }
@@ -290,6 +303,8 @@ mod tests {
         assert!(serde_json::from_str::<Number>("true").is_err());
         assert!(serde_json::from_str::<Number>("{}").is_err());
         assert!(serde_json::from_str::<Number>(r#""x""#).is_err());
+        // The overfast_body fuzz target's `time-overflowing-to-infinity.json`.
+        assert!(serde_json::from_str::<Number>(r#""1e308:1e308""#).is_err());
 
         let i: Vec<Int> = serde_json::from_str(r#"[1, 2.0, "3", null, -4]"#).unwrap();
         assert_eq!(

@@ -153,4 +153,11 @@ pub(crate) trait AdminOps: Send + Sync {
 pub(crate) trait StreamThreads: Send + Sync {
     /// Runs stream thread `index` until the application shuts down or the thread fails.
     fn run(&self, shared: Arc<Shared>, index: usize) -> Result<(), Error>;
+
+    /// Asks every other instance of the application to shut down, because of `error`
+    /// ([`ThreadFailurePolicy::ShutdownApplication`](crate::config::ThreadFailurePolicy)).
+    /// Backends where one process runs the whole application have no one to ask.
+    fn request_shutdown(&self, _shared: &Shared, _error: &Error) -> Result<(), Error> {
+        Ok(())
+    }
 }

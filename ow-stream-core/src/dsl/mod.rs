@@ -1,5 +1,5 @@
-//! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, windows,
-//! joins — in Kafka Streams' vocabulary.
+//! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time and
+//! session windows, joins — in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
@@ -36,8 +36,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-pub use ops::branch::BranchedStream;
-pub use options::{EmitStrategy, Grouped, Materialized, Produced, TimeWindows};
+pub use ops::branch::{BranchedStream, Branches};
+pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
+pub use options::{
+    Consumed, DEFAULT_WINDOW_RETENTION, EmitStrategy, Grouped, Materialized, Produced,
+    Repartitioned, TimeWindows,
+};
 
 use crate::error::TopologyError;
 use crate::processor::node::NodeSpec;
@@ -118,6 +122,9 @@ pub struct Stream<K, V> {
     pub(crate) node: usize,
     pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
     pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
+    /// An operator upstream may have changed the key since the stream was last partitioned
+    /// by it (Kafka Streams' `repartitionRequired`): joins and aggregations repartition first.
+    pub(crate) repartition_required: bool,
 }
 
 impl<K, V> Clone for Stream<K, V> {
@@ -127,6 +134,7 @@ impl<K, V> Clone for Stream<K, V> {
             node: self.node,
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
+            repartition_required: self.repartition_required,
         }
     }
 }
@@ -143,10 +151,7 @@ pub struct Table<K, V> {
 
 /// A stream grouped by key, ready to aggregate.
 pub struct GroupedStream<K, V> {
-    pub(crate) graph: GraphRef,
-    pub(crate) node: usize,
-    pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
-    pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
+    pub(crate) stream: Stream<K, V>,
 }
 
 /// A grouped stream cut into time windows, ready to aggregate per key and window.
@@ -176,7 +181,15 @@ impl<K: Data, V: Data> Stream<K, V> {
             node,
             key_serde,
             value_serde,
+            repartition_required: self.repartition_required,
         }
+    }
+
+    /// Marks the stream as possibly re-keyed: a join or aggregation downstream repartitions
+    /// it first.
+    pub(crate) fn key_changed(mut self) -> Self {
+        self.repartition_required = true;
+        self
     }
 
     /// Renames the node that produces this stream (stateless nodes get generated names such
@@ -209,6 +222,7 @@ impl<K: Data, V: Data> Table<K, V> {
             node: self.node,
             key_serde: Some(self.key_serde.clone()),
             value_serde: Some(self.value_serde.clone()),
+            repartition_required: false,
         }
     }
 
@@ -226,6 +240,7 @@ impl<K: Data, V: Data> WindowedTable<K, V> {
             node: self.node,
             key_serde: None,
             value_serde: None,
+            repartition_required: false,
         }
     }
 

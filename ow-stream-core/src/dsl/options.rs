@@ -33,6 +33,7 @@ pub struct Materialized<K, V> {
     pub(crate) logging: bool,
     pub(crate) retention: Option<Duration>,
     pub(crate) emit_on_change: bool,
+    pub(crate) caching: bool,
 }
 
 impl<K: 'static, V: 'static> Materialized<K, V> {
@@ -46,6 +47,7 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
             logging: true,
             retention: None,
             emit_on_change: false,
+            caching: true,
         }
     }
 
@@ -83,8 +85,10 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
         self
     }
 
-    /// For window stores: how long windows are kept after they end (at least the grace period;
-    /// longer retention keeps closed windows queryable).
+    /// For window stores: how long windows are kept after they end, queryable, before they
+    /// are deleted (never less than the grace period). Default: one day
+    /// ([`DEFAULT_WINDOW_RETENTION`](crate::dsl::DEFAULT_WINDOW_RETENTION)), as Kafka Streams'
+    /// windowed stores.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = Some(retention);
         self
@@ -114,6 +118,29 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     pub fn emit_on_change(mut self) -> Self {
         self.emit_on_change = true;
         self
+    }
+
+    /// Keeps no record cache for this store, whatever
+    /// [`StreamsConfig::cache_max_bytes`](crate::config::StreamsConfig::cache_max_bytes) says:
+    /// every update of the aggregation is written to the store and its changelog, and
+    /// forwarded, at once (Kafka Streams' `withCachingDisabled`). Caching applies to the
+    /// stores of aggregations only.
+    ///
+    /// ```
+    /// use ow_stream_core::dsl::Materialized;
+    ///
+    /// let m: Materialized<String, i64> = Materialized::as_("counts").with_caching_disabled();
+    /// assert!(!m.caches());
+    /// ```
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
+        self
+    }
+
+    /// Whether the store keeps a record cache (the default, for aggregations; see
+    /// [`Materialized::with_caching_disabled`]).
+    pub fn caches(&self) -> bool {
+        self.caching
     }
 
     /// Whether [`Materialized::emit_on_change`] was asked for.
@@ -166,11 +193,127 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
     }
 }
 
+/// Computes a record's event time from its key, value and the timestamp it was written with.
+pub(crate) type TimestampExtractor<K, V> = Arc<dyn Fn(&K, &V, i64) -> i64 + Send + Sync>;
+
+/// How a topic is read by [`StreamsBuilder::stream_with`](crate::StreamsBuilder::stream_with)
+/// (Kafka Streams' `Consumed`): where each record's timestamp comes from.
+///
+/// By default a record's timestamp is the one it was written with. A timestamp extractor
+/// takes the event time from the record itself instead — and that time is what moves the
+/// task's **stream time** (which closes windows and makes records late), as in Kafka Streams;
+/// [`Stream::with_timestamp`](crate::Stream::with_timestamp) changes the record's timestamp
+/// downstream only. An extractor that returns a negative time fails the record under the
+/// application's processing-error policy.
+///
+/// ```
+/// use ow_stream_core::{StreamsBuilder, Topic};
+/// use ow_stream_core::dsl::Consumed;
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Reading { measured_at: i64, celsius: f64 }
+///
+/// let builder = StreamsBuilder::new();
+/// let readings: Topic<String, Reading> = Topic::json("readings");
+/// let by_event_time = builder.stream_with(
+///     &readings,
+///     Consumed::new().with_timestamp_extractor(|_, r: &Reading, _written_at| r.measured_at),
+/// );
+/// ```
+pub struct Consumed<K, V> {
+    pub(crate) extractor: Option<TimestampExtractor<K, V>>,
+}
+
+impl<K, V> Default for Consumed<K, V> {
+    fn default() -> Self {
+        Consumed { extractor: None }
+    }
+}
+
+impl<K: 'static, V: 'static> Consumed<K, V> {
+    /// The defaults: records keep the timestamp they were written with.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes each record's timestamp from `f(key, value, written_at)` (milliseconds since the
+    /// Unix epoch); the task's stream time follows it.
+    pub fn with_timestamp_extractor(
+        mut self,
+        f: impl Fn(&K, &V, i64) -> i64 + Send + Sync + 'static,
+    ) -> Self {
+        self.extractor = Some(Arc::new(f));
+        self
+    }
+}
+
+/// How [`Stream::repartition`](crate::Stream::repartition) writes its internal topic: the
+/// topic's name (`<application_id>-<name>-repartition`) and serdes (the stream's when not
+/// given). The topic gets as many partitions as the topics it is joined with, or else as the
+/// sub-topology that writes it reads (or
+/// [`StreamsConfig::internal_topic_partitions`](crate::config::StreamsConfig::internal_topic_partitions)).
+///
+/// ```
+/// use ow_stream_core::dsl::Repartitioned;
+/// use ow_stream_core::serde::StringSerde;
+///
+/// let r: Repartitioned<String, u64> = Repartitioned::as_("by-customer").with_key_serde(StringSerde);
+/// assert_eq!(r.name(), "by-customer");
+/// ```
+pub struct Repartitioned<K, V> {
+    pub(crate) name: Arc<str>,
+    pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
+    pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
+}
+
+impl<K: 'static, V: 'static> Repartitioned<K, V> {
+    /// A repartition through the topic `<application_id>-<name>-repartition`.
+    pub fn as_(name: impl Into<Arc<str>>) -> Self {
+        Repartitioned {
+            name: name.into(),
+            key_serde: None,
+            value_serde: None,
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the key serde of the topic.
+    pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+        self.key_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// Sets the value serde of the topic.
+    pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+        self.value_serde = Some(Arc::new(serde));
+        self
+    }
+}
+
 /// Tumbling or hopping time windows, with a required grace period for late records.
 ///
 /// A record with timestamp `t` belongs to every window `[start, start + size)` that contains
 /// `t`, where `start` is a multiple of the advance. A window accepts records until stream time
-/// reaches `end + grace`; later records for it are dropped and counted as late.
+/// reaches `end + grace`; later records for it are dropped, counted in
+/// [`Metrics::late_records_dropped`](crate::metrics::Metrics::late_records_dropped) and logged
+/// at `debug` with their window.
+///
+/// # Stream time, and why a record in time can be late
+/// Stream time belongs to a **task**: it is the largest timestamp the task has seen, over all
+/// of its input partitions (the timestamps records were written with, or what the source's
+/// timestamp extractor says, see [`Consumed`]). After a re-key (`group_by`, or a key change
+/// before `group_by_key`), the aggregating task reads a repartition topic that mixes the
+/// records of *every* upstream partition: when one upstream partition runs ahead of another,
+/// its records move the task's clock, and a record of the slower partition — in time order
+/// within its own partition — may arrive after its window closed. This is Kafka Streams'
+/// rule too. Give the windows a grace period at least as long as the skew between upstream
+/// partitions (how far apart in event time their records are processed), and stamp records
+/// with their event time at the source ([`Consumed::with_timestamp_extractor`]), so the clock
+/// follows event time rather than when records were written.
 ///
 /// ```
 /// use std::time::Duration;
@@ -232,6 +375,10 @@ impl TimeWindows {
         out
     }
 }
+
+/// How long a window store keeps windows after they end when its
+/// [`Materialized::with_retention`] does not say: one day, as in Kafka Streams.
+pub const DEFAULT_WINDOW_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// When a windowed aggregation emits its results.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

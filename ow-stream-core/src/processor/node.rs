@@ -33,6 +33,11 @@ pub(crate) type NodeBox<K, V> = Box<dyn Node<K, V>>;
 /// The entry node of a task for one topic: decodes raw records.
 pub(crate) trait SourceNode: Send {
     fn process_raw(&mut self, raw: &RawRecord, cx: &mut TaskCx<'_>) -> Result<(), Error>;
+    /// Whether the source takes timestamps from its records (and moves stream time itself)
+    /// rather than using the timestamps they were written with.
+    fn extracts_timestamps(&self) -> bool {
+        false
+    }
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error>;
 }
 

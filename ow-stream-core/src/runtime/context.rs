@@ -54,6 +54,8 @@ pub(crate) struct TaskCx<'a> {
     pub(crate) emit_seq: u32,
     /// Punctuation round, so nodes reached by several parents punctuate once per round.
     pub(crate) round: u64,
+    /// Set on the punctuation that precedes a commit: aggregations flush their record caches.
+    pub(crate) flush_caches: bool,
 }
 
 impl TaskCx<'_> {

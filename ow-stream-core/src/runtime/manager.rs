@@ -4,17 +4,28 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::Shared;
-use super::task::Task;
+use super::task::{FetchState, Task};
 use crate::error::Error;
 use crate::record::RawRecord;
 use crate::runtime::collector::RecordCollector;
-use crate::runtime::context::TaskId;
+use crate::runtime::context::{AppEnv, TaskId};
 use crate::state::ChangelogReader;
+use crate::state::cache::CacheBudget;
 
 /// A producer as the task manager needs it: send, and wait for acknowledgements.
 pub(crate) trait Collector: RecordCollector {
     /// Waits until every record sent so far is acknowledged; fails if one was not.
     fn flush(&mut self) -> Result<(), Error>;
+
+    /// Under exactly-once: commits the transaction holding every record sent since the last
+    /// commit, together with the group's next offsets `offsets` (Kafka's
+    /// `sendOffsetsToTransaction` + `commitTransaction`), after a [`Collector::flush`]. Returns
+    /// `Ok(false)` for a collector without transactions (the default): nothing happened, and
+    /// the caller commits the offsets to the group itself.
+    fn commit_transaction(&mut self, offsets: &[(Arc<str>, i32, i64)]) -> Result<bool, Error> {
+        let _ = offsets;
+        Ok(false)
+    }
 }
 
 /// Consumer-group offsets as the task manager needs them.
@@ -27,6 +38,12 @@ pub(crate) trait GroupOffsets {
     /// offsets their contents reflect, and whoever owns a partition next resumes from them
     /// when they are ahead of the group's.
     fn commit(&self, offsets: &[(Arc<str>, i32, i64)], sync: bool) -> Result<bool, Error>;
+
+    /// `offsets` were committed to the group by a transaction (exactly-once): whatever the
+    /// backend does after a commit (purging consumed repartition records, say) happens now.
+    fn committed_in_transaction(&self, offsets: &[(Arc<str>, i32, i64)]) {
+        let _ = offsets;
+    }
 }
 
 /// Where to start reading a partition: `(topic, partition, offset)`.
@@ -42,6 +59,8 @@ pub(crate) struct TaskManager {
     group_committed: HashMap<(Arc<str>, i32), i64>,
     /// Set when the thread stops abruptly: nothing is committed any more.
     pub(crate) aborting: bool,
+    /// The record cache budget of this thread's tasks: its share of the application's.
+    cache_budget: Arc<CacheBudget>,
 }
 
 impl TaskManager {
@@ -50,7 +69,11 @@ impl TaskManager {
         collector: Box<dyn Collector + Send>,
         restore: Box<dyn ChangelogReader + Send>,
     ) -> Self {
+        let config = &shared.config;
+        let cache_budget =
+            CacheBudget::new(config.cache_max_bytes / config.num_stream_threads.max(1));
         TaskManager {
+            cache_budget,
             shared,
             tasks: BTreeMap::new(),
             collector,
@@ -91,13 +114,18 @@ impl TaskManager {
                 &app,
                 &self.shared.config.state_dir,
                 self.shared.config.default_store,
+                self.cache_budget.clone(),
             )?;
             let compensated = task.restore(&mut *self.restore, &mut *self.collector)?;
             if compensated {
                 // Seal the undo records of an unfinished commit before anything else.
                 task.state.prepare_commit(&mut *self.collector)?;
                 self.collector.flush()?;
+                self.collector.commit_transaction(&[])?;
                 task.state.finish_commit()?;
+            }
+            if self.shared.config.max_task_idle.is_some() {
+                task.enable_alignment();
             }
             task.register(&self.shared.registry);
             tracing::info!(task = %id, "task assigned and restored");
@@ -150,8 +178,23 @@ impl TaskManager {
         result
     }
 
-    /// Processes a batch of records in order.
-    pub(crate) fn process(&mut self, batch: &[RawRecord], wall_clock: i64) -> Result<(), Error> {
+    /// Records of `topic`/`partition` fetched and buffered, not processed yet.
+    pub(crate) fn buffered(&self, topic: &str, partition: i32) -> usize {
+        self.task_id(topic, partition)
+            .and_then(|id| self.tasks.get(&id))
+            .map_or(0, |t| t.buffered(topic))
+    }
+
+    /// Processes a batch of records: in order for tasks with one input partition; buffered
+    /// and processed in timestamp order across partitions for the others, as far as `fetch`
+    /// and [`StreamsConfig::max_task_idle`](crate::config::StreamsConfig::max_task_idle)
+    /// allow (called with an empty batch, it goes on with what is buffered).
+    pub(crate) fn process(
+        &mut self,
+        batch: &[RawRecord],
+        wall_clock: i64,
+        fetch: &dyn FetchState,
+    ) -> Result<(), Error> {
         let env = &self.shared.env;
         for raw in batch {
             let Some(id) = self.task_id(&raw.topic, raw.partition) else {
@@ -165,7 +208,53 @@ impl TaskManager {
                 // Already processed (fetched again after a rebalance).
                 continue;
             }
-            task.process(raw, env, &mut *self.collector, wall_clock)?;
+            if task.aligns() {
+                task.buffer(raw);
+                continue;
+            }
+            task.process_caught(raw, env, &mut *self.collector, wall_clock)?;
+            if self.cache_budget.exceeded() {
+                // The task's own aggregation flushed its cache; other tasks' caches hold the
+                // rest of the budget.
+                Self::flush_all_caches(&mut self.tasks, env, &mut *self.collector)?;
+            }
+        }
+        let Some(max_idle) = self.shared.config.max_task_idle else {
+            return Ok(());
+        };
+        let aligned: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.aligns())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in aligned {
+            while let Some(task) = self.tasks.get_mut(&id) {
+                let Some(raw) = task.next_aligned(wall_clock, max_idle, fetch, env) else {
+                    break;
+                };
+                task.process_caught(&raw, env, &mut *self.collector, wall_clock)?;
+                if self.cache_budget.exceeded() {
+                    Self::flush_all_caches(&mut self.tasks, env, &mut *self.collector)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the record caches of every task (a panic in the code downstream of a cache is
+    /// reported as [`Error::Panicked`]).
+    fn flush_all_caches(
+        tasks: &mut BTreeMap<TaskId, Task>,
+        env: &AppEnv,
+        collector: &mut dyn RecordCollector,
+    ) -> Result<(), Error> {
+        for task in tasks.values_mut() {
+            let id = task.id;
+            crate::runtime::catch_panic(
+                || format!("the record cache flush of task {id}"),
+                || task.flush_caches(env, collector),
+            )?;
         }
         Ok(())
     }
@@ -173,24 +262,41 @@ impl TaskManager {
     /// Lets every task act on the current wall-clock time.
     pub(crate) fn punctuate(&mut self, wall_clock: i64) -> Result<(), Error> {
         for task in self.tasks.values_mut() {
-            task.punctuate(&self.shared.env, &mut *self.collector, wall_clock)?;
+            let id = task.id;
+            crate::runtime::catch_panic(
+                || format!("the punctuation of task {id}"),
+                || task.punctuate(&self.shared.env, &mut *self.collector, wall_clock),
+            )?;
         }
         Ok(())
     }
 
-    /// Commits every task: changelog markers, producer flush, stores with their offsets, then
-    /// the group offsets.
+    /// Commits every task, in this order:
+    ///
+    /// 1. a producer flush: every output, changelog and repartition record sent since the last
+    ///    commit is acknowledged; then the changelog commit markers (`prepare_commit`) and
+    ///    another flush. (Markers only after the outputs: a marker says "everything before me
+    ///    is written"; were it acknowledged before an output of its commit, a crash between the
+    ///    two would restore the store past an output that never got written.)
+    /// 2. under exactly-once, the transaction with the input offsets that moved
+    ///    ([`Collector::commit_transaction`]): outputs and offsets become visible together;
+    /// 3. the stores' local files with their checkpoints (`finish_commit`): after a crash
+    ///    between 2 and 3, restore brings them up to the committed changelogs;
+    /// 4. at-least-once only: the group offsets.
+    ///
+    /// (A record cache that flushes on commit goes before 1.)
     pub(crate) fn commit(&mut self, group: &dyn GroupOffsets, sync: bool) -> Result<(), Error> {
         if self.aborting {
             return Ok(());
         }
+        Self::flush_all_caches(&mut self.tasks, &self.shared.env, &mut *self.collector)?;
+        self.collector.flush()?;
         for task in self.tasks.values_mut() {
             task.state.prepare_commit(&mut *self.collector)?;
         }
         self.collector.flush()?;
         let mut moved = Vec::new();
-        for task in self.tasks.values_mut() {
-            task.state.finish_commit()?;
+        for task in self.tasks.values() {
             for ((topic, partition), offset) in task.state.offsets() {
                 let key = (topic.clone(), *partition);
                 if self.group_committed.get(&key) != Some(offset) {
@@ -198,7 +304,16 @@ impl TaskManager {
                 }
             }
         }
-        if !moved.is_empty() {
+        let transactional = self.collector.commit_transaction(&moved)?;
+        for task in self.tasks.values_mut() {
+            task.state.finish_commit()?;
+        }
+        if transactional {
+            group.committed_in_transaction(&moved);
+            for (t, p, o) in moved {
+                self.group_committed.insert((t, p), o);
+            }
+        } else if !moved.is_empty() {
             if group.commit(&moved, sync)? {
                 for (t, p, o) in moved {
                     self.group_committed.insert((t, p), o);
@@ -222,5 +337,15 @@ impl TaskManager {
             task.unregister(&self.shared.registry);
         }
         result
+    }
+}
+
+impl Drop for TaskManager {
+    /// A thread that dies (or aborts) withdraws its tasks' shards from queries, so nothing
+    /// keeps their stores open for the thread that takes them over.
+    fn drop(&mut self) {
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            task.unregister(&self.shared.registry);
+        }
     }
 }

@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::backend::StreamThreads;
-use crate::config::StreamsConfig;
+use crate::config::{StreamsConfig, ThreadFailurePolicy};
 use crate::error::Error;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::serde::blocking::HandleBlocker;
@@ -265,11 +265,7 @@ impl Streams {
             let runner = runner.clone();
             let handle = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || {
-                    if let Err(e) = runner.run(shared.clone(), index) {
-                        shared.fail(&e);
-                    }
-                })
+                .spawn(move || run_thread(&shared, &*runner, index))
                 .map_err(|e| Error::io("stream thread", e))?;
             self.threads.get_mut().push(handle);
         }
@@ -413,6 +409,85 @@ impl Drop for Streams {
     }
 }
 
+/// The life of stream thread `index`: runs it, and when it dies applies the application's
+/// [`ThreadFailurePolicy`].
+fn run_thread(shared: &Arc<Shared>, runner: &dyn StreamThreads, index: usize) {
+    let metrics = &shared.env.metrics;
+    loop {
+        metrics.stream_threads_alive.incr();
+        let outcome = catch_panic(
+            || "the stream thread".into(),
+            || runner.run(shared.clone(), index),
+        );
+        metrics.stream_threads_alive.decr();
+        let Err(error) = outcome else { return };
+        if shared.abort.load(Ordering::SeqCst) {
+            return;
+        }
+        metrics.stream_thread_failures.incr();
+        let policy = match error {
+            // Honoured as asked, whatever this instance's own policy: never replaced, never
+            // asked of the others again.
+            Error::ShutdownRequested { .. } => ThreadFailurePolicy::ShutdownClient,
+            _ => shared.config.thread_failures,
+        };
+        match policy {
+            ThreadFailurePolicy::ReplaceThread
+                if !shared.shutdown.load(Ordering::SeqCst) && !shared.has_failed() =>
+            {
+                tracing::error!(
+                    application = %shared.config.application_id, thread = index, error = %error,
+                    "stream thread died; replacing it (policy ReplaceThread)"
+                );
+                std::thread::sleep(shared.config.commit_interval);
+                if shared.shutdown.load(Ordering::SeqCst) || shared.abort.load(Ordering::SeqCst) {
+                    return;
+                }
+                metrics.stream_threads_replaced.incr();
+            }
+            ThreadFailurePolicy::ShutdownApplication => {
+                if let Err(e) = runner.request_shutdown(shared, &error) {
+                    tracing::error!(error = %e, "could not ask the other instances to shut down");
+                }
+                shared.fail(&error);
+                return;
+            }
+            _ => {
+                shared.fail(&error);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `f`, turning a panic into [`Error::Panicked`] at `location` (so a panic in user code
+/// ends a stream thread through its error path, which commits nothing).
+pub(crate) fn catch_panic<T>(
+    location: impl FnOnce() -> String,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "a panic whose payload is not a string".to_string()
+            };
+            Err(Error::Panicked {
+                thread: std::thread::current()
+                    .name()
+                    .unwrap_or("unnamed")
+                    .to_string(),
+                location: location(),
+                message,
+            })
+        }
+    }
+}
+
 /// An internal topic (changelog, repartition or dead-letter topic) with the backend's default
 /// retention.
 pub(crate) fn internal_spec(name: &str, partitions: i32, compact: bool) -> crate::admin::TopicSpec {
@@ -449,7 +524,19 @@ pub(crate) fn internal_partitions(
         for t in &sub.sink_topics {
             if t.is_internal() {
                 let name = t.resolve(app);
-                let c = config.internal_topic_partitions.unwrap_or(own.max(1));
+                // Co-partitioned with the user topics its reader joins it with (a table's
+                // topic, after a key change before a join), else as wide as its writer.
+                let joined = topology
+                    .subtopologies()
+                    .iter()
+                    .filter(|r| r.source_topics.contains(t))
+                    .flat_map(|r| r.source_topics.iter())
+                    .filter(|r| !r.is_internal())
+                    .filter_map(|r| source_counts.get(&r.resolve(app)).copied())
+                    .max();
+                let c = config
+                    .internal_topic_partitions
+                    .unwrap_or(joined.unwrap_or(own).max(1));
                 counts.entry(name.clone()).or_insert(c);
                 out.push((name, c, false));
             }
@@ -471,6 +558,9 @@ pub(crate) fn internal_partitions(
         }
     }
     out.push((config.dead_letter_topic().into(), 1, false));
+    if config.thread_failures == ThreadFailurePolicy::ShutdownApplication {
+        out.push((config.shutdown_topic().into(), 1, false));
+    }
     Ok(out)
 }
 

@@ -14,11 +14,20 @@
 //! state reflects, so no record is ever counted twice into a store, although output records
 //! written between the last commit and the crash are written again (at-least-once on the wire).
 //!
+//! Under [`ProcessingGuarantee::ExactlyOnce`](crate::config::ProcessingGuarantee) the changelog
+//! records and markers are part of the stream thread's transaction, and the redb commit comes
+//! after the transaction's: the checkpoint in redb names the changelog position (after the
+//! marker) it reflects, so when a crash falls between the two commits, restore reads the
+//! changelog from that position, read committed, up to the transaction's marker, and the store
+//! is where the committed outputs and offsets are. Changelogs are always restored read
+//! committed: an aborted transaction's store writes never reach a store.
+//!
 //! # Reading stores
 //! Inside a topology, custom processors use [`KeyValueStore`]. From outside, a running
 //! application or the test driver hands out [`ReadOnlyKeyValueStore`] and
 //! [`ReadOnlyWindowStore`] views (interactive queries).
 
+pub(crate) mod cache;
 pub(crate) mod changelog;
 pub(crate) mod manager;
 pub(crate) mod query;
@@ -28,7 +37,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 pub(crate) use manager::{ChangelogRange, ChangelogReader, StateManager};
-pub(crate) use query::{QueryHandle, StoreRegistry};
+pub(crate) use query::StoreRegistry;
 pub use query::{ReadOnlyKeyValueStore, ReadOnlyWindowStore};
 
 use crate::config::StoreBackend;
@@ -58,6 +67,8 @@ pub(crate) struct StoreDef {
     pub(crate) backend: Option<StoreBackend>,
     /// Whether changes go to a changelog topic.
     pub(crate) logging: bool,
+    /// Whether updates collapse in a record cache (aggregations only; see `cache`).
+    pub(crate) caching: bool,
     /// `StoreSerdes<K, V>`, type-erased.
     pub(crate) serdes: Arc<dyn Any + Send + Sync>,
     pub(crate) key_describe: String,

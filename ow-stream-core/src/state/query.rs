@@ -7,6 +7,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use redb::{ReadableDatabase, TableDefinition};
 
+use super::cache::{Overlay, SharedCache};
+use super::manager::Pending;
 use super::window::{Window, Windowed, decode_key, encode_time};
 use super::{StoreDef, StoreKind};
 use crate::error::{Error, StoreError};
@@ -15,37 +17,73 @@ use crate::serde::{Serde, SerdeContext, decode_blocking, encode_blocking};
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 type RawWindowEntry = (Windowed<Vec<u8>>, Vec<u8>);
 
-/// A shard's data, as a query sees it.
+/// Where a shard's data lives, as a query sees it.
 #[derive(Clone)]
-pub(crate) enum QueryHandle {
+pub(crate) enum QueryBase {
     Memory(Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>),
-    /// Committed state only (writes since the last commit are not visible).
+    /// The committed state, seen through the writes since the last commit.
     Redb {
         db: Arc<redb::Database>,
         table: String,
+        pending: Pending,
     },
+}
+
+/// A shard's data, as a query sees it: its store, seen through its record cache.
+#[derive(Clone)]
+pub(crate) struct QueryHandle {
+    pub(crate) base: QueryBase,
+    pub(crate) cache: Option<SharedCache>,
 }
 
 impl QueryHandle {
     fn range(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Pairs, StoreError> {
-        match self {
-            QueryHandle::Memory(map) => Ok(map
-                .read()
-                .range::<[u8], _>((lower, upper))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()),
-            QueryHandle::Redb { db, table } => {
+        let cached = self.cache.as_ref().map(|c| c.read());
+        let over_cache = cached.iter().flat_map(|c| {
+            c.range::<[u8], _>((lower, upper))
+                .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
+        });
+        match &self.base {
+            QueryBase::Memory(map) => {
+                let map = map.read();
+                let stored = map
+                    .range::<[u8], _>((lower, upper))
+                    .map(|(k, v)| Ok((k.clone(), v.clone())));
+                Overlay::new(stored, over_cache).collect()
+            }
+            QueryBase::Redb { db, table, pending } => {
                 let read = db.begin_read().map_err(StoreError::redb)?;
                 let t = read
                     .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
                     .map_err(StoreError::redb)?;
-                let mut out = Vec::new();
-                for entry in t.range::<&[u8]>((lower, upper)).map_err(StoreError::redb)? {
-                    let (k, v) = entry.map_err(StoreError::redb)?;
-                    out.push((k.value().to_vec(), v.value().to_vec()));
-                }
-                Ok(out)
+                let stored = t
+                    .range::<&[u8]>((lower, upper))
+                    .map_err(StoreError::redb)?
+                    .map(|r| {
+                        r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                            .map_err(StoreError::redb)
+                    });
+                let pending = pending.read();
+                let over_pending = pending
+                    .range::<[u8], _>((lower, upper))
+                    .map(|(k, v)| (k.as_slice(), v.as_deref()));
+                Overlay::new(Overlay::new(stored, over_pending), over_cache).collect()
             }
+        }
+    }
+
+    /// The value of `key` in the cache or the pending writes: `Some(found)` when one of them
+    /// knows the key (`found` is `None` for a deletion), `None` when the committed state must
+    /// be read.
+    fn get_uncommitted(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.read().get(key)
+        {
+            return Some(hit.value.clone());
+        }
+        match &self.base {
+            QueryBase::Memory(_) => None,
+            QueryBase::Redb { pending, .. } => pending.read().get(key).cloned(),
         }
     }
 
@@ -56,27 +94,35 @@ impl QueryHandle {
         keys: &[Vec<u8>],
         found: &mut [Option<Vec<u8>>],
     ) -> Result<(), StoreError> {
-        match self {
-            QueryHandle::Memory(map) => {
-                let map = map.read();
-                for (key, slot) in keys.iter().zip(found.iter_mut()) {
-                    if slot.is_none() {
-                        *slot = map.get(key).cloned();
-                    }
+        let mut committed = Vec::new();
+        for (i, (key, slot)) in keys.iter().zip(found.iter_mut()).enumerate() {
+            if slot.is_none() {
+                match self.get_uncommitted(key) {
+                    Some(value) => *slot = value,
+                    None => committed.push(i),
                 }
             }
-            QueryHandle::Redb { db, table } => {
+        }
+        if committed.is_empty() {
+            return Ok(());
+        }
+        match &self.base {
+            QueryBase::Memory(map) => {
+                let map = map.read();
+                for i in committed {
+                    found[i] = map.get(&keys[i]).cloned();
+                }
+            }
+            QueryBase::Redb { db, table, .. } => {
                 let read = db.begin_read().map_err(StoreError::redb)?;
                 let t = read
                     .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
                     .map_err(StoreError::redb)?;
-                for (key, slot) in keys.iter().zip(found.iter_mut()) {
-                    if slot.is_none() {
-                        *slot = t
-                            .get(key.as_slice())
-                            .map_err(StoreError::redb)?
-                            .map(|v| v.value().to_vec());
-                    }
+                for i in committed {
+                    found[i] = t
+                        .get(keys[i].as_slice())
+                        .map_err(StoreError::redb)?
+                        .map(|v| v.value().to_vec());
                 }
             }
         }
@@ -84,9 +130,12 @@ impl QueryHandle {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self {
-            QueryHandle::Memory(map) => Ok(map.read().get(key).cloned()),
-            QueryHandle::Redb { db, table } => {
+        if let Some(value) = self.get_uncommitted(key) {
+            return Ok(value);
+        }
+        match &self.base {
+            QueryBase::Memory(map) => Ok(map.read().get(key).cloned()),
+            QueryBase::Redb { db, table, .. } => {
                 let read = db.begin_read().map_err(StoreError::redb)?;
                 let t = read
                     .open_table(TableDefinition::<&[u8], &[u8]>::new(table))

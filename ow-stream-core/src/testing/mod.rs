@@ -42,6 +42,7 @@ use crate::runtime::context::{AppEnv, TaskId};
 use crate::runtime::task::Task;
 use crate::serde::blocking::OwnBlocker;
 use crate::serde::{SerdeContext, decode_blocking, encode_blocking};
+use crate::state::cache::CacheBudget;
 use crate::state::{ChangelogReader, ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreRegistry};
 use crate::topic::Topic;
 use crate::topology::Topology;
@@ -67,6 +68,19 @@ pub struct TestDriverConfig {
     /// [`TopologyTestDriver::raw_records`] shows; the topology still runs as one task per
     /// sub-topology.
     pub topic_partitions: BTreeMap<String, i32>,
+    /// Bytes of record cache for the stores of aggregations, as
+    /// [`StreamsConfig::cache_max_bytes`](crate::config::StreamsConfig::cache_max_bytes).
+    /// Default: the same 10 MiB. Updates only collapse between commits, so with the default
+    /// [`TestDriverConfig::commit_every`] of one record every update is still seen.
+    pub cache_max_bytes: usize,
+    /// Commit after every this many input records piped in (`0`: only when
+    /// [`TopologyTestDriver::commit`] is called). Default `1`: after every record and every
+    /// record it causes on repartition topics, as Kafka Streams' test driver does, so every
+    /// update is seen and, with persistent stores, every record is durable before the next.
+    /// Larger values run tests and benchmarks of persistent stores at about in-memory speed
+    /// (one redb transaction per commit) where per-record durability is not what is tested;
+    /// outputs of cached aggregations then appear at each commit.
+    pub commit_every: u64,
 }
 
 impl Default for TestDriverConfig {
@@ -78,6 +92,8 @@ impl Default for TestDriverConfig {
             processing_errors: OnError::DeadLetter,
             start_time: 0,
             topic_partitions: BTreeMap::new(),
+            cache_max_bytes: crate::config::DEFAULT_CACHE_MAX_BYTES,
+            commit_every: 1,
         }
     }
 }
@@ -92,6 +108,19 @@ impl TestDriverConfig {
     /// Keeps stores in redb files in a temporary directory instead of memory.
     pub fn with_persistent_stores(mut self) -> Self {
         self.store_backend = StoreBackend::Persistent;
+        self
+    }
+
+    /// Sets the record cache budget ([`TestDriverConfig::cache_max_bytes`]; `0`: no caching).
+    pub fn with_cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_max_bytes = bytes;
+        self
+    }
+
+    /// Commits after every `records` input records ([`TestDriverConfig::commit_every`]; `0`:
+    /// only on [`TopologyTestDriver::commit`]).
+    pub fn with_commit_every(mut self, records: u64) -> Self {
+        self.commit_every = records;
         self
     }
 
@@ -200,12 +229,21 @@ struct Inner {
     reads: Vec<Arc<str>>,
     partitions: BTreeMap<String, i32>,
     wall_clock: i64,
+    cache_budget: Arc<CacheBudget>,
+    commit_every: u64,
+    /// Input records piped in since the last commit.
+    since_commit: u64,
     _dir: tempfile::TempDir,
 }
 
 impl Inner {
     fn run(&mut self, first: RawRecord) -> Result<(), Error> {
-        let mut pending = VecDeque::from([first]);
+        self.drain(VecDeque::from([first]))
+    }
+
+    /// Processes `pending` and every record it causes on topics the topology reads; with a
+    /// commit cadence of one record, commits each task after each of its records.
+    fn drain(&mut self, mut pending: VecDeque<RawRecord>) -> Result<(), Error> {
         while let Some(raw) = pending.pop_front() {
             let Some(sub) = self
                 .topology
@@ -223,12 +261,54 @@ impl Inner {
                 metrics: &self.env.metrics,
                 partitions: &self.partitions,
             };
-            task.process(&raw, &self.env, &mut out, self.wall_clock)?;
-            // Commit after every record, as Kafka Streams' test driver does.
-            task.state.prepare_commit(&mut out)?;
-            task.state.finish_commit()?;
+            // A panic in user code is reported as the stream thread would report it.
+            task.process_caught(&raw, &self.env, &mut out, self.wall_clock)?;
+            if self.commit_every == 1 {
+                // Commit after every record, as Kafka Streams' test driver does.
+                commit_task(task, &self.env, &mut out)?;
+            } else if self.cache_budget.exceeded() {
+                for task in self.tasks.values_mut() {
+                    flush_task_caches(task, &self.env, &mut out)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Counts one piped input record, committing when the cadence says so.
+    fn piped(&mut self) -> Result<(), Error> {
+        self.since_commit += 1;
+        if self.commit_every > 1 && self.since_commit >= self.commit_every {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every record cache (processing what the flushes write to topics the topology
+    /// reads, until nothing is left), then commits every task.
+    fn commit(&mut self) -> Result<(), Error> {
+        self.since_commit = 0;
+        loop {
+            let mut pending = VecDeque::new();
+            let mut out = Collector {
+                topics: &mut self.topics,
+                reads: &self.reads,
+                pending: &mut pending,
+                metrics: &self.env.metrics,
+                partitions: &self.partitions,
+            };
+            for task in self.tasks.values_mut() {
+                flush_task_caches(task, &self.env, &mut out)?;
+            }
+            if out.pending.is_empty() {
+                for task in self.tasks.values_mut() {
+                    commit_task(task, &self.env, &mut out)?;
+                }
+                self.env.metrics.commits.incr();
+                return Ok(());
+            }
+            self.drain(pending)?;
+        }
     }
 
     fn input(
@@ -251,8 +331,26 @@ impl Inner {
             headers,
         };
         log.records.push(raw.clone());
-        self.run(raw)
+        self.run(raw)?;
+        self.piped()
     }
+}
+
+/// Flushes a task's caches and commits it.
+fn commit_task(task: &mut Task, env: &AppEnv, out: &mut Collector<'_>) -> Result<(), Error> {
+    flush_task_caches(task, env, out)?;
+    task.state.prepare_commit(out)?;
+    task.state.finish_commit()
+}
+
+/// Flushes a task's record caches; a panic in the code downstream is reported as the stream
+/// thread would report it.
+fn flush_task_caches(task: &mut Task, env: &AppEnv, out: &mut Collector<'_>) -> Result<(), Error> {
+    let id = task.id;
+    crate::runtime::catch_panic(
+        || format!("the record cache flush of task {id}"),
+        || task.flush_caches(env, out),
+    )
 }
 
 /// Runs a topology without a broker. See the [module documentation](self).
@@ -285,13 +383,21 @@ impl TopologyTestDriver {
         };
         let mut tasks = BTreeMap::new();
         let mut topics = HashMap::new();
+        let cache_budget = CacheBudget::new(config.cache_max_bytes);
         let reads = topology.source_topics(&app);
         for sub in topology.subtopologies() {
             let id = TaskId {
                 subtopology: sub.id,
                 partition: 0,
             };
-            let mut task = Task::open(&topology, id, &app, dir.path(), config.store_backend)?;
+            let mut task = Task::open(
+                &topology,
+                id,
+                &app,
+                dir.path(),
+                config.store_backend,
+                cache_budget.clone(),
+            )?;
             let mut pending = VecDeque::new();
             let mut out = Collector {
                 topics: &mut topics,
@@ -314,6 +420,9 @@ impl TopologyTestDriver {
                 reads,
                 partitions: config.topic_partitions,
                 wall_clock: config.start_time,
+                cache_budget,
+                commit_every: config.commit_every,
+                since_commit: 0,
                 _dir: dir,
             })),
             registry,
@@ -402,6 +511,13 @@ impl TopologyTestDriver {
             self.inner.borrow_mut().run(raw)?;
         }
         Ok(())
+    }
+
+    /// Commits now: flushes every record cache (so the updates they hold reach the output
+    /// topics and the stores), then commits every task's stores with its input offsets. Only
+    /// needed with a [`TestDriverConfig::commit_every`] other than one record.
+    pub fn commit(&self) -> Result<(), Error> {
+        self.inner.borrow_mut().commit()
     }
 
     /// The current wall-clock time in milliseconds.

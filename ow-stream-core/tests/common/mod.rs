@@ -178,3 +178,42 @@ pub(crate) async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs an async scenario `fn name(env: TestEnv)` once on each backend: a module `name` with
+/// the tests `mock_cluster` and `local_log`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mock_cluster() {
+                super::$name(super::common::TestEnv::mock()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn local_log() {
+                super::$name(super::common::TestEnv::local()).await
+            }
+        }
+    };
+}
+
+/// Produces `(key, value, timestamp)` records to `topic`, one at a time, in order.
+pub(crate) async fn produce_at<K: Clone + 'static, V: Clone + 'static>(
+    env: &TestEnv,
+    topic: &ow_stream_core::Topic<K, V>,
+    records: &[(K, V, i64)],
+) {
+    let producer =
+        ow_stream_core::client::Producer::new(&env.config("producer", std::path::Path::new(".")))
+            .unwrap();
+    for (k, v, ts) in records {
+        producer
+            .send_record(
+                topic,
+                &ow_stream_core::Record::new(k.clone(), v.clone(), *ts),
+            )
+            .await
+            .unwrap();
+    }
+}

@@ -75,4 +75,8 @@ impl StreamThreads for KafkaThreads {
     fn run(&self, shared: Arc<Shared>, index: usize) -> Result<(), Error> {
         thread::run(shared, index)
     }
+
+    fn request_shutdown(&self, shared: &Shared, error: &Error) -> Result<(), Error> {
+        thread::request_shutdown(shared, error)
+    }
 }

@@ -1,6 +1,7 @@
 //! A stream thread on Kafka: a consumer-group member whose rebalance callbacks create, restore
 //! and commit tasks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,10 +17,15 @@ use super::{
     KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames, client_config,
     kafka_error, offsets_list, partition_counts, to_raw,
 };
+use crate::config::ThreadFailurePolicy;
 use crate::error::Error;
+use crate::record::Headers;
 use crate::runtime::Shared;
+use crate::runtime::collector::{OutRecord, RecordCollector};
 use crate::runtime::manager::{GroupOffsets, TaskManager};
 use crate::runtime::now_ms;
+use crate::runtime::task::FetchState;
+use crate::state::ChangelogReader;
 
 /// The internal topics to create: `(name, partitions, compacted)`.
 pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
@@ -132,6 +138,9 @@ struct StreamsContext {
     tasks: Arc<Mutex<TaskManager>>,
     shared: Arc<Shared>,
     names: Mutex<TopicNames>,
+    /// The next offset to fetch of each assigned partition, where known: where it starts, then
+    /// one past the last record polled.
+    positions: Arc<Positions>,
 }
 
 /// How often the stream thread's consumer reports statistics (its broker connections among
@@ -176,8 +185,10 @@ impl ConsumerContext for StreamsContext {
                 let started = self.tasks.lock().assign(&partitions, &group);
                 match started {
                     Ok(starts) => {
+                        let mut positions = self.positions.lock();
                         for (topic, partition, start) in starts {
                             if let Some(offset) = start {
+                                positions.insert((topic.clone(), partition), offset);
                                 let _ = tpl.set_partition_offset(
                                     &topic,
                                     partition,
@@ -200,6 +211,10 @@ impl ConsumerContext for StreamsContext {
                 if let Err(e) = self.tasks.lock().revoke(&partitions, &group) {
                     self.shared.fail(&e);
                 }
+                let mut positions = self.positions.lock();
+                for p in &partitions {
+                    positions.remove(p);
+                }
                 let _ = consumer.unassign();
                 tracing::info!(partitions = partitions.len(), "partitions revoked");
             }
@@ -221,6 +236,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
         Box::new(collector),
         Box::new(restore),
     )));
+    let positions: Arc<Positions> = Arc::default();
     let consumer: BaseConsumer<StreamsContext> =
         client_config(&shared.config, Role::GroupConsumer, None)?
             .set(
@@ -239,6 +255,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
                 tasks: tasks.clone(),
                 shared: shared.clone(),
                 names: Mutex::new(TopicNames::default()),
+                positions: positions.clone(),
             })
             .map_err(|e| kafka_error("create consumer", e))?;
     let topics: Vec<Arc<str>> = shared.topology.source_topics(&shared.config.application_id);
@@ -246,6 +263,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
     consumer
         .subscribe(&topic_refs)
         .map_err(|e| kafka_error("subscribe", e))?;
+    let mut watch = ShutdownWatch::start(&shared, &consumer)?;
+    let watermarks = Mutex::new(HashMap::new());
     let mut names = TopicNames::default();
     let mut last_commit = Instant::now();
     let mut paused = false;
@@ -288,11 +307,25 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
             }
             next = consumer.poll(Duration::ZERO);
         }
+        if !batch.is_empty() {
+            let mut positions = positions.lock();
+            for r in &batch {
+                positions.insert((r.topic.clone(), r.partition), r.offset + 1);
+            }
+        }
         let now = now_ms();
+        let fetch = KafkaFetch {
+            consumer: &consumer,
+            positions: &positions,
+            watermarks: &watermarks,
+        };
         let step = {
             let mut tm = tasks.lock();
-            tm.process(&batch, now).and_then(|()| {
+            tm.process(&batch, now, &fetch).and_then(|()| {
                 if last_commit.elapsed() >= shared.config.commit_interval {
+                    if let Some(watch) = &mut watch {
+                        watch.check(&shared, &consumer)?;
+                    }
                     tm.punctuate(now)?;
                     tm.commit(&KafkaGroup(&consumer), false)?;
                     last_commit = Instant::now();
@@ -312,4 +345,131 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
     let closed = tasks.lock().close(&KafkaGroup(&consumer));
     consumer.unsubscribe();
     closed
+}
+
+/// What the brokers hold beyond this thread's positions: a partition's high watermark, asked
+/// of the broker at most once a second (only for empty partitions of tasks that align
+/// several inputs). A watermark a second old only misses records written in that second,
+/// which the alignment does not wait for anyway (`max_task_idle` does, by time).
+struct KafkaFetch<'a, C: ConsumerContext> {
+    consumer: &'a BaseConsumer<C>,
+    positions: &'a Positions,
+    watermarks: &'a Watermarks,
+}
+
+impl<C: ConsumerContext> FetchState for KafkaFetch<'_, C> {
+    fn has_more(&self, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_string(), partition);
+        let cached = self
+            .watermarks
+            .lock()
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < WATERMARK_TTL)
+            .map(|(high, _)| *high);
+        let high = match cached {
+            Some(high) => high,
+            None => match self
+                .consumer
+                .fetch_watermarks(topic, partition, WATERMARK_TTL)
+            {
+                Ok((_, high)) => {
+                    self.watermarks.lock().insert(key, (high, Instant::now()));
+                    high
+                }
+                Err(e) => {
+                    tracing::debug!(topic, partition, error = %e, "no high watermark");
+                    return true;
+                }
+            },
+        };
+        let position = self
+            .positions
+            .lock()
+            .iter()
+            .find(|((t, p), _)| &**t == topic && *p == partition)
+            .map(|(_, o)| *o);
+        match position {
+            Some(position) => position < high,
+            // Nothing fetched and no start offset known: the first fetch tells.
+            None => high > 0,
+        }
+    }
+}
+
+/// The next offset to fetch of each assigned partition, where known.
+type Positions = Mutex<HashMap<(Arc<str>, i32), i64>>;
+
+/// High watermarks asked of the broker, with when they were asked.
+type Watermarks = Mutex<HashMap<(String, i32), (i64, Instant)>>;
+
+/// How long a high watermark asked of the broker is used.
+const WATERMARK_TTL: Duration = Duration::from_secs(1);
+
+/// Watches `<application_id>-shutdown` for requests of
+/// [`ThreadFailurePolicy::ShutdownApplication`]: a record written after this thread started.
+struct ShutdownWatch {
+    topic: String,
+    /// The topic's end offset when the thread started.
+    start: i64,
+}
+
+impl ShutdownWatch {
+    fn start<C: ConsumerContext>(
+        shared: &Shared,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<Option<Self>, Error> {
+        if shared.config.thread_failures != ThreadFailurePolicy::ShutdownApplication {
+            return Ok(None);
+        }
+        let topic = shared.config.shutdown_topic();
+        let (_, start) = consumer
+            .fetch_watermarks(&topic, 0, REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("read the shutdown topic's offsets", e))?;
+        Ok(Some(ShutdownWatch { topic, start }))
+    }
+
+    /// Fails with [`Error::ShutdownRequested`] when a request was written since the start.
+    fn check<C: ConsumerContext>(
+        &mut self,
+        shared: &Shared,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), Error> {
+        let (_, end) = consumer
+            .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("read the shutdown topic's offsets", e))?;
+        if end <= self.start {
+            return Ok(());
+        }
+        let mut reason = format!("a request at {}@{}", self.topic, self.start);
+        let mut reader = KafkaChangelogReader::new(&shared.config, shared.env.metrics.clone())?;
+        let read = reader.read(&self.topic, 0, self.start, self.start + 1, &mut |raw| {
+            if let Some(value) = &raw.value {
+                reason = String::from_utf8_lossy(value).into_owned();
+            }
+            Ok(())
+        });
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "could not read the shutdown request");
+        }
+        Err(Error::ShutdownRequested { reason })
+    }
+}
+
+/// Writes a shutdown request for every instance of the application
+/// ([`ThreadFailurePolicy::ShutdownApplication`]), saying why.
+pub(crate) fn request_shutdown(shared: &Shared, error: &Error) -> Result<(), Error> {
+    let mut collector = KafkaCollector::new(&shared.config, shared.env.metrics.clone())?;
+    let topic = shared.config.shutdown_topic();
+    let reason = error.to_string();
+    collector.send(OutRecord {
+        topic: &topic,
+        partition: Some(0),
+        key: None,
+        value: Some(reason.as_bytes()),
+        timestamp: now_ms(),
+        headers: &Headers::new(),
+    })?;
+    collector.flush()?;
+    tracing::error!(topic = %topic, "asked every instance of the application to shut down");
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ow_stream_log::Log;
+use ow_stream_log::{Isolation, Log};
 
 use super::admin::LocalAdmin;
 use super::{AppLease, LocalConsumer, LocalWriter, ensure_topic, open, partition_counts, thread};
@@ -19,6 +19,8 @@ pub(crate) struct LocalConnection {
     dir: PathBuf,
     log: Arc<Log>,
     segment_bytes: Option<u64>,
+    /// How the typed consumer reads: read committed under exactly-once.
+    isolation: Isolation,
 }
 
 impl LocalConnection {
@@ -28,6 +30,7 @@ impl LocalConnection {
             dir: dir.to_path_buf(),
             log: open(dir, config)?,
             segment_bytes: config.local.segment_bytes,
+            isolation: isolation(config),
         })
     }
 }
@@ -43,6 +46,7 @@ impl Connection for LocalConnection {
             self.log.clone(),
             group,
             topic,
+            self.isolation,
         )?))
     }
 
@@ -82,6 +86,15 @@ impl Connection for LocalConnection {
             log: self.log.clone(),
             _lease: lease,
         }))
+    }
+}
+
+/// How stream threads and the typed consumer read: committed data only under exactly-once.
+pub(crate) fn isolation(config: &StreamsConfig) -> Isolation {
+    if config.processing_guarantee.is_exactly_once() {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
     }
 }
 

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use ow_stream_log::{Header, Log, LogError, LogOptions, NewRecord, StoredRecord};
+use ow_stream_log::{
+    Header, Isolation, Log, LogError, LogOptions, NewRecord, StoredRecord, TransactionalProducer,
+};
 use parking_lot::Mutex;
 
 use crate::client::Delivered;
@@ -311,6 +313,8 @@ const MAX_PENDING: usize = 2000;
 
 /// A stream thread's producer on the local log: buffers records and appends them per
 /// partition in batches (one write, and one fsync under the `Always` policy, per batch).
+/// Under exactly-once the appends go through the thread's transactional producer, and
+/// [`Collector::commit_transaction`] commits them with the group's offsets.
 pub(crate) struct LocalCollector {
     log: Arc<Log>,
     pending: Vec<(Arc<str>, i32, NewRecord, Option<Delivery>)>,
@@ -318,6 +322,8 @@ pub(crate) struct LocalCollector {
     /// Partition counts of the topics sinks chose partitions for.
     partitions: HashMap<Arc<str>, i32>,
     metrics: Arc<Metrics>,
+    /// Exactly-once: the thread's transactional producer and the group its offsets go to.
+    transactions: Option<(TransactionalProducer, String)>,
 }
 
 impl LocalCollector {
@@ -328,6 +334,41 @@ impl LocalCollector {
             names: HashMap::new(),
             partitions: HashMap::new(),
             metrics,
+            transactions: None,
+        }
+    }
+
+    /// A collector whose appends are transactions of `transactional_id` (exactly-once),
+    /// committing input offsets to `group`. Initialising the id fences a producer an earlier
+    /// run of the thread left behind and finishes its transaction.
+    pub(crate) fn transactional(
+        log: Arc<Log>,
+        metrics: Arc<Metrics>,
+        transactional_id: &str,
+        group: &str,
+    ) -> Result<Self, Error> {
+        let producer = log.init_transactions(transactional_id).map_err(log_error)?;
+        let mut collector = LocalCollector::new(log, metrics);
+        collector.transactions = Some((producer, group.to_string()));
+        Ok(collector)
+    }
+
+    /// Appends one partition's records, in the open transaction when there is one (begun on
+    /// the first append after a commit).
+    fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: &[NewRecord],
+    ) -> Result<ow_stream_log::AppendResult, LogError> {
+        match &mut self.transactions {
+            None => self.log.append(topic, partition, records),
+            Some((producer, _)) => {
+                if !producer.in_transaction() {
+                    producer.begin()?;
+                }
+                producer.append(topic, partition, records)
+            }
         }
     }
 
@@ -379,7 +420,7 @@ impl LocalCollector {
             group.2.push(record);
         }
         for (topic, partition, records, deliveries) in groups {
-            match self.log.append(&topic, partition, &records) {
+            match self.append(&topic, partition, &records) {
                 Ok(result) => {
                     self.metrics.records_produced.add(records.len() as u64);
                     for (i, d) in deliveries {
@@ -428,6 +469,24 @@ impl Collector for LocalCollector {
     fn flush(&mut self) -> Result<(), Error> {
         self.append_pending()
     }
+
+    fn commit_transaction(&mut self, offsets: &[(Arc<str>, i32, i64)]) -> Result<bool, Error> {
+        let Some((producer, group)) = &mut self.transactions else {
+            return Ok(false);
+        };
+        if !offsets.is_empty() {
+            if !producer.in_transaction() {
+                producer.begin().map_err(log_error)?;
+            }
+            let list: Vec<(&str, i32, i64)> =
+                offsets.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
+            producer.send_offsets(group, &list).map_err(log_error)?;
+        }
+        if producer.in_transaction() {
+            producer.commit().map_err(log_error)?;
+        }
+        Ok(true)
+    }
 }
 
 /// Reads changelogs from the local log.
@@ -438,7 +497,12 @@ pub(crate) struct LocalChangelogReader {
 
 impl ChangelogReader for LocalChangelogReader {
     fn watermarks(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), Error> {
-        self.log.offsets(topic, partition).map_err(log_error)
+        let (start, _) = self.log.offsets(topic, partition).map_err(log_error)?;
+        let end = self
+            .log
+            .visible_end(topic, partition, Isolation::ReadCommitted)
+            .map_err(log_error)?;
+        Ok((start, end))
     }
 
     fn read(
@@ -452,21 +516,30 @@ impl ChangelogReader for LocalChangelogReader {
         let name: Arc<str> = topic.into();
         let mut at = from;
         while at < to {
-            let records = self
+            // Read committed, whatever the guarantee: a changelog written by transactions may
+            // hold aborted ones, which must never reach a store.
+            let fetched = self
                 .log
-                .read(topic, partition, at, 1000, 4 << 20)
+                .fetch(
+                    topic,
+                    partition,
+                    at,
+                    1000,
+                    4 << 20,
+                    Isolation::ReadCommitted,
+                )
                 .map_err(log_error)?;
-            let Some(last) = records.last().map(|r| r.offset) else {
+            if fetched.next_offset == at {
                 break;
-            };
-            for r in records {
+            }
+            for r in fetched.records {
                 if r.offset >= to {
                     return Ok(());
                 }
                 self.metrics.records_restored.incr();
                 f(&to_raw(&name, partition, r))?;
             }
-            at = last + 1;
+            at = fetched.next_offset;
         }
         Ok(())
     }
@@ -491,6 +564,11 @@ impl GroupOffsets for LocalGroup {
     fn commit(&self, offsets: &[(Arc<str>, i32, i64)], _sync: bool) -> Result<bool, Error> {
         let list: Vec<(&str, i32, i64)> = offsets.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
         self.log.commit(&self.group, &list).map_err(log_error)?;
+        self.committed_in_transaction(offsets);
+        Ok(true)
+    }
+
+    fn committed_in_transaction(&self, offsets: &[(Arc<str>, i32, i64)]) {
         // Repartition topics are read by this application only: what it committed can go.
         for (t, p, o) in offsets {
             if self.purge.contains(t)
@@ -499,7 +577,6 @@ impl GroupOffsets for LocalGroup {
                 tracing::debug!(topic = %t, partition = p, error = %e, "could not purge repartition records");
             }
         }
-        Ok(true)
     }
 }
 
@@ -545,6 +622,7 @@ pub(crate) struct LocalConsumer {
     log: Arc<Log>,
     group: String,
     topic: Arc<str>,
+    isolation: Isolation,
     state: tokio::sync::Mutex<LocalConsumerState>,
 }
 
@@ -555,7 +633,12 @@ struct LocalConsumerState {
 }
 
 impl LocalConsumer {
-    pub(crate) fn new(log: Arc<Log>, group: &str, topic: Arc<str>) -> Result<Self, Error> {
+    pub(crate) fn new(
+        log: Arc<Log>,
+        group: &str,
+        topic: Arc<str>,
+        isolation: Isolation,
+    ) -> Result<Self, Error> {
         let info = log.topic(&topic).ok_or_else(|| {
             Error::Local(LogError::UnknownTopic {
                 topic: topic.to_string(),
@@ -576,6 +659,7 @@ impl LocalConsumer {
             log,
             group: group.to_string(),
             topic,
+            isolation,
             state: tokio::sync::Mutex::new(LocalConsumerState {
                 positions,
                 buffer: std::collections::VecDeque::new(),
@@ -595,22 +679,27 @@ impl LocalConsumer {
             for i in 0..n {
                 let index = (state.next_partition + i) % n;
                 let (partition, position) = state.positions[index];
-                let records = match self
-                    .log
-                    .read(&self.topic, partition, position, 500, 8 << 20)
-                {
-                    Ok(r) => r,
+                let fetched = match self.log.fetch(
+                    &self.topic,
+                    partition,
+                    position,
+                    500,
+                    8 << 20,
+                    self.isolation,
+                ) {
+                    Ok(f) => f,
                     Err(LogError::OffsetOutOfRange { start, end, .. }) => {
                         state.positions[index].1 = if position < start { start } else { end };
                         continue;
                     }
                     Err(e) => return Err(log_error(e)),
                 };
-                if let Some(last) = records.last() {
-                    state.positions[index].1 = last.offset + 1;
+                state.positions[index].1 = fetched.next_offset;
+                if !fetched.records.is_empty() {
                     state.next_partition = (index + 1) % n;
                     state.buffer.extend(
-                        records
+                        fetched
+                            .records
                             .into_iter()
                             .map(|r| to_raw(&self.topic, partition, r)),
                     );
@@ -623,7 +712,10 @@ impl LocalConsumer {
                     .iter()
                     .map(|(p, o)| (&*self.topic, *p, *o))
                     .collect();
-                let wait = self.log.wait_for_any_async(&waits).map_err(log_error)?;
+                let wait = self
+                    .log
+                    .wait_for_any_async_with(&waits, self.isolation)
+                    .map_err(log_error)?;
                 wait.await;
             }
         }

@@ -12,6 +12,7 @@ use ow_stream_log::{Log, LogError};
 use super::{LocalChangelogReader, LocalCollector, LocalGroup, log_error, to_raw};
 use crate::error::Error;
 use crate::runtime::manager::TaskManager;
+use crate::runtime::task::FetchState;
 use crate::runtime::{Shared, now_ms};
 
 /// Records read per partition per step.
@@ -21,9 +22,21 @@ const PER_PARTITION: usize = 500;
 pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<(), Error> {
     let app = shared.config.application_id.clone();
     let metrics = shared.env.metrics.clone();
+    let isolation = super::connection::isolation(&shared.config);
+    let collector = if shared.config.processing_guarantee.is_exactly_once() {
+        // One transactional producer per stream thread (Kafka's exactly_once_v2).
+        LocalCollector::transactional(
+            log.clone(),
+            metrics.clone(),
+            &format!("{app}-thread-{index}"),
+            &app,
+        )?
+    } else {
+        LocalCollector::new(log.clone(), metrics.clone())
+    };
     let mut tasks = TaskManager::new(
         shared.clone(),
-        Box::new(LocalCollector::new(log.clone(), metrics.clone())),
+        Box::new(collector),
         Box::new(LocalChangelogReader {
             log: log.clone(),
             metrics,
@@ -68,6 +81,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
         positions.insert((topic, partition), position);
     }
     let order: Vec<(Arc<str>, i32)> = assigned.clone();
+    // Each step starts reading at the next partition, so that a full batch of one partition
+    // never keeps another from being read.
+    let mut first = 0;
     let max = shared.config.max_poll_records;
     let mut last_commit = Instant::now();
     let mut batch = Vec::with_capacity(max);
@@ -81,21 +97,28 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
         }
         batch.clear();
         if !shared.paused.load(Ordering::SeqCst) {
-            for (topic, partition) in &order {
+            first = (first + 1) % order.len().max(1);
+            let (after, before) = order.split_at(first);
+            for (topic, partition) in before.iter().chain(after) {
                 if batch.len() >= max {
                     break;
+                }
+                if tasks.buffered(topic, *partition) >= crate::config::MAX_BUFFERED_PER_PARTITION {
+                    // Its task waits for another partition: read that one first.
+                    continue;
                 }
                 let Some(position) = positions.get_mut(&(topic.clone(), *partition)) else {
                     continue;
                 };
-                let records = match log.read(
+                let fetched = match log.fetch(
                     topic,
                     *partition,
                     *position,
                     PER_PARTITION.min(max - batch.len()),
                     8 << 20,
+                    isolation,
                 ) {
-                    Ok(r) => r,
+                    Ok(f) => f,
                     Err(LogError::OffsetOutOfRange { start, end, .. }) => {
                         let reset = if *position < start { start } else { end };
                         tracing::warn!(topic = %topic, partition, from = *position, to = reset, "position out of range: resetting");
@@ -104,10 +127,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                     }
                     Err(e) => break_err(e)?,
                 };
-                if let Some(last) = records.last() {
-                    *position = last.offset + 1;
-                }
-                batch.extend(records.into_iter().map(|r| to_raw(topic, *partition, r)));
+                *position = fetched.next_offset;
+                batch.extend(
+                    fetched
+                        .records
+                        .into_iter()
+                        .map(|r| to_raw(topic, *partition, r)),
+                );
             }
         }
         if batch.is_empty() {
@@ -117,14 +143,18 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                 std::thread::sleep(Duration::from_millis(50));
                 Ok(false)
             } else {
-                log.wait_for_any(&waits, Duration::from_millis(100))
+                log.wait_for_any_with(&waits, isolation, Duration::from_millis(100))
             };
             if let Err(e) = wait {
                 break Err(log_error(e));
             }
         }
         let now = now_ms();
-        let step = tasks.process(&batch, now).and_then(|()| {
+        let fetch = LocalFetch {
+            log: &log,
+            positions: &positions,
+        };
+        let step = tasks.process(&batch, now, &fetch).and_then(|()| {
             if last_commit.elapsed() >= shared.config.commit_interval {
                 tasks.punctuate(now)?;
                 tasks.commit(&group, false)?;
@@ -143,6 +173,26 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
     tasks.close(&group)
 }
 
-fn break_err(e: LogError) -> Result<Vec<ow_stream_log::StoredRecord>, Error> {
+/// What the local log holds beyond this thread's read positions.
+struct LocalFetch<'a> {
+    log: &'a Log,
+    positions: &'a HashMap<(Arc<str>, i32), i64>,
+}
+
+impl FetchState for LocalFetch<'_> {
+    fn has_more(&self, topic: &str, partition: i32) -> bool {
+        let position = self
+            .positions
+            .iter()
+            .find(|((t, p), _)| &**t == topic && *p == partition)
+            .map(|(_, o)| *o);
+        match (position, self.log.offsets(topic, partition)) {
+            (Some(position), Ok((_, end))) => position < end,
+            _ => false,
+        }
+    }
+}
+
+fn break_err(e: LogError) -> Result<ow_stream_log::Fetched, Error> {
     Err(log_error(e))
 }

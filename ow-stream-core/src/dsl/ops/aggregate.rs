@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use super::source::missing_serde;
-use crate::dsl::{Data, GroupedStream, Materialized, Table};
+use crate::dsl::{Data, GroupedStream, Materialized, Stream, Table};
 use crate::error::{Error, StoreError};
-use crate::processor::node::{Children, Node};
+use crate::processor::node::{Children, Node, NodeSpec};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::cache::CacheEntry;
 use crate::state::{StoreDef, StoreKind, StoreSerdes};
 use crate::topology::NodeKind;
 
@@ -29,6 +30,20 @@ impl<T: 'static> Serde<T> for Unavailable {
     fn deserialize(&self, _: SerdeContext<'_>, _: &[u8]) -> Result<T, SerdeError> {
         Err(SerdeError::custom("no serde"))
     }
+}
+
+/// Encodes `value` for `store` into `buf` (cleared first): a store's keys and values.
+pub(crate) fn encode_for_store<T: 'static>(
+    cx: &TaskCx<'_>,
+    store: &Arc<str>,
+    serde: &dyn Serde<T>,
+    ctx: SerdeContext<'_>,
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), Error> {
+    buf.clear();
+    cx.encode(serde, ctx, value, buf)
+        .map_err(|e| Error::store(store.clone(), StoreError::Serde(e)))
 }
 
 struct KvAggregateNode<K, V, A> {
@@ -76,6 +91,17 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
         if self.emit_on_change && old_bytes.as_deref() == Some(self.value_buf.as_slice()) {
             return Ok(());
         }
+        if cx.state.caching(self.index) {
+            let full = cx.state.put_cached(
+                self.index,
+                &self.key_buf,
+                Some(&self.value_buf),
+                r.timestamp,
+                &r.headers,
+                cx.out,
+            )?;
+            return if full { self.flush(cx) } else { Ok(()) };
+        }
         cx.state.put(
             self.index,
             &self.key_buf,
@@ -95,8 +121,73 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for KvAggregateNode<K, V, A> {
     }
 
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        if cx.flush_caches {
+            self.flush(cx)?;
+        }
         self.children.punctuate(cx)
     }
+}
+
+impl<K: Data, V: Data, A: Data> KvAggregateNode<K, V, A> {
+    /// Writes the store's record cache to the store and its changelog, and forwards the
+    /// newest value of each key it held.
+    fn flush(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let flushed = cx
+            .state
+            .flush_cache(self.index, self.emit_on_change, cx.out)?;
+        if flushed.is_empty() {
+            return Ok(());
+        }
+        let store_err =
+            |store: &Arc<str>, e: SerdeError| Error::store(store.clone(), StoreError::Serde(e));
+        forward_flushed(
+            cx,
+            flushed,
+            |cx, key, entry| {
+                let Some(value) = &entry.value else {
+                    return Ok(None);
+                };
+                let key = cx
+                    .decode(&*self.key, SerdeContext::key(&self.store), &key)
+                    .map_err(|e| store_err(&self.store, e))?;
+                let value = cx
+                    .decode(&*self.value, SerdeContext::value(&self.store), value)
+                    .map_err(|e| store_err(&self.store, e))?;
+                Ok(Some(Record {
+                    key,
+                    value,
+                    timestamp: entry.timestamp,
+                    headers: entry.headers,
+                }))
+            },
+            &mut self.children,
+        )
+    }
+}
+
+/// Forwards the updates a record cache flush wrote, each turned into a record by `record`
+/// (`None`: nothing to forward), outside of any input record: what a flush forwards is caused
+/// by many records, so it carries none's provenance (see the `cache` module).
+pub(crate) fn forward_flushed<K: Data, V: Data>(
+    cx: &mut TaskCx<'_>,
+    flushed: Vec<(Vec<u8>, CacheEntry)>,
+    mut record: impl FnMut(&mut TaskCx<'_>, Vec<u8>, CacheEntry) -> Result<Option<Record<K, V>>, Error>,
+    children: &mut Children<K, V>,
+) -> Result<(), Error> {
+    let input = cx.input.take();
+    let mut result = Ok(());
+    for (key, entry) in flushed {
+        result = match record(cx, key, entry) {
+            Ok(Some(r)) => children.forward(r, cx),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    cx.input = input;
+    result
 }
 
 impl<K: Data, V: Data> GroupedStream<K, V> {
@@ -109,21 +200,65 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         let key = materialized
             .key_serde
             .clone()
-            .or_else(|| self.key_serde.clone());
+            .or_else(|| self.stream.key_serde.clone());
         let value = materialized.value_serde.clone().or(default_value);
         let key = key.unwrap_or_else(|| {
-            self.graph
+            self.stream
+                .graph
                 .borrow_mut()
                 .error(missing_serde(&materialized.name, "key"));
             Arc::new(Unavailable)
         });
         let value = value.unwrap_or_else(|| {
-            self.graph
+            self.stream
+                .graph
                 .borrow_mut()
                 .error(missing_serde(&materialized.name, "value"));
             Arc::new(Unavailable)
         });
         (key, value)
+    }
+
+    /// The stream an aggregation into the store `materialized` names reads: this one, or,
+    /// when an operator upstream may have changed the key, the stream read back from the
+    /// repartition topic `<application_id>-<store>-repartition`, as Kafka Streams does.
+    pub(crate) fn input<A: Data>(&self, materialized: &Materialized<K, A>) -> Stream<K, V> {
+        self.stream
+            .repartitioned_if_needed(&materialized.name, materialized.key_serde.clone())
+    }
+
+    /// Declares the store `materialized` names, of `kind` with the given serdes, and adds
+    /// the node that owns it after `input`: named after the store, built by `spec`. Returns
+    /// the node's index.
+    pub(crate) fn add_store_node<SK: 'static, SV: 'static>(
+        input: &Stream<K, V>,
+        materialized: &Materialized<K, impl Sized>,
+        kind: StoreKind,
+        (key, value): (Arc<dyn Serde<SK>>, Arc<dyn Serde<SV>>),
+        prefix: &str,
+        spec: Arc<dyn NodeSpec>,
+    ) -> usize {
+        let store = materialized.name.clone();
+        let def = StoreDef {
+            name: store.clone(),
+            kind,
+            backend: materialized.backend,
+            logging: materialized.logging,
+            caching: materialized.caching,
+            key_describe: key.describe(),
+            value_describe: value.describe(),
+            serdes: Arc::new(StoreSerdes { key, value }),
+        };
+        let mut graph = input.graph.borrow_mut();
+        graph.stores.push(Arc::new(def));
+        graph.add(
+            Some(store.to_string()),
+            prefix,
+            NodeKind::Processor,
+            vec![input.node],
+            vec![store],
+            spec,
+        )
     }
 
     fn kv_aggregate<A: Data>(
@@ -132,20 +267,9 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         default_value: Option<Arc<dyn Serde<A>>>,
         f: Aggregator<K, V, A>,
     ) -> Table<K, A> {
+        let input = self.input(&materialized);
         let (key, value) = self.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
-        let def = StoreDef {
-            name: store.clone(),
-            kind: StoreKind::KeyValue,
-            backend: materialized.backend,
-            logging: materialized.logging,
-            serdes: Arc::new(StoreSerdes {
-                key: key.clone(),
-                value: value.clone(),
-            }),
-            key_describe: key.describe(),
-            value_describe: value.describe(),
-        };
         let (k, v, s) = (key.clone(), value.clone(), store.clone());
         let emit_on_change = materialized.emit_on_change;
         let spec = crate::processor::node::OpSpec::<K, V, K, A>::new(move |children, env| {
@@ -161,19 +285,16 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
                 value_buf: Vec::new(),
             }))
         });
-        let mut graph = self.graph.borrow_mut();
-        graph.stores.push(Arc::new(def));
-        let node = graph.add(
-            Some(store.to_string()),
+        let node = Self::add_store_node(
+            &input,
+            &materialized,
+            StoreKind::KeyValue,
+            (key.clone(), value.clone()),
             "aggregate",
-            NodeKind::Processor,
-            vec![self.node],
-            vec![store.clone()],
             Arc::new(spec),
         );
-        drop(graph);
         Table {
-            graph: self.graph.clone(),
+            graph: input.graph.clone(),
             node,
             store,
             key_serde: key,
@@ -198,7 +319,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> Table<K, V> {
-        let default = self.value_serde.clone();
+        let default = self.stream.value_serde.clone();
         self.kv_aggregate(
             materialized,
             default,

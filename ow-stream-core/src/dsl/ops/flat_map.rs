@@ -34,7 +34,7 @@ impl<K: Data, V: Data> Stream<K, V> {
                 Ok(())
             }))
         });
-        self.derive(node, None, None)
+        self.derive(node, None, None).key_changed()
     }
 
     /// Replaces each value by the values `f` returns, each with the record's key.

@@ -1,22 +1,19 @@
 //! `group_by_key` and `group_by`: prepare a stream for aggregation, repartitioning by a new
 //! key when needed.
 
-use std::sync::Arc;
-
-use super::sink::add_sink;
-use super::source::{SourceSpec, missing_serde};
+use super::source::missing_serde;
 use crate::dsl::{Data, Grouped, GroupedStream, Stream};
-use crate::topology::{NodeKind, TopicRef};
 
 impl<K: Data, V: Data> Stream<K, V> {
-    /// Groups records by their current key. No repartition topic is needed: records with the
-    /// same key are already in the same partition (the input must be keyed that way).
+    /// Groups records by their current key. When an operator upstream may have changed the
+    /// key (`map`, `select_key`, `flat_map`, `process`, ...), the aggregation that follows
+    /// first sends the records through the repartition topic
+    /// `<application_id>-<store>-repartition` (named after its store), so that all records of
+    /// a key meet in one task, as Kafka Streams does; otherwise records with the same key are
+    /// already in the same partition and no topic is needed.
     pub fn group_by_key(&self) -> GroupedStream<K, V> {
         GroupedStream {
-            graph: self.graph.clone(),
-            node: self.node,
-            key_serde: self.key_serde.clone(),
-            value_serde: self.value_serde.clone(),
+            stream: self.clone(),
         }
     }
 
@@ -31,54 +28,16 @@ impl<K: Data, V: Data> Stream<K, V> {
     ) -> GroupedStream<K2, V> {
         let name = grouped.name.to_string();
         let selected = self.select_key(key).named(format!("{name}-key-select"));
-        let key_serde = grouped.key_serde.clone();
         let value_serde = grouped
             .value_serde
             .clone()
             .or_else(|| self.value_serde.clone());
-        let (Some(key_serde), Some(value_serde)) = (key_serde, value_serde) else {
-            let what = if grouped.key_serde.is_none() {
-                "key"
-            } else {
-                "value"
-            };
-            self.graph.borrow_mut().error(missing_serde(&name, what));
+        if grouped.key_serde.is_none() {
+            self.graph.borrow_mut().error(missing_serde(&name, "key"));
             return selected.group_by_key();
-        };
-        let topic = TopicRef::repartition(&name);
-        add_sink(
-            &selected,
-            format!("{name}-repartition-sink"),
-            topic.clone(),
-            key_serde.clone(),
-            value_serde.clone(),
-            true,
-            None,
-        );
-        let spec = SourceSpec {
-            topic: topic.clone(),
-            key: key_serde.clone(),
-            value: value_serde.clone(),
-            dedup: true,
-            table: None,
-        };
-        let node = self.graph.borrow_mut().add(
-            Some(format!("{name}-repartition-source")),
-            "source",
-            NodeKind::Source {
-                topic,
-                key_serde: key_serde.describe(),
-                value_serde: value_serde.describe(),
-            },
-            vec![],
-            vec![],
-            Arc::new(spec),
-        );
+        }
         GroupedStream {
-            graph: self.graph.clone(),
-            node,
-            key_serde: Some(key_serde),
-            value_serde: Some(value_serde),
+            stream: selected.repartition_through(&name, grouped.key_serde.clone(), value_serde),
         }
     }
 }

@@ -12,10 +12,21 @@ type Joiner<K, V, VT, VR> = Arc<dyn Fn(&K, V, Option<VT>) -> Option<VR> + Send +
 
 impl<K: Data, V: Data> Stream<K, V> {
     /// For each record, looks its key up in `table` and, when found, emits
-    /// `joiner(key, value, table_value)`. Records whose key the table lacks are not emitted.
+    /// `joiner(key, value, table_value)`. Records whose key the table lacks are not emitted:
+    /// they are counted in [`Metrics::join_misses`](crate::metrics::Metrics::join_misses) and
+    /// logged at `debug`. The table's rows are those of records up to the stream record's
+    /// time, as far as the task's alignment of its inputs goes (see
+    /// [`StreamsConfig::max_task_idle`](crate::config::StreamsConfig::max_task_idle)): a row
+    /// written with a later timestamp, or after the task stopped waiting, is missed.
     ///
-    /// The stream and the table's topic must be co-partitioned (same partition count, same
-    /// key bytes for the same key): the join runs in the task that owns both partitions.
+    /// The join runs in the task that owns both the stream's and the table's partition of a
+    /// key. When an operator upstream may have changed the key (`map`, `select_key`,
+    /// `flat_map`, `process`, ...), the stream is first sent through the repartition topic
+    /// `<application_id>-<node>-repartition` (`<node>` is the name of the node that produced
+    /// the stream: name it with [`Stream::named`] to keep the topic's name stable as the
+    /// topology changes), keyed with the table's key serde and with as many partitions as the
+    /// table's topic, as Kafka Streams does. Otherwise the stream's topic must be
+    /// co-partitioned with the table's (same partition count, same key bytes for a key).
     ///
     /// ```
     /// use ow_stream_core::{StreamsBuilder, Topic};
@@ -38,6 +49,7 @@ impl<K: Data, V: Data> Stream<K, V> {
         self.join_with(
             table,
             "join",
+            true,
             Arc::new(move |k, v, t| t.map(|t| joiner(k, v, t))),
         )
     }
@@ -52,6 +64,7 @@ impl<K: Data, V: Data> Stream<K, V> {
         self.join_with(
             table,
             "left-join",
+            false,
             Arc::new(move |k, v, t| Some(joiner(k, v, t))),
         )
     }
@@ -60,12 +73,17 @@ impl<K: Data, V: Data> Stream<K, V> {
         &self,
         table: &Table<K, VT>,
         prefix: &str,
+        inner: bool,
         joiner: Joiner<K, V, VT, VR>,
     ) -> Stream<K, VR> {
+        // Records re-keyed upstream are sent where the table's rows for their key are: through
+        // `<application_id>-<node>-repartition`, keys written with the table's key serde.
+        let name = self.node_name();
+        let input = self.repartitioned_if_needed(&name, Some(table.key_serde.clone()));
         let store = table.store.clone();
         let key_serde = table.key_serde.clone();
         let value_serde = table.value_serde.clone();
-        let node = self.add_processor(prefix, vec![store.clone()], move |children, env| {
+        let node = input.add_processor(prefix, vec![store.clone()], move |children, env| {
             let index = env.store(&store)?;
             let (store, key_serde, value_serde) =
                 (store.clone(), key_serde.clone(), value_serde.clone());
@@ -81,6 +99,17 @@ impl<K: Data, V: Data> Stream<K, V> {
                         cx.decode(&*value_serde, SerdeContext::value(&store), &bytes)
                             .map_err(serde_err)?,
                     ),
+                    None if inner => {
+                        cx.env.metrics.join_misses.incr();
+                        if let Some(input) = cx.input {
+                            tracing::debug!(
+                                store = %store, key = ?key_buf, topic = %input.topic,
+                                partition = input.partition, offset = input.offset,
+                                "join miss: the table has no row for the key; record dropped"
+                            );
+                        }
+                        return Ok(());
+                    }
                     None => None,
                 };
                 match joiner(&r.key, r.value, found) {
@@ -97,6 +126,6 @@ impl<K: Data, V: Data> Stream<K, V> {
                 }
             }))
         });
-        self.derive(node, self.key_serde.clone(), None)
+        input.derive(node, input.key_serde.clone(), None)
     }
 }

@@ -58,7 +58,7 @@ impl<K: Data, V: Data> Stream<K, V> {
                 )
             }))
         });
-        self.derive(node, None, None)
+        self.derive(node, None, None).key_changed()
     }
 
     /// Replaces each record's value; the key (and its serde) stay.
@@ -99,6 +99,7 @@ impl<K: Data, V: Data> Stream<K, V> {
             }))
         });
         self.derive(node, None, self.value_serde.clone())
+            .key_changed()
     }
 
     /// Replaces each record's key and value by what `f` returns, or, when it fails, applies
@@ -138,7 +139,7 @@ impl<K: Data, V: Data> Stream<K, V> {
                 }
             }))
         });
-        self.derive(node, None, None)
+        self.derive(node, None, None).key_changed()
     }
 
     /// Replaces each value by what `f` returns, or, when it fails, applies the application's

@@ -25,6 +25,8 @@ impl<K: Data, V: Data> Stream<K, V> {
             .value_serde
             .clone()
             .or_else(|| other.value_serde.clone());
-        self.derive(node, key, value)
+        let mut merged = self.derive(node, key, value);
+        merged.repartition_required |= other.repartition_required;
+        merged
     }
 }

@@ -10,6 +10,8 @@ pub(crate) mod map;
 pub(crate) mod merge;
 pub(crate) mod peek;
 pub(crate) mod process;
+pub(crate) mod repartition;
+pub(crate) mod session;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod timestamp;

@@ -82,6 +82,7 @@ impl StreamsBuilder {
             kind: StoreKind::KeyValue,
             backend: materialized.backend,
             logging: materialized.logging,
+            caching: false,
             key_describe: key.describe(),
             value_describe: value.describe(),
             serdes: Arc::new(StoreSerdes { key, value }),
@@ -112,6 +113,8 @@ impl<K: Data, V: Data> Stream<K, V> {
                 children,
             }))
         });
-        self.derive::<KO, VO>(node, None, None).named(name)
+        self.derive::<KO, VO>(node, None, None)
+            .key_changed()
+            .named(name)
     }
 }

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::dsl::{Data, Materialized, Stream, StreamsBuilder, Table};
+use crate::dsl::options::TimestampExtractor;
+use crate::dsl::{Consumed, Data, Materialized, Stream, StreamsBuilder, Table};
 use crate::error::{Error, StoreError, TopologyError};
 use crate::processor::node::{
     BuildEnv, Children, ErasedNode, NodeSpec, SourceNode, downcast_children,
@@ -24,6 +25,8 @@ pub(crate) struct SourceSpec<K, V> {
     pub(crate) dedup: bool,
     /// Materializes into this store (a table source).
     pub(crate) table: Option<TableStore<K, V>>,
+    /// Takes each record's timestamp from the record (and moves the task's stream time by it).
+    pub(crate) extractor: Option<TimestampExtractor<K, V>>,
 }
 
 pub(crate) struct TableStore<K, V> {
@@ -51,6 +54,8 @@ struct SourceNodeImpl<K, V> {
     value: Arc<dyn Serde<V>>,
     dedup: bool,
     table: Option<(TableStore<K, V>, usize)>,
+    extractor: Option<TimestampExtractor<K, V>>,
+    name: Arc<str>,
     children: Children<K, V>,
     counter: Arc<std::sync::atomic::AtomicU64>,
     scratch: Vec<u8>,
@@ -93,15 +98,31 @@ impl<K: Data, V: Data> SourceNode for SourceNodeImpl<K, V> {
             Ok(v) => v,
             Err(e) => return cx.deserialization_error(e),
         };
+        let mut timestamp = raw.timestamp;
+        if let Some(extract) = &self.extractor {
+            timestamp = extract(&key, &value, raw.timestamp);
+            if timestamp < 0 {
+                let error = format!("the timestamp extractor returned {timestamp} (negative)");
+                return cx.processing_error(&self.name, error.into());
+            }
+            if timestamp > cx.stream_time {
+                cx.stream_time = timestamp;
+                cx.state.set_stream_time(timestamp);
+            }
+        }
         self.children.forward(
             Record {
                 key,
                 value,
-                timestamp: raw.timestamp,
+                timestamp,
                 headers,
             },
             cx,
         )
+    }
+
+    fn extracts_timestamps(&self) -> bool {
+        self.extractor.is_some()
     }
 
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
@@ -185,6 +206,8 @@ impl<K: Data, V: Data> NodeSpec for SourceSpec<K, V> {
             value: self.value.clone(),
             dedup: self.dedup,
             table,
+            extractor: self.extractor.clone(),
+            name: env.name.clone(),
             children: downcast_children::<K, V>(children)?,
             counter: env.counter.clone(),
             scratch: Vec::new(),
@@ -200,12 +223,23 @@ impl<K: Data, V: Data> NodeSpec for SourceSpec<K, V> {
 impl StreamsBuilder {
     /// The records of `topic`, as a stream. The source node is called `<topic>-source`.
     pub fn stream<K: Data, V: Data>(&self, topic: &Topic<K, V>) -> Stream<K, V> {
+        self.stream_with(topic, Consumed::new())
+    }
+
+    /// The records of `topic`, as a stream read as `consumed` says (where their timestamps
+    /// come from, see [`Consumed`]). The source node is called `<topic>-source`.
+    pub fn stream_with<K: Data, V: Data>(
+        &self,
+        topic: &Topic<K, V>,
+        consumed: Consumed<K, V>,
+    ) -> Stream<K, V> {
         let spec = SourceSpec {
             topic: TopicRef::External(topic.shared_name()),
             key: topic.key_serde().clone(),
             value: topic.value_serde().clone(),
             dedup: false,
             table: None,
+            extractor: consumed.extractor,
         };
         let node = self.graph.borrow_mut().add(
             Some(format!("{}-source", topic.name())),
@@ -224,6 +258,7 @@ impl StreamsBuilder {
             node,
             key_serde: Some(topic.key_serde().clone()),
             value_serde: Some(topic.value_serde().clone()),
+            repartition_required: false,
         }
     }
 
@@ -249,6 +284,7 @@ impl StreamsBuilder {
             kind: StoreKind::KeyValue,
             backend: materialized.backend,
             logging: materialized.logging,
+            caching: false,
             serdes: Arc::new(StoreSerdes {
                 key: key.clone(),
                 value: value.clone(),
@@ -267,6 +303,7 @@ impl StreamsBuilder {
                 value: value.clone(),
                 emit_on_change: materialized.emit_on_change,
             }),
+            extractor: None,
         };
         let mut graph = self.graph.borrow_mut();
         graph.stores.push(Arc::new(def));

@@ -12,7 +12,10 @@ impl<K: Data, V: Data> Stream<K, V> {
     ///
     /// The task's stream time (which closes windows and drops late records) still follows the
     /// timestamps of the input records, as in Kafka Streams: stamp records with event times
-    /// no later than their input's, or expect windows to close by the input's clock.
+    /// no later than their input's, or expect windows to close by the input's clock. To move
+    /// the clock by event time, extract it at the source instead
+    /// ([`StreamsBuilder::stream_with`](crate::StreamsBuilder::stream_with) with
+    /// [`Consumed::with_timestamp_extractor`](crate::dsl::Consumed::with_timestamp_extractor)).
     ///
     /// ```
     /// use ow_stream_core::{StreamsBuilder, Topic};

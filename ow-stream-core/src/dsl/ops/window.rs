@@ -4,20 +4,20 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::aggregate::Aggregator;
+use super::aggregate::{Aggregator, encode_for_store, forward_flushed};
 use crate::dsl::{
-    Data, EmitStrategy, GroupedStream, Materialized, TimeWindows, WindowedStream, WindowedTable,
+    DEFAULT_WINDOW_RETENTION, Data, EmitStrategy, GroupedStream, Materialized, TimeWindows,
+    WindowedStream, WindowedTable,
 };
 use crate::error::{Error, StoreError};
 use crate::processor::node::{Children, Node, OpSpec};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
+use crate::state::StoreKind;
 use crate::state::window::{
     EMITTED_UNTIL_KEY, Window, Windowed, decode_key, encode_key, encode_time,
 };
-use crate::state::{StoreDef, StoreKind, StoreSerdes};
-use crate::topology::NodeKind;
 
 struct WindowAggregateNode<K, V, A> {
     store: Arc<str>,
@@ -109,6 +109,49 @@ impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
         Ok(())
     }
 
+    /// Writes the store's record cache to the store and its changelog and, when the node emits
+    /// on every update, forwards the newest value of each window it held.
+    fn flush(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let flushed = cx
+            .state
+            .flush_cache(self.index, self.emit_on_change, cx.out)?;
+        if flushed.is_empty() || self.emit != EmitStrategy::OnWindowUpdate {
+            return Ok(());
+        }
+        let size = self.windows.size_ms;
+        let store = &self.store;
+        let serde_err = |e: SerdeError| Error::store(store.clone(), StoreError::Serde(e));
+        let (key_serde, value_serde) = (&self.key, &self.value);
+        forward_flushed(
+            cx,
+            flushed,
+            |cx, k, entry| {
+                let (Some(value), Some((start, key_bytes))) = (&entry.value, decode_key(&k)) else {
+                    return Ok(None);
+                };
+                let key = cx
+                    .decode(&**key_serde, SerdeContext::key(store), key_bytes)
+                    .map_err(serde_err)?;
+                let value = cx
+                    .decode(&**value_serde, SerdeContext::value(store), value)
+                    .map_err(serde_err)?;
+                Ok(Some(Record {
+                    key: Windowed {
+                        key,
+                        window: Window {
+                            start,
+                            end: start + size,
+                        },
+                    },
+                    value,
+                    timestamp: entry.timestamp,
+                    headers: entry.headers,
+                }))
+            },
+            &mut self.children,
+        )
+    }
+
     /// Deletes windows that ended more than the retention ago.
     fn expire(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
         let cutoff = cx
@@ -137,14 +180,14 @@ impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
 
 impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
     fn process(&mut self, r: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
-        self.key_buf.clear();
-        cx.encode(
+        encode_for_store(
+            cx,
+            &self.store,
             &*self.key,
             SerdeContext::key(&self.store),
             &r.key,
             &mut self.key_buf,
-        )
-        .map_err(|e| self.serde_err(e))?;
+        )?;
         let windows: Vec<Window> = self
             .windows
             .windows_for(r.timestamp)
@@ -153,12 +196,21 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
                 let open = w.end.saturating_add(self.windows.grace_ms) > cx.stream_time;
                 if !open {
                     cx.env.metrics.late_records_dropped.incr();
+                    tracing::debug!(
+                        store = %self.store, timestamp = r.timestamp, window_start = w.start,
+                        window_end = w.end, grace_ms = self.windows.grace_ms,
+                        stream_time = cx.stream_time,
+                        input = ?cx.input.map(|i| (i.topic.clone(), i.partition, i.offset)),
+                        "late record dropped: its window closed (end + grace <= stream time)"
+                    );
                 }
                 open
             })
             .collect();
         let mut value = Some(r.value);
         let n = windows.len();
+        let caching = cx.state.caching(self.index);
+        let mut full = false;
         for (i, w) in windows.into_iter().enumerate() {
             let v = if i + 1 == n {
                 value.take()
@@ -187,6 +239,17 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
             if self.emit_on_change && old_bytes.as_deref() == Some(self.value_buf.as_slice()) {
                 continue;
             }
+            if caching {
+                full |= cx.state.put_cached(
+                    self.index,
+                    &store_key,
+                    Some(&self.value_buf),
+                    r.timestamp,
+                    &r.headers,
+                    cx.out,
+                )?;
+                continue;
+            }
             cx.state.put(
                 self.index,
                 &store_key,
@@ -209,6 +272,9 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
                 )?;
             }
         }
+        if full {
+            self.flush(cx)?;
+        }
         if self.emit == EmitStrategy::OnWindowClose {
             self.emit_closed(cx)?;
         }
@@ -216,6 +282,9 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
     }
 
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        if cx.flush_caches {
+            self.flush(cx)?;
+        }
         self.children.punctuate(cx)
     }
 }
@@ -225,10 +294,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
     pub fn windowed_by(&self, windows: TimeWindows) -> WindowedStream<K, V> {
         WindowedStream {
             grouped: GroupedStream {
-                graph: self.graph.clone(),
-                node: self.node,
-                key_serde: self.key_serde.clone(),
-                value_serde: self.value_serde.clone(),
+                stream: self.stream.clone(),
             },
             windows,
             emit: EmitStrategy::OnWindowUpdate,
@@ -249,30 +315,17 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         default_value: Option<Arc<dyn Serde<A>>>,
         f: Aggregator<K, V, A>,
     ) -> WindowedTable<K, A> {
-        let g = &self.grouped;
-        let (key, value) = g.store_serdes(&materialized, default_value);
+        let g = self.grouped.input(&materialized);
+        let (key, value) = self.grouped.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
         let grace = self.windows.grace_ms;
         let retention_ms = materialized
             .retention
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(grace)
-            .max(grace);
-        let def = StoreDef {
-            name: store.clone(),
-            kind: StoreKind::Window {
-                size_ms: self.windows.size_ms,
-                retention_ms,
-            },
-            backend: materialized.backend,
-            logging: materialized.logging,
-            serdes: Arc::new(StoreSerdes {
-                key: key.clone(),
-                value: value.clone(),
-            }),
-            key_describe: key.describe(),
-            value_describe: value.describe(),
-        };
+            .unwrap_or(DEFAULT_WINDOW_RETENTION)
+            .as_millis()
+            .min(i64::MAX as u128) as i64;
+        let retention_ms = retention_ms.max(grace);
+        let (key_serde, value_serde) = (key.clone(), value.clone());
         let (windows, emit, s) = (self.windows, self.emit, store.clone());
         let emit_on_change = materialized.emit_on_change;
         let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
@@ -293,17 +346,17 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
                 expired_before: i64::MIN,
             }))
         });
-        let mut graph = g.graph.borrow_mut();
-        graph.stores.push(Arc::new(def));
-        let node = graph.add(
-            Some(store.to_string()),
+        let node = GroupedStream::add_store_node(
+            &g,
+            &materialized,
+            StoreKind::Window {
+                size_ms: self.windows.size_ms,
+                retention_ms,
+            },
+            (key_serde, value_serde),
             "window-aggregate",
-            NodeKind::Processor,
-            vec![g.node],
-            vec![store.clone()],
             Arc::new(spec),
         );
-        drop(graph);
         WindowedTable {
             graph: g.graph.clone(),
             node,
@@ -327,7 +380,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> WindowedTable<K, V> {
-        let default = self.grouped.value_serde.clone();
+        let default = self.grouped.stream.value_serde.clone();
         self.window_aggregate(
             materialized,
             default,

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
+use super::StoreDef;
+use super::cache::{self, CacheBudget, CacheEntry, Overlay, SharedCache};
 use super::changelog::{Checkpoint, marker_headers, marker_key};
-use super::{QueryHandle, StoreDef};
+use super::query::{QueryBase, QueryHandle};
 use crate::config::StoreBackend;
 use crate::error::{Error, StoreError};
 use crate::record::Headers;
@@ -21,6 +23,9 @@ mod restore;
 pub(crate) use restore::{ChangelogRange, ChangelogReader};
 
 type Bytes2 = (Vec<u8>, Vec<u8>);
+/// Writes to a persistent shard since its last commit (`None` = deleted), shared with the
+/// shard's interactive queries.
+pub(crate) type Pending = Arc<RwLock<BTreeMap<Vec<u8>, Option<Vec<u8>>>>>;
 type RoTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("__ow_meta");
@@ -43,7 +48,7 @@ enum SlotData {
     Redb {
         table: String,
         /// Writes since the last commit (`None` = deleted).
-        cache: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        cache: Pending,
     },
 }
 
@@ -53,6 +58,8 @@ struct Slot {
     /// Next changelog offset after the last commit marker this shard reflects.
     position: i64,
     data: SlotData,
+    /// The record cache, for the stores of aggregations while the budget is positive.
+    cache: Option<SharedCache>,
 }
 
 /// The stores of one task, its input positions and its commit protocol.
@@ -67,17 +74,21 @@ pub(crate) struct StateManager {
     stream_time: i64,
     dirty: bool,
     markers: Vec<(usize, Delivery)>,
+    /// The cache budget of the thread the task runs on.
+    budget: Arc<CacheBudget>,
 }
 
 static NO_HEADERS: Headers = Headers::new();
 
 impl StateManager {
-    /// Opens the shards of `defs` for `task`. Persistent shards live in `dir/state.redb`.
+    /// Opens the shards of `defs` for `task`. Persistent shards live in `dir/state.redb`; the
+    /// stores that cache take their bytes from `budget`.
     pub(crate) fn open(
         task: TaskId,
         defs: &[(Arc<StoreDef>, Option<Arc<str>>)],
         dir: &Path,
         default_backend: StoreBackend,
+        budget: Arc<CacheBudget>,
     ) -> Result<Self, Error> {
         let persistent =
             |d: &StoreDef| d.backend.unwrap_or(default_backend) == StoreBackend::Persistent;
@@ -132,11 +143,12 @@ impl StateManager {
                 data: if persistent(def) {
                     SlotData::Redb {
                         table: table_name(&def.name),
-                        cache: BTreeMap::new(),
+                        cache: Pending::default(),
                     }
                 } else {
                     SlotData::Memory(Arc::new(RwLock::new(BTreeMap::new())))
                 },
+                cache: (def.caching && budget.enabled()).then(SharedCache::default),
             })
             .collect();
         let mut manager = StateManager {
@@ -149,6 +161,7 @@ impl StateManager {
             stream_time: i64::MIN,
             dirty: false,
             markers: Vec::new(),
+            budget,
         };
         // A persistent checkpoint only speaks for the state when every store is persistent:
         // in-memory shards start empty and are rebuilt from their changelogs.
@@ -242,12 +255,22 @@ impl StateManager {
         &self.slots[index].def
     }
 
-    /// Reads a key.
+    /// Reads a key (through the store's record cache).
     pub(crate) fn get(&self, index: usize, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(cache) = &self.slots[index].cache
+            && let Some(hit) = cache.read().get(key)
+        {
+            return Ok(hit.value.clone());
+        }
+        self.get_stored(index, key)
+    }
+
+    /// Reads a key from the store itself, under its record cache.
+    fn get_stored(&self, index: usize, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         match &self.slots[index].data {
             SlotData::Memory(map) => Ok(map.read().get(key).cloned()),
             SlotData::Redb { cache, .. } => {
-                if let Some(hit) = cache.get(key) {
+                if let Some(hit) = cache.read().get(key) {
                     return Ok(hit.clone());
                 }
                 let table = self.table(index)?;
@@ -269,8 +292,92 @@ impl StateManager {
             })
     }
 
-    /// Writes (or, with `None`, deletes) a key, and logs the change to the changelog.
+    /// Writes (or, with `None`, deletes) a key, and logs the change to the changelog. The
+    /// write replaces whatever the record cache held for the key.
     pub(crate) fn put(
+        &mut self,
+        index: usize,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        out: &mut dyn RecordCollector,
+    ) -> Result<(), Error> {
+        if let Some(c) = &self.slots[index].cache {
+            cache::remove(c, &self.budget, key);
+        }
+        self.write_through(index, key, value, timestamp, out)
+    }
+
+    /// Whether store `index` has a record cache.
+    pub(crate) fn caching(&self, index: usize) -> bool {
+        self.slots[index].cache.is_some()
+    }
+
+    /// Puts an update into the record cache of store `index` (which must have one, see
+    /// [`StateManager::caching`]; without one, the update is written through). Returns whether
+    /// the thread's cache budget is now exceeded: the caller then flushes the store.
+    pub(crate) fn put_cached(
+        &mut self,
+        index: usize,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: &Headers,
+        out: &mut dyn RecordCollector,
+    ) -> Result<bool, Error> {
+        let Some(c) = &self.slots[index].cache else {
+            self.write_through(index, key, value, timestamp, out)?;
+            return Ok(false);
+        };
+        cache::insert(c, &self.budget, key, value, timestamp, headers);
+        self.dirty = true;
+        Ok(self.budget.exceeded())
+    }
+
+    /// Whether any record cache of the task holds updates.
+    pub(crate) fn has_cached(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.cache.as_ref().is_some_and(|c| !c.read().is_empty()))
+    }
+
+    /// Writes the record cache of store `index` to the store and its changelog, in key order,
+    /// and empties it. Returns the updates written, for the caller to forward. With
+    /// `skip_unchanged`, an update whose value equals the stored one is neither written nor
+    /// returned.
+    pub(crate) fn flush_cache(
+        &mut self,
+        index: usize,
+        skip_unchanged: bool,
+        out: &mut dyn RecordCollector,
+    ) -> Result<Vec<(Vec<u8>, CacheEntry)>, Error> {
+        let Some(c) = self.slots[index].cache.clone() else {
+            return Ok(Vec::new());
+        };
+        // The cache stays locked (and readable through it, for queries) until every entry is
+        // in the store, so that no reader sees a key go back to its older value meanwhile.
+        let mut guard = c.write();
+        if guard.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut written = Vec::with_capacity(guard.len());
+        for (key, entry) in guard.iter() {
+            if skip_unchanged && self.get_stored(index, key)?.as_deref() == entry.value.as_deref() {
+                written.push(false);
+                continue;
+            }
+            self.write_through(index, key, entry.value.as_deref(), entry.timestamp, out)?;
+            written.push(true);
+        }
+        let entries = cache::take_locked(&mut guard, &self.budget);
+        Ok(entries
+            .into_iter()
+            .zip(written)
+            .filter_map(|(entry, w)| w.then_some(entry))
+            .collect())
+    }
+
+    fn write_through(
         &mut self,
         index: usize,
         key: &[u8],
@@ -292,7 +399,9 @@ impl StateManager {
                 }
             }
             SlotData::Redb { cache, .. } => {
-                cache.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+                cache
+                    .write()
+                    .insert(key.to_vec(), value.map(<[u8]>::to_vec));
             }
         }
         if let Some(changelog) = &slot.changelog {
@@ -309,7 +418,8 @@ impl StateManager {
         Ok(())
     }
 
-    /// Key-value pairs with keys in the given bounds, in key order, at most `limit`.
+    /// Key-value pairs with keys in the given bounds, in key order, at most `limit` (through
+    /// the store's record cache).
     pub(crate) fn range(
         &self,
         index: usize,
@@ -317,55 +427,36 @@ impl StateManager {
         upper: Bound<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Bytes2>, Error> {
-        match &self.slots[index].data {
-            SlotData::Memory(map) => Ok(map
-                .read()
-                .range::<[u8], _>((lower, upper))
-                .take(limit)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()),
+        let slot = &self.slots[index];
+        let cached = slot.cache.as_ref().map(|c| c.read());
+        let over_cache = cached.iter().flat_map(|c| {
+            c.range::<[u8], _>((lower, upper))
+                .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
+        });
+        match &slot.data {
+            SlotData::Memory(map) => {
+                let map = map.read();
+                let stored = map
+                    .range::<[u8], _>((lower, upper))
+                    .map(|(k, v)| Ok((k.clone(), v.clone())));
+                Overlay::new(stored, over_cache).take(limit).collect()
+            }
             SlotData::Redb { cache, .. } => {
-                let table = self.table(index)?;
-                let mut stored = table
+                let stored = self
+                    .table(index)?
                     .range::<&[u8]>((lower, upper))
                     .map_err(|e| self.err(index, StoreError::redb(e)))?
-                    .peekable();
-                let mut cached = cache.range::<[u8], _>((lower, upper)).peekable();
-                let mut out = Vec::new();
-                while out.len() < limit {
-                    let next_stored = match stored.peek() {
-                        Some(Ok((k, _))) => Some(k.value().to_vec()),
-                        Some(Err(_)) => {
-                            if let Some(Err(e)) = stored.next() {
-                                return Err(self.err(index, StoreError::redb(e)));
-                            }
-                            None
-                        }
-                        None => None,
-                    };
-                    let next_cached = cached.peek().map(|(k, _)| (*k).clone());
-                    match (next_stored, next_cached) {
-                        (None, None) => break,
-                        (Some(sk), ck) if ck.as_ref().is_none_or(|ck| sk < *ck) => {
-                            if let Some(Ok((k, v))) = stored.next() {
-                                out.push((k.value().to_vec(), v.value().to_vec()));
-                            }
-                            let _ = sk;
-                        }
-                        (sk, Some(ck)) => {
-                            if sk.as_ref() == Some(&ck) {
-                                stored.next();
-                            }
-                            if let Some((k, v)) = cached.next()
-                                && let Some(v) = v
-                            {
-                                out.push((k.clone(), v.clone()));
-                            }
-                        }
-                        (Some(_), None) => unreachable!("covered by the guard above"),
-                    }
-                }
-                Ok(out)
+                    .map(|r| {
+                        r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                            .map_err(|e| self.err(index, StoreError::redb(e)))
+                    });
+                let pending = cache.read();
+                let over_pending = pending
+                    .range::<[u8], _>((lower, upper))
+                    .map(|(k, v)| (k.as_slice(), v.as_deref()));
+                Overlay::new(Overlay::new(stored, over_pending), over_cache)
+                    .take(limit)
+                    .collect()
             }
         }
     }
@@ -479,12 +570,13 @@ impl StateManager {
             return Ok(());
         };
         let txn = db.db.begin_write().map_err(|e| self.task_err(e))?;
-        for slot in &mut self.slots {
-            if let SlotData::Redb { table, cache } = &mut slot.data {
+        for slot in &self.slots {
+            if let SlotData::Redb { table, cache } = &slot.data {
                 let mut t = txn
                     .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
                     .map_err(|e| Error::store(slot.def.name.clone(), StoreError::redb(e)))?;
-                for (k, v) in std::mem::take(cache) {
+                // Cleared only once committed, so that queries never miss a write meanwhile.
+                for (k, v) in cache.read().iter() {
                     let r = match v {
                         Some(v) => t.insert(k.as_slice(), v.as_slice()).map(|_| ()),
                         None => t.remove(k.as_slice()).map(|_| ()),
@@ -509,7 +601,13 @@ impl StateManager {
                 .map_err(|e| self.task_err(e))?;
         }
         txn.commit().map_err(|e| self.task_err(e))?;
-        self.refresh_read()
+        self.refresh_read()?;
+        for slot in &self.slots {
+            if let SlotData::Redb { cache, .. } = &slot.data {
+                cache.write().clear();
+            }
+        }
+        Ok(())
     }
 
     /// Handles for interactive queries of every shard.
@@ -517,15 +615,20 @@ impl StateManager {
         self.slots
             .iter()
             .map(|slot| {
-                let handle = match &slot.data {
-                    SlotData::Memory(map) => QueryHandle::Memory(map.clone()),
-                    SlotData::Redb { table, .. } => match &self.db {
-                        Some(db) => QueryHandle::Redb {
+                let base = match &slot.data {
+                    SlotData::Memory(map) => QueryBase::Memory(map.clone()),
+                    SlotData::Redb { table, cache } => match &self.db {
+                        Some(db) => QueryBase::Redb {
                             db: db.db.clone(),
                             table: table.clone(),
+                            pending: cache.clone(),
                         },
-                        None => QueryHandle::Memory(Arc::default()),
+                        None => QueryBase::Memory(Arc::default()),
                     },
+                };
+                let handle = QueryHandle {
+                    base,
+                    cache: slot.cache.clone(),
                 };
                 (slot.def.name.clone(), handle)
             })

@@ -154,13 +154,14 @@ impl StateManager {
                 }
             }
             SlotData::Redb { cache, .. } => {
+                let mut cache = cache.write();
                 for (k, v) in data {
                     cache.insert(k, v);
                 }
             }
         }
         if let SlotData::Redb { cache, .. } = &self.slots[index].data
-            && cache.len() >= RESTORE_CHUNK
+            && cache.read().len() >= RESTORE_CHUNK
         {
             self.persist(false)?;
         }
@@ -282,7 +283,7 @@ impl StateManager {
         match &mut self.slots[index].data {
             SlotData::Memory(map) => map.write().clear(),
             SlotData::Redb { table, cache } => {
-                cache.clear();
+                cache.write().clear();
                 let table = table.clone();
                 if let Some(db) = &self.db {
                     let txn = db.db.begin_write().map_err(|e| self.task_err(e))?;
