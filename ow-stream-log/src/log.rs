@@ -26,6 +26,9 @@ use crate::topic::{self, Topic};
 use crate::txn::Coordinator;
 
 const LOCK_FILE: &str = "LOCK";
+/// How long [`Log::open`] waits for a lock that this process itself seems to hold (see
+/// `acquire_lock`).
+const OWN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 const CLEAN_MARKER: &str = "CLEAN_SHUTDOWN";
 const TOPICS_DIR: &str = "topics";
 const STAGING_DIR: &str = "staging";
@@ -158,7 +161,10 @@ impl Log {
     /// interrupted compactions finished.
     ///
     /// Fails with [`LogError::Locked`] if another `Log`, in this process or
-    /// another, has the directory open.
+    /// another, has the directory open. (When the lock's holder is this process,
+    /// the open first waits up to half a second: a `Log` just dropped can look
+    /// locked while a child process that another thread is spawning still holds
+    /// a copy of the lock's file descriptor.)
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).at(&dir)?;
@@ -808,15 +814,26 @@ fn acquire_lock(dir: &Path) -> Result<File, LogError> {
         .truncate(false)
         .open(&path)
         .at(&path)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let pid = fs::read_to_string(&path)
-                .ok()
-                .and_then(|s| s.trim().parse().ok());
-            return Err(LogError::Locked { path, pid });
+    // A `flock` belongs to the open file description, and a child process spawned by another
+    // thread of this process holds a copy of it between its fork and its exec. So a `Log` of
+    // this process that was just dropped can still look locked for a moment: when the pid in the
+    // file is ours, wait a little for such a child before reporting the lock.
+    let deadline = std::time::Instant::now() + OWN_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                let pid: Option<u32> = fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                if pid == Some(std::process::id()) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+                return Err(LogError::Locked { path, pid });
+            }
+            Err(TryLockError::Error(e)) => return Err(LogError::io(&path, e)),
         }
-        Err(TryLockError::Error(e)) => return Err(LogError::io(&path, e)),
     }
     let pid = format!("{}\n", std::process::id());
     file.set_len(0)
