@@ -23,11 +23,15 @@ async fn a_looked_up_player_shows_stats_then_deltas_and_daily_sums() {
     let (status, _) = pipeline.get(&format!("/players/{PLAYER}")).await;
     assert_eq!(status, 200);
     let first = eventually(
-        "the first snapshot's stats",
+        "the first snapshot's stats and profile",
         Duration::from_secs(120),
         || async {
             let (_, body) = pipeline.get(&format!("/api/players/{PLAYER}")).await;
-            web_stat(&body, "all-heroes", "game", "games_played").map(|_| body)
+            // Stats and profile come from different topics and stores: wait for both.
+            let profile_ready = body["profile"]["username"].is_string();
+            web_stat(&body, "all-heroes", "game", "games_played")
+                .filter(|_| profile_ready)
+                .map(|_| body)
         },
     )
     .await;
