@@ -92,6 +92,36 @@ impl Broker {
         started.elapsed()
     }
 
+    /// Kills it with SIGKILL, as a crash or a pulled plug would (its connections drop at once;
+    /// SQLite keeps what it committed), and waits until its port is closed; returns how long
+    /// that took. Outages are made this way rather than with [`Broker::stop`]: during its
+    /// SIGTERM shutdown tansu 0.6.0 keeps connections open with its storage already gone and
+    /// answers produces with `UNKNOWN_SERVER_ERROR`, an error librdkafka does not retry
+    /// (RELIABILITY.md).
+    ///
+    /// # Panics
+    /// When it was not running, or its port is still open after 10 s.
+    pub fn kill(&mut self) -> Duration {
+        let started = Instant::now();
+        let pid = self.pid.take().expect("the broker runs");
+        // SAFETY: no memory effects; the pid is the broker this value started (from its pid
+        // file), not yet stopped.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "tansu still answers 10 s after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(self.dir.join("tansu.pid"));
+        tracing::info!(port = self.port, pid, "tansu killed");
+        started.elapsed()
+    }
+
     /// Starts it again on the same directory and port (its data and topics are kept).
     pub fn restart(&mut self) {
         self.run_start();

@@ -284,6 +284,14 @@ pub struct StreamsConfig {
     pub deserialization_errors: OnError,
     /// Policy for records a processor fails on.
     pub processing_errors: OnError,
+    /// How long a stream thread waits for an unreachable schema registry (connection refused,
+    /// timeouts, 408/429/5xx answers) when it needs a schema it has not loaded yet, retrying
+    /// with backoff. Such a record is not bad, so neither error policy applies to it: the
+    /// thread waits, and when the registry is still away after this long it fails with
+    /// [`Error::Registry`](crate::Error::Registry) (and [`ThreadFailurePolicy`] decides what
+    /// follows). Schemas already loaded need no registry. Default 60 s, well under the
+    /// consumer's `max.poll.interval.ms` (300 s).
+    pub schema_registry_wait: Duration,
     /// Default store backend.
     pub default_store: StoreBackend,
     /// Most records taken from the consumer in one batch.
@@ -330,6 +338,9 @@ pub const LAGGING_PARTITION_WAIT: Duration = Duration::from_secs(2);
 /// partitions (see [`StreamsConfig::max_task_idle`]).
 pub const MAX_BUFFERED_PER_PARTITION: usize = 10_000;
 
+/// The default of [`StreamsConfig::schema_registry_wait`].
+pub const DEFAULT_SCHEMA_REGISTRY_WAIT: Duration = Duration::from_secs(60);
+
 impl StreamsConfig {
     /// A configuration with the library's defaults: state in `./.ow-state`, commits every
     /// second, one stream thread, dead-letter topic for bad records, persistent stores, a
@@ -345,6 +356,7 @@ impl StreamsConfig {
             num_stream_threads: 1,
             deserialization_errors: OnError::DeadLetter,
             processing_errors: OnError::DeadLetter,
+            schema_registry_wait: DEFAULT_SCHEMA_REGISTRY_WAIT,
             default_store: StoreBackend::Persistent,
             max_poll_records: 1000,
             internal_topic_partitions: None,
@@ -395,6 +407,22 @@ impl StreamsConfig {
     /// Sets the default store backend.
     pub fn with_default_store(mut self, store: StoreBackend) -> Self {
         self.default_store = store;
+        self
+    }
+
+    /// Sets how long a stream thread waits for an unreachable schema registry
+    /// ([`StreamsConfig::schema_registry_wait`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ow_stream_core::config::{Backend, StreamsConfig};
+    ///
+    /// let config = StreamsConfig::new("app", Backend::kafka("localhost:9092"))
+    ///     .with_schema_registry_wait(Duration::from_secs(120));
+    /// assert_eq!(config.schema_registry_wait, Duration::from_secs(120));
+    /// ```
+    pub fn with_schema_registry_wait(mut self, wait: Duration) -> Self {
+        self.schema_registry_wait = wait;
         self
     }
 

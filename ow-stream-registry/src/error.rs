@@ -134,6 +134,34 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// Whether the error says the registry is away for now rather than that the request is
+    /// wrong: it could not be reached ([`RegistryError::Unreachable`]), or it answered 408,
+    /// 429 or a 5xx. Asking again later may work; stream threads wait for it (see
+    /// `StreamsConfig::schema_registry_wait` in ow-stream-core) instead of treating the record
+    /// as bad.
+    ///
+    /// ```
+    /// use ow_stream_registry::RegistryError;
+    ///
+    /// assert!(!RegistryError::SchemaNotFound { id: 7 }.is_transient());
+    /// let busy = RegistryError::Http {
+    ///     url: "http://registry:8081".into(),
+    ///     status: 503,
+    ///     code: 50003,
+    ///     message: "forwarding failed".into(),
+    /// };
+    /// assert!(busy.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. } => true,
+            RegistryError::Http { status, .. } => {
+                *status == 408 || *status == 429 || (500..600).contains(status)
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         RegistryError::Io {
             path: path.into(),

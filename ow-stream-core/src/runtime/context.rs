@@ -3,6 +3,7 @@
 //! [`ProcessorContext`](crate::processor::ProcessorContext).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -34,6 +35,8 @@ pub(crate) struct AppEnv {
     pub(crate) dead_letter_topic: Arc<str>,
     pub(crate) deserialization_errors: OnError,
     pub(crate) processing_errors: OnError,
+    /// [`StreamsConfig::schema_registry_wait`](crate::config::StreamsConfig::schema_registry_wait).
+    pub(crate) registry_wait: Duration,
     pub(crate) blocker: Box<dyn Blocker>,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -69,7 +72,7 @@ impl TaskCx<'_> {
         for _ in 0..3 {
             match serde.deserialize(ctx, bytes) {
                 Err(SerdeError::SchemaNotLoaded { id }) => {
-                    self.env.blocker.block_on_schema(serde.load_schema(id))?
+                    self.wait_for_registry(|| serde.load_schema(id))?
                 }
                 other => return other,
             }
@@ -89,15 +92,53 @@ impl TaskCx<'_> {
         match serde.serialize_into(ctx, value, out) {
             Err(SerdeError::NotPrepared { .. }) => {
                 out.truncate(start);
-                self.env.blocker.block_on_schema(serde.prepare(ctx))?;
+                self.wait_for_registry(|| serde.prepare(ctx))?;
                 serde.serialize_into(ctx, value, out)
             }
             other => other,
         }
     }
 
+    /// Runs a registry call (a schema load, a registration) to completion, trying again with
+    /// backoff while the registry is unreachable, for at most the configured
+    /// [`AppEnv::registry_wait`]; the stream thread waits meanwhile.
+    fn wait_for_registry<'s>(
+        &self,
+        call: impl Fn() -> futures::future::BoxFuture<'s, Result<(), SerdeError>>,
+    ) -> Result<(), SerdeError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let mut attempts = 0u32;
+        loop {
+            match self.env.blocker.block_on_schema(call()) {
+                Err(SerdeError::Registry(e))
+                    if e.is_transient() && started.elapsed() + pause < self.env.registry_wait =>
+                {
+                    attempts += 1;
+                    if attempts == 1 || attempts.is_multiple_of(10) {
+                        tracing::warn!(
+                            task = %self.task, error = %e, waited = ?started.elapsed(),
+                            "the schema registry is away; waiting for it before going on"
+                        );
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Applies the deserialization-error policy to the current input record.
+    ///
+    /// A schema registry that stayed unreachable for the whole
+    /// [`AppEnv::registry_wait`] says nothing about the record: that fails the thread
+    /// with [`Error::Registry`] instead of dead-lettering or skipping a good record.
     pub(crate) fn deserialization_error(&mut self, error: SerdeError) -> Result<(), Error> {
+        let error = match error {
+            SerdeError::Registry(e) if e.is_transient() => return Err(Error::Registry(e)),
+            other => other,
+        };
         let Some(input) = self.input else {
             return Err(Error::Closed {
                 reason: format!("decode error outside of a record: {error}"),

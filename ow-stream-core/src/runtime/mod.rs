@@ -204,6 +204,7 @@ impl Streams {
             dead_letter_topic: config.dead_letter_topic().into(),
             deserialization_errors: config.deserialization_errors,
             processing_errors: config.processing_errors,
+            registry_wait: config.schema_registry_wait,
             blocker: Box::new(blocker),
             metrics: Arc::new(Metrics::default()),
         };

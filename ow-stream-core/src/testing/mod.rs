@@ -378,6 +378,7 @@ impl TopologyTestDriver {
             dead_letter_topic: format!("{app}-dlq").into(),
             deserialization_errors: config.deserialization_errors,
             processing_errors: config.processing_errors,
+            registry_wait: crate::config::DEFAULT_SCHEMA_REGISTRY_WAIT,
             blocker: Box::new(OwnBlocker),
             metrics: Arc::new(Metrics::default()),
         };

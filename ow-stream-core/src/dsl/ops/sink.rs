@@ -9,7 +9,7 @@ use crate::processor::node::{Children, Node, OpSpec};
 use crate::record::Record;
 use crate::runtime::collector::OutRecord;
 use crate::runtime::context::TaskCx;
-use crate::serde::{Serde, SerdeContext};
+use crate::serde::{Serde, SerdeContext, SerdeError};
 use crate::state::changelog::{PROVENANCE_HEADER, encode_provenance};
 use crate::topic::Topic;
 use crate::topology::{NodeKind, TopicRef};
@@ -53,6 +53,12 @@ fn pick_partition<K: Data, V: Data>(
         SinkPartitioner::Encoded(f) => {
             buf.clear();
             if let Err(e) = f(&record.key, &record.value, cx, buf) {
+                let e = match e {
+                    SerdeError::Registry(e) if e.is_transient() => {
+                        return Err(Err(Error::Registry(e)));
+                    }
+                    other => other,
+                };
                 let error = Error::Serialize {
                     topic: topic.clone(),
                     source: e,
@@ -95,6 +101,11 @@ impl<K: Data, V: Data> Node<K, V> for SinkNode<K, V> {
                 )
             });
         if let Err(e) = encoded {
+            // A registry still away after the wait fails the thread: the record is not bad.
+            let e = match e {
+                SerdeError::Registry(e) if e.is_transient() => return Err(Error::Registry(e)),
+                other => other,
+            };
             let error = Error::Serialize {
                 topic: self.topic.clone(),
                 source: e,

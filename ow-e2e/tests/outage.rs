@@ -49,7 +49,7 @@ async fn the_pipeline_rides_out_a_30_s_broker_outage() {
     // The outage.
     let hits_before = pipeline.overfast.total_hits();
     let down_at = Instant::now();
-    pipeline.broker.stop();
+    pipeline.broker.kill();
     let health = eventually(
         "/healthz reports the outage",
         Duration::from_secs(30),
@@ -102,7 +102,10 @@ async fn the_pipeline_rides_out_a_30_s_broker_outage() {
     .await;
     // A clean stop of the producer: everything it fetched is written.
     assert!(
-        pipeline.producer.terminate(Duration::from_secs(30)).is_some(),
+        pipeline
+            .producer
+            .terminate(Duration::from_secs(30))
+            .is_some(),
         "the producer did not stop on SIGTERM"
     );
     let mut compared = 0;
@@ -110,17 +113,35 @@ async fn the_pipeline_rides_out_a_30_s_broker_outage() {
         let hits = u32::try_from(pipeline.overfast.hits(player)).unwrap();
         assert!(hits < SNAPSHOTS, "{player}: the sequence ran out");
         let expected = bodies::body_stat(hits - 1, "all-heroes", "game", "games_played").unwrap();
-        eventually(
-            &format!("{player} shows the last served snapshot ({expected} games)"),
+        let first = bodies::body_stat(0, "all-heroes", "game", "games_played").unwrap();
+        let (day_games, day_deltas) = eventually(
+            &format!(
+                "{player} shows the last served snapshot ({expected} games) and {} deltas",
+                hits - 1
+            ),
             Duration::from_secs(120),
             || async {
                 let (_, body) = pipeline.get(&format!("/api/players/{player}")).await;
                 let games = web_stat(&body, "all-heroes", "game", "games_played")?;
                 assert!(games <= expected, "{player}: {games} > {expected}");
-                (games == expected).then_some(())
+                let days = body["history"]["platforms"]["pc"]["competitive"].as_object()?;
+                let day_games: f64 = days
+                    .values()
+                    .filter_map(|d| d["games_played"].as_f64())
+                    .sum();
+                let day_deltas: u64 = days
+                    .values()
+                    .filter_map(|d| d["delta_count"].as_u64())
+                    .sum();
+                (games == expected && day_deltas >= u64::from(hits - 1))
+                    .then_some((day_games, day_deltas))
             },
         )
         .await;
+        // Every snapshot served made it through: one delta per snapshot after the first, and
+        // the daily sums add up to the whole change.
+        assert_eq!(day_deltas, u64::from(hits - 1), "{player}: deltas");
+        assert_eq!(day_games, expected - first, "{player}: daily sums");
         compared += 1;
     }
     let exited: Vec<String> = pipeline
@@ -133,7 +154,7 @@ async fn the_pipeline_rides_out_a_30_s_broker_outage() {
         assert_eq!(p.starts(), 1, "{} was restarted", p.name());
     }
     println!(
-        "e2e summary: scenario 3 (broker outage): broker down {:.0} s (the web reported it after {:.1} s), every stage reconnected by itself, {compared} players' last snapshots all arrived",
+        "e2e summary: scenario 3 (broker outage): broker down {:.0} s (the web reported it after {:.1} s), every stage reconnected by itself, {compared} players' last snapshots, every delta and daily sum arrived",
         outage.as_secs_f64(),
         detected_after.as_secs_f64()
     );
