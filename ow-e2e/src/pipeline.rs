@@ -22,6 +22,8 @@ pub struct Options {
     pub processors: usize,
     /// Extra arguments of `ow-producer`.
     pub producer_args: Vec<String>,
+    /// Extra arguments of every `ow-processor`.
+    pub processor_args: Vec<String>,
     /// Extra arguments of `ow-web`.
     pub web_args: Vec<String>,
     /// `--commit-interval-ms` of every stage.
@@ -38,6 +40,7 @@ impl Default for Options {
             partitions: 2,
             processors: 1,
             producer_args: Vec::new(),
+            processor_args: Vec::new(),
             web_args: Vec::new(),
             commit_interval_ms: 200,
             profiles: Vec::new(),
@@ -147,7 +150,8 @@ impl Pipeline {
         let processors: Vec<Process> = (1..=options.processors)
             .map(|i| {
                 let name = format!("processor-{i}");
-                let args = common(&name);
+                let mut args = common(&name);
+                args.extend(options.processor_args.iter().cloned());
                 Process::start(
                     Spec {
                         name,
@@ -160,16 +164,17 @@ impl Pipeline {
             .collect();
 
         let mut producer_args = common("producer");
-        producer_args.extend([
-            "--overfast-url".into(),
-            overfast.url(),
-            "--overfast-rate".into(),
-            "100".into(),
-            "--overfast-burst".into(),
-            "100".into(),
-            "--overfast-concurrency".into(),
-            "8".into(),
-        ]);
+        producer_args.extend(["--overfast-url".into(), overfast.url()]);
+        // The harness's OverFast client settings, unless the scenario sets its own.
+        for (flag, value) in [
+            ("--overfast-rate", "100"),
+            ("--overfast-burst", "100"),
+            ("--overfast-concurrency", "8"),
+        ] {
+            if !options.producer_args.iter().any(|a| a == flag) {
+                producer_args.extend([flag.into(), value.into()]);
+            }
+        }
         producer_args.extend(options.producer_args.iter().cloned());
         let producer = Process::start(
             Spec {
