@@ -17,6 +17,17 @@
 //! directory and is killed when the pipeline is dropped, whether the test passed or not; a
 //! failing test prints the end of every log and keeps the run directory.
 //!
+//! The scenarios (issue 10; figures in RELIABILITY.md):
+//!
+//! | file | scenario |
+//! |---|---|
+//! | `tests/lookup.rs` | 1. a player looked up through the web: stats, then deltas and daily sums |
+//! | `tests/kills.rs` | 2. two processors in one group, 20 SIGKILLs, results equal a run without |
+//! | `tests/outage.rs` | 3. the broker killed for 30 s: every stage reconnects, nothing lost |
+//! | `tests/poison.rs` | 4. 10,000 poison records: all dead-lettered with provenance, good ones through |
+//! | `tests/hostile.rs` | 5. 100 hostile battletags: each a 4xx, no OverFast request |
+//! | `tests/registry_outage.rs` | 6. the registry killed for 30 s: cached schemas carry on |
+//!
 //! Every function of the harness panics, with a message saying what failed, when a part does
 //! not start or answer: it exists for tests.
 
