@@ -288,7 +288,7 @@ pub struct StreamsConfig {
     /// timeouts, 408/429/5xx answers) when it needs a schema it has not loaded yet, retrying
     /// with backoff. Such a record is not bad, so neither error policy applies to it: the
     /// thread waits, and when the registry is still away after this long it fails with
-    /// [`Error::Registry`](crate::Error::Registry) (and [`ThreadFailurePolicy`] decides what
+    /// [`Error::Registry`] (and [`ThreadFailurePolicy`] decides what
     /// follows). Schemas already loaded need no registry. Default 60 s, well under the
     /// consumer's `max.poll.interval.ms` (300 s).
     pub schema_registry_wait: Duration,
