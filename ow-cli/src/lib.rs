@@ -89,7 +89,9 @@ pub struct StreamsArgs {
     #[arg(long, env = "OW_PROCESSING_GUARANTEE", value_name = "GUARANTEE", value_parser = parse_guarantee)]
     pub processing_guarantee: Option<ProcessingGuarantee>,
 
-    /// Prefix prepended to every topic name (a namespace, e.g. `staging.`).
+    /// Prefix prepended to every topic name and to the stage's application id (a namespace,
+    /// e.g. `staging.`): with it, the consumer groups, internal topics and state directories
+    /// of two namespaces on one cluster are apart too.
     #[arg(long, env = "OW_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
 
@@ -114,14 +116,37 @@ impl StreamsArgs {
         self.to_config_with(application_id, backend)
     }
 
-    /// A library configuration for `application_id` on the given backend (with `--threads`
-    /// stream threads; the topic prefix is the application's to apply to its topic names).
+    /// The application id of the stage `base` in this namespace: `--topic-prefix` followed by
+    /// `base` (`staging.ow-processor`). Its consumer group, its internal topics
+    /// (`<application id>-<store>-changelog`, …) and its state directory carry the prefix as
+    /// the stage's own topics do, which is also what the topic manifest creates when
+    /// `ow-admin create-topics` applies the prefix.
+    ///
+    /// ```
+    /// use clap::Parser;
+    ///
+    /// #[derive(Parser)]
+    /// struct Args {
+    ///     #[command(flatten)]
+    ///     streams: ow_cli::StreamsArgs,
+    /// }
+    ///
+    /// let args = Args::parse_from(["app", "--topic-prefix", "staging."]);
+    /// assert_eq!(args.streams.application_id("ow-processor"), "staging.ow-processor");
+    /// ```
+    pub fn application_id(&self, base: &str) -> String {
+        format!("{}{base}", self.topic_prefix)
+    }
+
+    /// A library configuration for the stage `application_id` on the given backend (with
+    /// `--threads` stream threads). The application id gets the topic prefix
+    /// ([`StreamsArgs::application_id`]); the topic names are the application's to prefix.
     pub fn to_config_with(
         &self,
         application_id: &str,
         backend: Backend,
     ) -> Result<StreamsConfig, Error> {
-        let mut config = StreamsConfig::new(application_id, backend)
+        let mut config = StreamsConfig::new(self.application_id(application_id), backend)
             .with_state_dir(&self.state_dir)
             .with_commit_interval(Duration::from_millis(self.commit_interval_ms.max(1)))
             .with_stream_threads(self.threads)
@@ -275,8 +300,13 @@ mod tests {
             "--topic-prefix",
             "staging.",
         ]);
-        assert_eq!(args.streams.to_config("a").unwrap().num_stream_threads, 3);
+        let config = args.streams.to_config("a").unwrap();
+        assert_eq!(config.num_stream_threads, 3);
         assert_eq!(args.streams.topic_prefix, "staging.");
+        // The namespace covers the application id (its group, internal topics, state).
+        assert_eq!(config.application_id, "staging.a");
+        let args = Args::parse_from(["x", "--topic-prefix", "bad prefix/"]);
+        assert!(args.streams.to_config("a").is_err());
         assert!(Args::try_parse_from(["x", "--threads", "many"]).is_err());
     }
 

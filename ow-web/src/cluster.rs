@@ -178,6 +178,7 @@ pub struct ClusterPipeline {
     requests: String,
     raw: String,
     outputs: Vec<String>,
+    group_prefix: String,
     clock: crate::Clock,
 }
 
@@ -199,8 +200,16 @@ impl ClusterPipeline {
             requests: requests.into(),
             raw: raw.into(),
             outputs,
+            group_prefix: String::new(),
             clock: crate::system_clock(),
         }
+    }
+
+    /// The namespace (`--topic-prefix`) the producer's and the processor's application ids
+    /// carry, so that their consumer groups are found (none by default).
+    pub fn with_group_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.group_prefix = prefix.into();
+        self
     }
 }
 
@@ -212,11 +221,13 @@ impl PipelineSource for ClusterPipeline {
         let elsewhere = StageState::Failed {
             reason: ELSEWHERE.into(),
         };
-        let producer = StageView::new("producer", ow_producer::APPLICATION_ID)
+        let producer_group = format!("{}{}", self.group_prefix, ow_producer::APPLICATION_ID);
+        let processor_group = format!("{}{}", self.group_prefix, ow_processor::APPLICATION_ID);
+        let producer = StageView::new("producer", &producer_group)
             .with_state(elsewhere.clone())
             .with_reads([self.requests.clone()])
             .with_writes([self.raw.clone()]);
-        let processor = StageView::new("processor", ow_processor::APPLICATION_ID)
+        let processor = StageView::new("processor", &processor_group)
             .with_state(elsewhere)
             .with_reads([self.raw.clone()])
             .with_writes(self.outputs.clone());
@@ -232,7 +243,7 @@ impl PipelineSource for ClusterPipeline {
         view = view.with_group(
             group_view(
                 admin,
-                ow_producer::APPLICATION_ID,
+                &producer_group,
                 "producer",
                 std::slice::from_ref(&self.requests),
             )
@@ -241,7 +252,7 @@ impl PipelineSource for ClusterPipeline {
         view = view.with_group(
             group_view(
                 admin,
-                ow_processor::APPLICATION_ID,
+                &processor_group,
                 "processor",
                 std::slice::from_ref(&self.raw),
             )

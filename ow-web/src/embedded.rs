@@ -131,6 +131,7 @@ impl EmbeddedStack {
             producer_writes: vec![producer_topics.raw.name().to_string()],
             processor: processor.clone(),
             web: web.streams().clone(),
+            producer_group: config.streams.application_id(PRODUCER),
             clock: crate::system_clock(),
         });
         Ok(EmbeddedStack {
@@ -260,6 +261,8 @@ pub struct EmbeddedPipeline {
     producer_writes: Vec<String>,
     processor: Arc<ow_processor::Processor>,
     web: Arc<Streams>,
+    /// The producer's application id (with the topic prefix), its consumer group.
+    producer_group: String,
     clock: crate::Clock,
 }
 
@@ -278,7 +281,7 @@ impl EmbeddedPipeline {
         } else {
             StageState::Running
         };
-        StageView::new("producer", PRODUCER)
+        StageView::new("producer", &self.producer_group)
             .with_state(state)
             .with_reads(self.producer_reads.clone())
             .with_writes(self.producer_writes.clone())
@@ -299,14 +302,17 @@ impl PipelineSource for EmbeddedPipeline {
         }
         let admin = &self.admin;
         let reads = &self.producer_reads;
-        view = view.with_group(group_view(admin, PRODUCER, "producer", reads).await?);
+        let producer = &self.producer_group;
+        view = view.with_group(group_view(admin, producer, "producer", reads).await?);
         if let Some(tracker) = self.producer.tracker_group() {
             view = view.with_group(group_view(admin, tracker, "producer", reads).await?);
         }
         let processor = sources(&self.processor.streams().describe());
-        view = view.with_group(group_view(admin, PROCESSOR, "processor", &processor).await?);
+        let group = &self.processor.streams().config().application_id;
+        view = view.with_group(group_view(admin, group, "processor", &processor).await?);
         let web = sources(&self.web.describe());
-        view = view.with_group(group_view(admin, WEB, "web", &web).await?);
+        let group = &self.web.config().application_id;
+        view = view.with_group(group_view(admin, group, "web", &web).await?);
         Ok(view)
     }
 }

@@ -193,14 +193,17 @@ async fn run_stage(
     ]
     .map(str::to_string)
     .to_vec();
-    let pipeline = Arc::new(crate::cluster::ClusterPipeline::new(
-        ow_stream_core::admin::Admin::new(&streams_config_for_admin)?,
-        registry.clone(),
-        stage.streams().clone(),
-        stage.topics().requests.name(),
-        processor_topics.raw.name(),
-        outputs,
-    ));
+    let pipeline = Arc::new(
+        crate::cluster::ClusterPipeline::new(
+            ow_stream_core::admin::Admin::new(&streams_config_for_admin)?,
+            registry.clone(),
+            stage.streams().clone(),
+            stage.topics().requests.name(),
+            processor_topics.raw.name(),
+            outputs,
+        )
+        .with_group_prefix(&config.streams.topic_prefix),
+    );
     let state = AppState::new(
         Arc::new(stage.repository()?),
         Arc::new(ProducerRequests::new(

@@ -230,3 +230,70 @@ async fn a_player_looked_up_on_the_embedded_stack() {
     drop(router);
     stack.close().await.unwrap();
 }
+
+/// `--topic-prefix` is a namespace for the whole stack: every topic, and every stage's
+/// application id (so its consumer group, internal topics and state directory), carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_prefix_namespaces_topics_groups_and_state() {
+    let overfast = FixtureServer::with_samples().await.unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "ow-web".to_string(),
+        "--state-dir".into(),
+        state.path().to_str().unwrap().into(),
+        "--overfast-url".into(),
+        overfast.url(),
+        "--commit-interval-ms".into(),
+        "100".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    args.extend(["--topic-prefix".into(), "staging.".into()]);
+    let config = WebConfig::parse_from(args);
+    let stack = EmbeddedStack::start(&config).await.unwrap();
+    let router = app(stack.app_state(config.settings()).unwrap());
+    let first = get(&router, &format!("/players/{PLAYER}")).await;
+    assert!(first.status.is_success(), "{}", first.status);
+    wait_for_player(&router, "the first snapshot", |j| {
+        j["status"]["has_stats"] == true
+    })
+    .await;
+
+    let pipeline = get(&router, "/api/pipeline").await.json();
+    let mut groups: Vec<&str> = pipeline["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["group"].as_str())
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for group in [
+        "staging.ow-processor",
+        "staging.ow-producer",
+        "staging.ow-web",
+    ] {
+        assert!(groups.contains(&group), "{group} not in {groups:?}");
+    }
+    assert!(
+        groups.iter().all(|g| g.starts_with("staging.")),
+        "a group outside the namespace: {groups:?}"
+    );
+    let topics: Vec<&str> = pipeline["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        topics.contains(&"staging.ow.raw.player-profiles"),
+        "{topics:?}"
+    );
+    assert!(
+        topics.iter().all(|t| t.starts_with("staging.")),
+        "a topic outside the namespace: {topics:?}"
+    );
+    assert!(state.path().join("staging.ow-processor").is_dir());
+    drop(router);
+    stack.close().await.unwrap();
+}
