@@ -521,16 +521,6 @@ impl StreamsConfig {
                 reason: "must be positive".into(),
             });
         }
-        if self.processing_guarantee.is_exactly_once()
-            && matches!(self.backend, Backend::Kafka { .. })
-        {
-            return Err(Error::Config {
-                field: "processing_guarantee",
-                reason: "exactly_once is implemented on the local backend only so far; use \
-                         at_least_once on Kafka"
-                    .into(),
-            });
-        }
         if self.max_poll_records == 0 {
             return Err(Error::Config {
                 field: "max_poll_records",
@@ -578,5 +568,14 @@ mod tests {
             ok.internal_topic("counts", "changelog"),
             "app-1-counts-changelog"
         );
+    }
+
+    #[test]
+    fn exactly_once_validates_on_both_backends() {
+        for backend in [Backend::kafka("h:1"), Backend::local("/tmp/ow")] {
+            let config = StreamsConfig::new("app-1", backend)
+                .with_processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+            assert!(config.validate().is_ok(), "{:?}", config.backend);
+        }
     }
 }
