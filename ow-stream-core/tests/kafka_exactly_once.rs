@@ -334,3 +334,43 @@ async fn a_produce_refused_for_an_old_epoch_fails_the_thread_visibly() {
     assert!(failure.contains("InvalidProducerEpoch"), "{failure}");
     assert_eq!(streams.metrics().stream_thread_failures, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_abort_a_stateless_task_reads_its_input_again() {
+    const N: usize = 300;
+    let cluster = Cluster::new();
+    let app = "eos-rewind";
+    cluster.create("events", PARTITIONS);
+    cluster.create("copies", PARTITIONS);
+    cluster.create(&format!("{app}-dlq"), 1);
+    produce(&cluster, 0, N).await;
+    let b = StreamsBuilder::new();
+    b.stream(&events())
+        .to(&Topic::new("copies", StringSerde, JsonSerde::<i64>::new()));
+    cluster.mock.request_errors(
+        RDKafkaApiKey::EndTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = eos(&cluster, app, dir.path());
+    let mut streams = Streams::new(b.build().unwrap(), config.clone()).unwrap();
+    streams.start().await.unwrap();
+    // The first transaction with records fails to commit: it is aborted, and the thread
+    // seeks back to where its tasks start. Nothing is stored for a stateless task and the
+    // mock keeps no transactional offsets, so that is the beginning: every input is read
+    // twice (once in the aborted transaction), and the copies are written again.
+    wait_for("the input read again", Duration::from_secs(60), || {
+        assert!(streams.failure().is_none(), "{:?}", streams.failure());
+        let m = streams.metrics();
+        m.transactions_aborted >= 1 && m.records_consumed >= 2 * N as u64
+    })
+    .await;
+    // On the mock the aborted copies are visible as well; a read_committed reader of a broker
+    // would see each copy once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while read_all_with(&config, "copies").await.len() < N {
+        assert!(std::time::Instant::now() < deadline, "copies never written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    streams.close().await.unwrap();
+}
