@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::{Cluster, read_all_with, wait_for};
 use ow_stream_core::admin::Admin;
 use ow_stream_core::client::Producer;
-use ow_stream_core::config::{ProcessingGuarantee, StreamsConfig};
+use ow_stream_core::config::{ProcessingGuarantee, StreamsConfig, ThreadFailurePolicy};
 use ow_stream_core::dsl::Materialized;
 use ow_stream_core::runtime::{Streams, StreamsState};
 use ow_stream_core::serde::{JsonSerde, StringSerde};
@@ -311,6 +311,35 @@ async fn a_fenced_producer_fails_the_thread_visibly() {
     assert!(failure.contains("commit transaction"), "{failure}");
     assert!(failure.contains("fenced"), "{failure}");
     assert_eq!(streams.metrics().stream_thread_failures, 1);
+}
+
+/// Under [`ThreadFailurePolicy::ReplaceThread`] the fenced thread is replaced: the new one
+/// initialises the same transactional id again and finishes the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_thread_is_replaced_under_replace_thread() {
+    const N: usize = 500;
+    let cluster = Cluster::new();
+    let app = "eos-replaced";
+    setup(&cluster, app);
+    produce(&cluster, 0, N).await;
+    cluster.mock.request_errors(
+        RDKafkaApiKey::EndTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = eos(&cluster, app, dir.path())
+        .with_thread_failure_policy(ThreadFailurePolicy::ReplaceThread);
+    let streams = start(config.clone()).await;
+    wait_for("the thread replaced", Duration::from_secs(60), || {
+        streams.metrics().stream_threads_replaced >= 1
+    })
+    .await;
+    wait_counted(&streams, N).await;
+    wait_outputs(&config, N).await;
+    let m = streams.metrics();
+    assert_eq!(m.stream_thread_failures, 1, "{m:?}");
+    assert_eq!(streams.state(), StreamsState::Running);
+    streams.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -848,3 +848,34 @@ pub(crate) fn offsets_list(offsets: &[(Arc<str>, i32, i64)]) -> Result<TopicPart
     }
     Ok(tpl)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProcessingGuarantee;
+
+    #[test]
+    fn exactly_once_consumers_read_committed_whatever_is_passed_through() {
+        let alo = StreamsConfig::new("app", Backend::kafka("h:1"))
+            .with_kafka_setting("isolation.level", "read_uncommitted")
+            .with_kafka_setting("transactional.id", "mine");
+        let eos = alo
+            .clone()
+            .with_processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+        for role in [Role::GroupConsumer, Role::AssignConsumer] {
+            let c = client_config(&eos, role, None).unwrap();
+            assert_eq!(c.get("isolation.level"), Some("read_committed"));
+            // At least once leaves the pass-through setting alone, as before.
+            let c = client_config(&alo, role, None).unwrap();
+            assert_eq!(c.get("isolation.level"), Some("read_uncommitted"));
+        }
+        // Transactional ids are the library's under exactly-once (per stream thread); the
+        // typed producer never gets one.
+        assert_eq!(
+            client_config(&eos, Role::Producer, None)
+                .unwrap()
+                .get("transactional.id"),
+            None
+        );
+    }
+}
