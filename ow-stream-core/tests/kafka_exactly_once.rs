@@ -86,14 +86,14 @@ fn expected(n: usize) -> BTreeMap<String, i64> {
     out
 }
 
+/// The counts in the stores; empty while no task hosts them (between an abort and the
+/// re-created tasks, say).
 fn store_counts(streams: &Streams) -> BTreeMap<String, i64> {
     streams
         .key_value_store::<String, i64>("counts")
-        .unwrap()
-        .all()
-        .unwrap()
-        .into_iter()
-        .collect()
+        .and_then(|store| store.all())
+        .map(|all| all.into_iter().collect())
+        .unwrap_or_default()
 }
 
 async fn start(config: StreamsConfig) -> Streams {
@@ -240,6 +240,13 @@ async fn counted_despite(
     let streams = start(config.clone()).await;
     wait_counted(&streams, n).await;
     wait_outputs(&config, n).await;
+    wait_for("a transaction aborted", Duration::from_secs(30), || {
+        streams.metrics().transactions_aborted >= 1
+    })
+    .await;
+    // The stores count before their transaction commits: after the abort they were dropped,
+    // and the re-created tasks answer again, with every event counted once.
+    wait_counted(&streams, n).await;
     (cluster, streams, dir)
 }
 
