@@ -118,6 +118,22 @@ pub enum ProcessingGuarantee {
     /// committed. On the local backend each stream thread has a transactional producer
     /// (`<application_id>-thread-<n>`) on the log.
     ///
+    /// On Kafka each stream thread has a transactional producer too, with `transactional.id`
+    /// `<application_id>-<instance>-thread-<n>`, where `<instance>` is a random id the instance
+    /// keeps in `<state_dir>/<application_id>/kafka-instance-id`. A commit sends the input
+    /// offsets into the transaction with the consumer's group metadata
+    /// (`send_offsets_to_transaction`, which fences a thread that lost its partitions in a
+    /// rebalance), then commits it; the consumer commits no offsets of its own; stream threads,
+    /// restore and the typed consumer read with `isolation.level=read_committed`. A failed
+    /// transaction is aborted and the thread's tasks start again from the last commit; a fatal
+    /// error (the producer fenced) ends the thread, and
+    /// [`ThreadFailurePolicy`] applies. The brokers must support transactions (Kafka 2.5 or
+    /// later for the group-metadata fencing). What the library's tests prove on Kafka is the
+    /// transactional flow and its error handling, on librdkafka's mock cluster, which writes
+    /// no transaction markers and does not store transactional offsets: that read_committed
+    /// readers never see an aborted transaction's records is Kafka's guarantee, not checked
+    /// here against a real broker.
+    ///
     /// The cost: a commit waits for its transaction's markers (one more append per partition
     /// written, and a few fsyncs of the coordinator's file), and read_committed readers see a
     /// thread's output only once it commits, so end-to-end latency grows by up to the commit
@@ -521,16 +537,6 @@ impl StreamsConfig {
                 reason: "must be positive".into(),
             });
         }
-        if self.processing_guarantee.is_exactly_once()
-            && matches!(self.backend, Backend::Kafka { .. })
-        {
-            return Err(Error::Config {
-                field: "processing_guarantee",
-                reason: "exactly_once is implemented on the local backend only so far; use \
-                         at_least_once on Kafka"
-                    .into(),
-            });
-        }
         if self.max_poll_records == 0 {
             return Err(Error::Config {
                 field: "max_poll_records",
@@ -578,5 +584,14 @@ mod tests {
             ok.internal_topic("counts", "changelog"),
             "app-1-counts-changelog"
         );
+    }
+
+    #[test]
+    fn exactly_once_validates_on_both_backends() {
+        for backend in [Backend::kafka("h:1"), Backend::local("/tmp/ow")] {
+            let config = StreamsConfig::new("app-1", backend)
+                .with_processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+            assert!(config.validate().is_ok(), "{:?}", config.backend);
+        }
     }
 }

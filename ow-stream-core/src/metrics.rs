@@ -48,6 +48,9 @@ pub struct Metrics {
     pub duplicates_dropped: Counter,
     /// Commits completed.
     pub commits: Counter,
+    /// Transactions a stream thread aborted after a failed step (exactly-once on Kafka); each
+    /// time its tasks started again from the last commit.
+    pub transactions_aborted: Counter,
     /// Changelog records replayed into stores.
     pub records_restored: Counter,
     /// Stream threads that died (a panic in user code, or an error they could not go on
@@ -110,6 +113,8 @@ pub struct MetricsSnapshot {
     pub duplicates_dropped: u64,
     /// See [`Metrics::commits`].
     pub commits: u64,
+    /// See [`Metrics::transactions_aborted`].
+    pub transactions_aborted: u64,
     /// See [`Metrics::records_restored`].
     pub records_restored: u64,
     /// See [`Metrics::stream_thread_failures`].
@@ -136,6 +141,7 @@ impl Metrics {
             late_records_dropped: self.late_records_dropped.get(),
             duplicates_dropped: self.duplicates_dropped.get(),
             commits: self.commits.get(),
+            transactions_aborted: self.transactions_aborted.get(),
             records_restored: self.records_restored.get(),
             stream_thread_failures: self.stream_thread_failures.get(),
             stream_threads_replaced: self.stream_threads_replaced.get(),
@@ -189,6 +195,11 @@ impl MetricsSnapshot {
                 self.duplicates_dropped,
             ),
             ("commits", "Commits completed.", self.commits),
+            (
+                "transactions_aborted",
+                "Transactions aborted after a failed step.",
+                self.transactions_aborted,
+            ),
             (
                 "records_restored",
                 "Changelog records replayed into stores.",

@@ -26,6 +26,15 @@ pub(crate) trait Collector: RecordCollector {
         let _ = offsets;
         Ok(false)
     }
+
+    /// Under exactly-once, after a step failed: aborts the open transaction, so nothing sent
+    /// since the last commit ever becomes visible to read_committed readers. `Ok(true)`: the
+    /// producer can go on with a new transaction. `Ok(false)`: a collector without
+    /// transactions (the default), nothing happened. An error: the producer cannot go on
+    /// (fenced, or failed fatally).
+    fn abort_transaction(&mut self) -> Result<bool, Error> {
+        Ok(false)
+    }
 }
 
 /// Consumer-group offsets as the task manager needs them.
@@ -59,6 +68,9 @@ pub(crate) struct TaskManager {
     group_committed: HashMap<(Arc<str>, i32), i64>,
     /// Set when the thread stops abruptly: nothing is committed any more.
     pub(crate) aborting: bool,
+    /// Set when [`TaskManager::abort_transaction`] dropped the tasks: the thread re-creates
+    /// them for its assignment ([`TaskManager::assign`]) and reads again from where they start.
+    reinitialise: bool,
     /// The record cache budget of this thread's tasks: its share of the application's.
     cache_budget: Arc<CacheBudget>,
 }
@@ -80,6 +92,7 @@ impl TaskManager {
             restore,
             group_committed: HashMap::new(),
             aborting: false,
+            reinitialise: false,
         }
     }
 
@@ -158,11 +171,23 @@ impl TaskManager {
         partitions: &[(Arc<str>, i32)],
         group: &dyn GroupOffsets,
     ) -> Result<(), Error> {
-        let result = if self.aborting {
+        let mut result = if self.aborting {
             Ok(())
         } else {
             self.commit(group, true)
         };
+        if let Err(e @ Error::Kafka { .. }) = &result {
+            // Under exactly-once a refused commit (the group moved on without this member, say)
+            // is aborted: the tasks go, their new owner resumes from the last commit.
+            match self.abort_transaction() {
+                Ok(true) => {
+                    tracing::warn!(error = %e, "the commit before a rebalance failed; its transaction is aborted");
+                    result = Ok(());
+                }
+                Ok(false) => {}
+                Err(fatal) => result = Err(fatal),
+            }
+        }
         let ids: Vec<TaskId> = partitions
             .iter()
             .filter_map(|(t, p)| self.task_id(t, *p))
@@ -328,6 +353,29 @@ impl TaskManager {
         }
         self.shared.env.metrics.commits.incr();
         Ok(())
+    }
+
+    /// Under exactly-once, after a step failed: aborts the open transaction and drops every
+    /// task without committing (their stores keep the last commit on disk, and their
+    /// changelogs hold nothing visible past it). `Ok(true)`: the thread must call
+    /// [`TaskManager::take_reinitialise`] and re-create its tasks with
+    /// [`TaskManager::assign`], reading again from the offsets that returns. `Ok(false)`: no
+    /// transactions, nothing was done. An error: the producer cannot go on.
+    pub(crate) fn abort_transaction(&mut self) -> Result<bool, Error> {
+        if !self.collector.abort_transaction()? {
+            return Ok(false);
+        }
+        for (id, task) in std::mem::take(&mut self.tasks) {
+            task.unregister(&self.shared.registry);
+            tracing::info!(task = %id, "task dropped after an aborted transaction");
+        }
+        self.reinitialise = true;
+        Ok(true)
+    }
+
+    /// Whether the tasks were dropped by an aborted transaction since the last call.
+    pub(crate) fn take_reinitialise(&mut self) -> bool {
+        std::mem::take(&mut self.reinitialise)
     }
 
     /// Drops every task (after a final commit, unless aborting).

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::admin::{KafkaAdmin, blocking};
 use super::client::{KafkaConsumer, KafkaProducer};
-use super::{create_topics, partition_counts, thread};
+use super::{create_topics, partition_counts, thread, transaction};
 use crate::backend::{AdminOps, Connection, RawConsumer, RawProducer, StreamThreads};
 use crate::config::StreamsConfig;
 use crate::error::Error;
@@ -64,16 +64,24 @@ impl Connection for KafkaConnection {
         let checking = shared.clone();
         let sinks = sinks.to_vec();
         blocking(move || thread::check_topics(&checking, &plan, &sinks)).await?;
-        Ok(Arc::new(KafkaThreads))
+        let instance = if self.config.processing_guarantee.is_exactly_once() {
+            Some(transaction::instance_id(&self.config)?)
+        } else {
+            None
+        };
+        Ok(Arc::new(KafkaThreads { instance }))
     }
 }
 
 /// Stream threads that are consumer-group members of their own.
-struct KafkaThreads;
+struct KafkaThreads {
+    /// Under exactly-once, the instance's part of its threads' `transactional.id`s.
+    instance: Option<String>,
+}
 
 impl StreamThreads for KafkaThreads {
     fn run(&self, shared: Arc<Shared>, index: usize) -> Result<(), Error> {
-        thread::run(shared, index)
+        thread::run(shared, index, self.instance.as_deref())
     }
 
     fn request_shutdown(&self, shared: &Shared, error: &Error) -> Result<(), Error> {

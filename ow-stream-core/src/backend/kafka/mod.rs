@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod client;
 pub(crate) mod connection;
 pub(crate) mod thread;
+pub(crate) mod transaction;
 
 pub(crate) use connection::KafkaConnection;
 
@@ -31,6 +32,10 @@ use crate::record::{Headers, RawRecord};
 use crate::runtime::collector::{Delivery, OutRecord, RecordCollector};
 use crate::runtime::manager::Collector;
 use crate::state::{ChangelogRange, ChangelogReader};
+use transaction::{
+    GroupMetadata, TRANSACTION_TIMEOUT, fatal_error, may_retry, transaction_error,
+    transaction_timeout_ms,
+};
 
 /// How long a producer flush may take before the commit fails.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -151,6 +156,12 @@ pub(crate) fn client_config(
         }
         Role::Admin => {}
     }
+    let exactly_once = config.processing_guarantee.is_exactly_once();
+    if exactly_once && matches!(role, Role::GroupConsumer | Role::AssignConsumer) {
+        // Stream threads, restore and the typed consumer never see records of a transaction
+        // that did not commit.
+        c.set("isolation.level", "read_committed");
+    }
     for (k, v) in &config.kafka {
         // Pass-through settings override ours, except the ones the library depends on (and the
         // restore consumer's fetch wait, below).
@@ -160,7 +171,14 @@ pub(crate) fn client_config(
                 Role::GroupConsumer | Role::AssignConsumer,
                 "enable.auto.commit" | "group.id"
             ) | (Role::Producer, "enable.idempotence")
-        );
+        ) || (exactly_once
+            && matches!(
+                (role, k.as_str()),
+                (
+                    Role::GroupConsumer | Role::AssignConsumer,
+                    "isolation.level"
+                ) | (Role::Producer, "transactional.id")
+            ));
         if reserved {
             tracing::warn!(setting = %k, "ignoring a Kafka setting the library manages itself");
             continue;
@@ -265,10 +283,20 @@ impl ProducerContext for DeliveryContext {
             }
             Err((e, m)) => {
                 let message = format!("{} (topic {}, partition {})", e, m.topic(), m.partition());
-                tracing::error!(error = %message, "a record was not delivered");
-                let mut failed = self.failed.lock();
-                if failed.is_none() {
-                    *failed = Some((e.rdkafka_error_code(), message.clone()));
+                let purged = matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                );
+                if purged {
+                    // An aborted transaction's record (or one still queued when the producer
+                    // closed): not a failure of the next commit.
+                    tracing::debug!(error = %message, "a record was purged");
+                } else {
+                    tracing::error!(error = %message, "a record was not delivered");
+                    let mut failed = self.failed.lock();
+                    if failed.is_none() {
+                        *failed = Some((e.rdkafka_error_code(), message.clone()));
+                    }
                 }
                 Err(message)
             }
@@ -282,7 +310,9 @@ impl ProducerContext for DeliveryContext {
 }
 
 /// The stream thread's producer: idempotent, batching, with delivery tracking for commit
-/// markers.
+/// markers. Under exactly-once it is transactional ([`KafkaCollector::transactional`]): every
+/// record goes into the thread's open transaction, and [`Collector::commit_transaction`]
+/// commits it with the input offsets.
 pub(crate) struct KafkaCollector {
     producer: ThreadedProducer<DeliveryContext>,
     next_id: AtomicUsize,
@@ -290,6 +320,18 @@ pub(crate) struct KafkaCollector {
     max_bytes: u64,
     /// Partition counts of the topics sinks chose partitions for.
     partitions: HashMap<Arc<str>, i32>,
+    /// Exactly-once: the transaction state.
+    transactions: Option<Transactions>,
+}
+
+/// The transactional side of a [`KafkaCollector`].
+struct Transactions {
+    /// The thread consumer's group metadata, for `send_offsets_to_transaction`.
+    group: GroupMetadata,
+    /// Whether a transaction is open (begun, not committed or aborted yet).
+    open: bool,
+    /// The producer's `transactional.id`, for logs.
+    id: String,
 }
 
 impl KafkaCollector {
@@ -306,10 +348,105 @@ impl KafkaCollector {
             next_id: AtomicUsize::new(1),
             max_bytes: message_max_bytes(config),
             partitions: HashMap::new(),
+            transactions: None,
         })
     }
 
+    /// A transactional producer with `transactional_id` (exactly-once), whose commits send
+    /// the input offsets with the consumer group metadata in `group`. Initialising the id
+    /// fences a producer an earlier run of the thread left behind and aborts what it left
+    /// open.
+    pub(crate) fn transactional(
+        config: &StreamsConfig,
+        metrics: Arc<Metrics>,
+        transactional_id: &str,
+        group: GroupMetadata,
+    ) -> Result<Self, Error> {
+        let mut c = client_config(config, Role::Producer, None)?;
+        c.set("transactional.id", transactional_id);
+        let timeout = match config.kafka.get("transaction.timeout.ms") {
+            Some(t) => t.trim().parse().map_err(|_| Error::Config {
+                field: "kafka",
+                reason: format!("transaction.timeout.ms {t:?} is not a number"),
+            })?,
+            None => {
+                let t = transaction_timeout_ms(config);
+                c.set("transaction.timeout.ms", t.to_string());
+                t
+            }
+        };
+        // librdkafka refuses a transactional producer whose records may outlive its
+        // transactions.
+        let message_timeout: u128 = c
+            .get("message.timeout.ms")
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(timeout);
+        if message_timeout > timeout {
+            c.set("message.timeout.ms", timeout.to_string());
+        }
+        let producer: ThreadedProducer<DeliveryContext> = c
+            .create_with_context(DeliveryContext {
+                tracked: Mutex::new(HashMap::new()),
+                failed: Mutex::new(None),
+                metrics,
+            })
+            .map_err(|e| kafka_error("create transactional producer", e))?;
+        producer
+            .init_transactions(TRANSACTION_TIMEOUT)
+            .map_err(|e| transaction_error("init transactions", e))?;
+        tracing::info!(transactional_id, "transactional producer initialised");
+        Ok(KafkaCollector {
+            producer,
+            next_id: AtomicUsize::new(1),
+            max_bytes: message_max_bytes(config),
+            partitions: HashMap::new(),
+            transactions: Some(Transactions {
+                group,
+                open: false,
+                id: transactional_id.to_string(),
+            }),
+        })
+    }
+
+    /// Begins a transaction if the collector is transactional and none is open.
+    fn begin(&mut self) -> Result<(), Error> {
+        if let Some(t) = &mut self.transactions
+            && !t.open
+        {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| transaction_error("begin transaction", e))?;
+            t.open = true;
+        }
+        Ok(())
+    }
+
+    /// The producer's fatal error, if it has one.
+    fn fatal(&self, operation: &'static str) -> Option<Error> {
+        fatal_error(operation, self.producer.client().fatal_error())
+    }
+
+    /// Commits the open transaction, trying again while librdkafka says that may help.
+    fn commit_open(&mut self) -> Result<(), Error> {
+        let mut attempts = 0;
+        loop {
+            match self.producer.commit_transaction(TRANSACTION_TIMEOUT) {
+                Ok(()) => return Ok(()),
+                Err(e) if may_retry(&e) && attempts < 3 => {
+                    attempts += 1;
+                    tracing::warn!(error = %e, attempts, "committing the transaction again");
+                }
+                Err(e) => {
+                    return Err(self
+                        .fatal("commit transaction")
+                        .unwrap_or_else(|| transaction_error("commit transaction", e)));
+                }
+            }
+        }
+    }
+
     fn produce(&mut self, record: OutRecord<'_>, opaque: usize) -> Result<(), Error> {
+        self.begin()?;
         let headers = if record.headers.is_empty() {
             None
         } else {
@@ -378,6 +515,80 @@ impl KafkaCollector {
 impl Collector for KafkaCollector {
     fn flush(&mut self) -> Result<(), Error> {
         KafkaCollector::flush(self)
+    }
+
+    fn commit_transaction(&mut self, offsets: &[(Arc<str>, i32, i64)]) -> Result<bool, Error> {
+        if self.transactions.is_none() {
+            return Ok(false);
+        }
+        if !offsets.is_empty() {
+            self.begin()?;
+            let tpl = offsets_list(offsets)?;
+            let sent = match &self.transactions {
+                Some(t) => t.group.with(|metadata| match metadata {
+                    Some(metadata) => self
+                        .producer
+                        .send_offsets_to_transaction(&tpl, metadata, REQUEST_TIMEOUT)
+                        .map_err(|e| transaction_error("send offsets to transaction", e)),
+                    None => Err(Error::kafka_failure(
+                        "send offsets to transaction",
+                        "the stream thread's consumer has no group metadata",
+                        true,
+                    )),
+                }),
+                None => Ok(()),
+            };
+            if let Err(e) = sent {
+                return Err(self.fatal("send offsets to transaction").unwrap_or(e));
+            }
+        }
+        if self.transactions.as_ref().is_some_and(|t| t.open) {
+            self.commit_open()?;
+            if let Some(t) = &mut self.transactions {
+                t.open = false;
+                tracing::debug!(transactional_id = %t.id, offsets = offsets.len(), "transaction committed");
+            }
+        }
+        Ok(true)
+    }
+
+    fn abort_transaction(&mut self) -> Result<bool, Error> {
+        let Some(t) = &self.transactions else {
+            return Ok(false);
+        };
+        let id = t.id.clone();
+        if let Some(fatal) = self.fatal("abort transaction") {
+            return Err(fatal);
+        }
+        if t.open {
+            if let Err(e) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+                return Err(self
+                    .fatal("abort transaction")
+                    .unwrap_or_else(|| transaction_error("abort transaction", e)));
+            }
+            tracing::warn!(transactional_id = %id, "transaction aborted");
+        }
+        if let Some(t) = &mut self.transactions {
+            t.open = false;
+        }
+        // Records the abort purged report failed deliveries: they belong to the aborted
+        // transaction, not to the next one.
+        self.producer.context().failed.lock().take();
+        self.producer.context().tracked.lock().clear();
+        Ok(true)
+    }
+}
+
+impl Drop for KafkaCollector {
+    /// A transaction still open when the thread stops (it failed, or was aborted) is aborted,
+    /// as far as the brokers allow, rather than left to `transaction.timeout.ms`.
+    fn drop(&mut self) {
+        if self.transactions.as_ref().is_some_and(|t| t.open)
+            && self.fatal("abort transaction").is_none()
+            && let Err(e) = self.producer.abort_transaction(Duration::from_secs(5))
+        {
+            tracing::warn!(error = %e, "could not abort the open transaction");
+        }
     }
 }
 
@@ -636,4 +847,35 @@ pub(crate) fn offsets_list(offsets: &[(Arc<str>, i32, i64)]) -> Result<TopicPart
             .map_err(|e| kafka_error("build offsets", e))?;
     }
     Ok(tpl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProcessingGuarantee;
+
+    #[test]
+    fn exactly_once_consumers_read_committed_whatever_is_passed_through() {
+        let alo = StreamsConfig::new("app", Backend::kafka("h:1"))
+            .with_kafka_setting("isolation.level", "read_uncommitted")
+            .with_kafka_setting("transactional.id", "mine");
+        let eos = alo
+            .clone()
+            .with_processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+        for role in [Role::GroupConsumer, Role::AssignConsumer] {
+            let c = client_config(&eos, role, None).unwrap();
+            assert_eq!(c.get("isolation.level"), Some("read_committed"));
+            // At least once leaves the pass-through setting alone, as before.
+            let c = client_config(&alo, role, None).unwrap();
+            assert_eq!(c.get("isolation.level"), Some("read_uncommitted"));
+        }
+        // Transactional ids are the library's under exactly-once (per stream thread); the
+        // typed producer never gets one.
+        assert_eq!(
+            client_config(&eos, Role::Producer, None)
+                .unwrap()
+                .get("transactional.id"),
+            None
+        );
+    }
 }

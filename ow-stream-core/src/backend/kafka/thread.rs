@@ -13,6 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
+use super::transaction::{GroupMetadata, transactional_id};
 use super::{
     KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames, client_config,
     kafka_error, offsets_list, partition_counts, to_raw,
@@ -80,6 +81,17 @@ pub(crate) fn check_topics(
 /// Group offsets through the thread's consumer.
 struct KafkaGroup<'a, C: ConsumerContext>(&'a BaseConsumer<C>);
 
+impl<'a, C: ConsumerContext> KafkaGroup<'a, C> {
+    /// The group of `consumer`, for a commit: under exactly-once, first records the consumer's
+    /// current group metadata (generation, member id) for the transaction's offsets.
+    fn for_commit(consumer: &'a BaseConsumer<C>, metadata: Option<&GroupMetadata>) -> Self {
+        if let Some(metadata) = metadata {
+            metadata.set(consumer.group_metadata());
+        }
+        KafkaGroup(consumer)
+    }
+}
+
 impl<C: ConsumerContext> GroupOffsets for KafkaGroup<'_, C> {
     fn committed(&self, partitions: &[(Arc<str>, i32)]) -> Result<Vec<Option<i64>>, Error> {
         let mut tpl = TopicPartitionList::new();
@@ -141,6 +153,8 @@ struct StreamsContext {
     /// The next offset to fetch of each assigned partition, where known: where it starts, then
     /// one past the last record polled.
     positions: Arc<Positions>,
+    /// Exactly-once: where the consumer's group metadata goes for the transactions.
+    metadata: Option<GroupMetadata>,
 }
 
 /// How often the stream thread's consumer reports statistics (its broker connections among
@@ -179,7 +193,7 @@ impl ConsumerContext for StreamsContext {
                 .map(|e| (names.get(e.topic()), e.partition()))
                 .collect()
         };
-        let group = KafkaGroup(consumer);
+        let group = KafkaGroup::for_commit(consumer, self.metadata.as_ref());
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let started = self.tasks.lock().assign(&partitions, &group);
@@ -226,10 +240,29 @@ impl ConsumerContext for StreamsContext {
     }
 }
 
-/// The body of one stream thread.
-pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
+/// How many transactions in a row a stream thread aborts (each time re-creating its tasks)
+/// before it gives up and fails with the last error.
+const MAX_ABORTS_IN_A_ROW: u32 = 5;
+
+/// The body of one stream thread; `instance` is the instance id of the transactional ids
+/// under exactly-once ([`transaction`](super::transaction)).
+pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> Result<(), Error> {
     let metrics = shared.env.metrics.clone();
-    let collector = KafkaCollector::new(&shared.config, metrics.clone())?;
+    let (collector, metadata) = match instance {
+        Some(instance) if shared.config.processing_guarantee.is_exactly_once() => {
+            // One transactional producer per stream thread (Kafka's exactly_once_v2).
+            let metadata = GroupMetadata::default();
+            let id = transactional_id(&shared.config, instance, index);
+            let collector = KafkaCollector::transactional(
+                &shared.config,
+                metrics.clone(),
+                &id,
+                metadata.clone(),
+            )?;
+            (collector, Some(metadata))
+        }
+        _ => (KafkaCollector::new(&shared.config, metrics.clone())?, None),
+    };
     let restore = KafkaChangelogReader::new(&shared.config, metrics)?;
     let tasks = Arc::new(Mutex::new(TaskManager::new(
         shared.clone(),
@@ -256,6 +289,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
                 shared: shared.clone(),
                 names: Mutex::new(TopicNames::default()),
                 positions: positions.clone(),
+                metadata: metadata.clone(),
             })
             .map_err(|e| kafka_error("create consumer", e))?;
     let topics: Vec<Arc<str>> = shared.topology.source_topics(&shared.config.application_id);
@@ -270,6 +304,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
     let mut paused = false;
     let max = shared.config.max_poll_records;
     let mut batch = Vec::with_capacity(max);
+    let mut aborts_in_a_row = 0;
     let result = loop {
         if shared.abort.load(Ordering::SeqCst) {
             tasks.lock().aborting = true;
@@ -277,6 +312,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
         }
         if shared.shutdown.load(Ordering::SeqCst) || shared.has_failed() {
             break Ok(());
+        }
+        let reinitialise = tasks.lock().take_reinitialise();
+        if reinitialise
+            && let Err(e) =
+                reinitialise_tasks(&shared, &tasks, &consumer, &positions, metadata.as_ref())
+        {
+            break Err(e);
         }
         let want_pause = shared.paused.load(Ordering::SeqCst);
         if want_pause != paused {
@@ -327,14 +369,44 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
                         watch.check(&shared, &consumer)?;
                     }
                     tm.punctuate(now)?;
-                    tm.commit(&KafkaGroup(&consumer), false)?;
+                    tm.commit(&KafkaGroup::for_commit(&consumer, metadata.as_ref()), false)?;
                     last_commit = Instant::now();
+                    aborts_in_a_row = 0;
                 }
                 Ok(())
             })
         };
-        if let Err(e) = step {
-            break Err(e);
+        match step {
+            Ok(()) => {}
+            // Exactly-once: a Kafka failure aborts the transaction, and the tasks start again
+            // from the last commit; a fatal one (fenced) ends the thread.
+            Err(e @ Error::Kafka { .. }) if metadata.is_some() => {
+                aborts_in_a_row += 1;
+                if aborts_in_a_row > MAX_ABORTS_IN_A_ROW {
+                    tracing::error!(error = %e, aborts = aborts_in_a_row - 1, "giving up after aborting transactions in a row");
+                    break Err(e);
+                }
+                match tasks.lock().abort_transaction() {
+                    Ok(_) => {
+                        tracing::warn!(error = %e, "stream thread step failed: transaction aborted, tasks start again from the last commit");
+                        shared.env.metrics.transactions_aborted.incr();
+                        last_commit = Instant::now();
+                    }
+                    Err(fatal) => {
+                        tracing::error!(error = %fatal, cause = %e, "the transactional producer cannot go on");
+                        // The step's own error when it was the fatal one: it says what failed.
+                        let fatal_step = matches!(
+                            e,
+                            Error::Kafka {
+                                retriable: false,
+                                ..
+                            }
+                        );
+                        break Err(if fatal_step { e } else { fatal });
+                    }
+                }
+            }
+            Err(e) => break Err(e),
         }
     };
     if result.is_err() || shared.has_failed() {
@@ -342,9 +414,67 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) -> Result<(), Error> {
         tasks.lock().aborting = true;
         return result;
     }
-    let closed = tasks.lock().close(&KafkaGroup(&consumer));
+    let closed = tasks
+        .lock()
+        .close(&KafkaGroup::for_commit(&consumer, metadata.as_ref()));
     consumer.unsubscribe();
     closed
+}
+
+/// After an aborted transaction: re-creates the tasks of the consumer's assignment from their
+/// stores and changelogs, and moves the consumer back to where they start (the offsets of the
+/// last commit, or the beginning where nothing was ever committed).
+fn reinitialise_tasks(
+    shared: &Shared,
+    tasks: &Mutex<TaskManager>,
+    consumer: &BaseConsumer<StreamsContext>,
+    positions: &Positions,
+    metadata: Option<&GroupMetadata>,
+) -> Result<(), Error> {
+    let assignment = consumer
+        .assignment()
+        .map_err(|e| kafka_error("read the assignment", e))?;
+    let partitions: Vec<(Arc<str>, i32)> = {
+        let mut names = consumer.context().names.lock();
+        assignment
+            .elements()
+            .iter()
+            .map(|e| (names.get(e.topic()), e.partition()))
+            .collect()
+    };
+    let starts = tasks
+        .lock()
+        .assign(&partitions, &KafkaGroup::for_commit(consumer, metadata))?;
+    let mut seek = TopicPartitionList::new();
+    let mut positions = positions.lock();
+    for (topic, partition, start) in starts {
+        let offset = match start {
+            Some(o) => {
+                positions.insert((topic.clone(), partition), o);
+                Offset::Offset(o)
+            }
+            None => {
+                positions.remove(&(topic.clone(), partition));
+                Offset::Beginning
+            }
+        };
+        seek.add_partition_offset(&topic, partition, offset)
+            .map_err(|e| kafka_error("seek", e))?;
+    }
+    if seek.count() > 0 {
+        let sought = consumer
+            .seek_partitions(seek, REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("seek", e))?;
+        if let Some(e) = sought.elements().iter().find_map(|e| e.error().err()) {
+            return Err(kafka_error("seek", e));
+        }
+    }
+    tracing::info!(
+        application = %shared.config.application_id,
+        partitions = partitions.len(),
+        "tasks re-created after an aborted transaction"
+    );
+    Ok(())
 }
 
 /// What the brokers hold beyond this thread's positions: a partition's high watermark, asked
