@@ -285,6 +285,23 @@ impl TaskManager {
     /// 4. at-least-once only: the group offsets.
     ///
     /// (A record cache that flushes on commit goes before 1.)
+    ///
+    /// Under at-least-once the markers of step 1 are plain appends, one changelog after the
+    /// other, so a `kill -9` among them leaves a commit marked in some of a task's changelogs
+    /// only. Restore then goes back to the newest commit *every* changelog has (the lowest
+    /// latest marker) and undoes the rest with compensation records. A changelog with no
+    /// marker at all, in a task with no checkpoint yet (its first commit), is at commit 0 in
+    /// that choice: it used to be left out of it, so a kill inside a task's first commit made
+    /// restore adopt that commit's input offsets from the changelogs it did reach while
+    /// discarding the others' writes (a tail without a marker). The inputs were never read
+    /// again, and a store that de-duplicates (the processor's `newer-snapshots`) then lacked a
+    /// snapshot whose successor's deltas were never written: an output lost under
+    /// at-least-once. Exactly-once was not affected: its markers are in the transaction,
+    /// visible in every changelog or in none.
+    ///
+    /// One case remains open: a second kill, inside the compensation commit of such a partial
+    /// commit, can leave a changelog two markers ahead of the others (see
+    /// `StateManager::restore`).
     pub(crate) fn commit(&mut self, group: &dyn GroupOffsets, sync: bool) -> Result<(), Error> {
         if self.aborting {
             return Ok(());

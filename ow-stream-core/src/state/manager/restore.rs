@@ -56,6 +56,17 @@ impl StateManager {
     /// Brings every shard up to date from its changelog, discards changes of commits that
     /// never finished, and writes compensation records for them. Returns whether it wrote any
     /// (the caller must then commit before processing).
+    ///
+    /// The commit restored is the lowest latest marker over the task's changelogs, a shard
+    /// that never reached a commit counting as commit 0 ([`SlotRestore::latest_seq`]). This
+    /// assumes each changelog is at most one marker past that commit, which holds after one
+    /// unfinished commit. Known gap: were a process killed again inside the compensation
+    /// commit, after its marker reached some changelogs only, a changelog holding both the
+    /// first unfinished marker and the compensation's would be two markers ahead; the scan
+    /// applies every group followed by a marker as it reads, so that shard would keep the
+    /// unfinished commit's writes (and its checkpoint could be the one restored). Closing it
+    /// means choosing the commit before applying (the newest marker present in every
+    /// changelog, with fresh sequence numbers for compensation commits).
     pub(crate) fn restore(
         &mut self,
         reader: &mut dyn ChangelogReader,
@@ -67,7 +78,9 @@ impl StateManager {
             None
         };
         let results = self.restore_slots(reader, base.clone())?;
-        // The commit every shard finished: the lowest latest marker.
+        // The commit every shard finished: the lowest latest marker. A logged shard that has
+        // never seen a commit (no checkpoint, no marker in its changelog) counts as commit 0,
+        // "nothing committed": see [`SlotRestore::latest_seq`].
         let target = results.iter().filter_map(|r| r.latest_seq()).min();
         let mut final_cp: Option<Checkpoint> = base;
         let mut compensate: Vec<(usize, BTreeSet<Vec<u8>>)> = Vec::new();
@@ -247,6 +260,7 @@ impl StateManager {
             prev_pos: self.slots[index].position,
             last: None,
             tail: Vec::new(),
+            fresh: false,
         };
         let Some(changelog) = self.slots[index].changelog.clone() else {
             return Ok((r, None));
@@ -273,6 +287,9 @@ impl StateManager {
             from = low;
         }
         r.prev_pos = r.prev_pos.max(from);
+        // No checkpoint and no changelog position: the shard reflects no commit (it never
+        // committed, is in memory, or was just wiped), whatever it reads next.
+        r.fresh = r.prev.is_none() && self.slots[index].position == 0;
         if from >= end {
             return Ok((r, None));
         }
@@ -355,6 +372,9 @@ struct SlotRestore {
     last: Option<(Checkpoint, Vec<(Vec<u8>, Option<Vec<u8>>)>, i64)>,
     /// Changes after the last marker.
     tail: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The shard has a changelog and reflected no commit before the range it read (no
+    /// checkpoint, position 0): without a marker in that range, it is at commit 0.
+    fresh: bool,
 }
 
 impl SlotRestore {
@@ -365,13 +385,209 @@ impl SlotRestore {
             prev_pos: 0,
             last: None,
             tail: Vec::new(),
+            fresh: false,
         }
     }
 
+    /// The latest commit this shard's changelog (or checkpoint) says it reached; `None` when
+    /// it cannot tell (no changelog, or a shard with a local state but no checkpoint that
+    /// speaks for it), and then it does not take part in choosing the commit to restore.
+    ///
+    /// A logged shard that reached no commit at all is at commit `0`, not "unknown": a kill
+    /// in the middle of a task's *first* commit leaves the markers of that commit in some
+    /// changelogs only (at-least-once appends them one changelog after the other). Were the
+    /// shards without a marker left out, the lowest latest marker would be that first commit,
+    /// restore would apply it where its marker got written and adopt its input offsets, and
+    /// the other shards would lose the commit's writes (discarded as an unfinished tail) while
+    /// its inputs are never read again. With `newer-snapshots`-style de-duplication in such a
+    /// shard, the next input's outputs are then never written: lost under at-least-once.
     fn latest_seq(&self) -> Option<u64> {
         self.last
             .as_ref()
             .map(|(cp, _, _)| cp.seq)
             .or(self.prev.as_ref().map(|p| p.seq))
+            .or(self.fresh.then_some(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::StoreBackend;
+    use crate::record::Headers;
+    use crate::runtime::collector::Delivery;
+    use crate::runtime::context::TaskId;
+    use crate::state::cache::CacheBudget;
+    use crate::state::changelog::{marker_headers, marker_key};
+    use crate::state::{StoreDef, StoreKind};
+
+    /// Changelog partitions in memory (`topic` → records, offsets from 0).
+    #[derive(Default)]
+    struct Changelogs(BTreeMap<String, Vec<RawRecord>>);
+
+    impl Changelogs {
+        fn put(&mut self, topic: &str, key: &[u8], value: &[u8]) {
+            self.push(topic, key, value, Headers::new());
+        }
+
+        fn marker(&mut self, topic: &str, cp: &Checkpoint) {
+            self.push(topic, marker_key(cp.seq), &cp.encode(), marker_headers());
+        }
+
+        fn push(&mut self, topic: &str, key: &[u8], value: &[u8], headers: Headers) {
+            let records = self.0.entry(topic.to_owned()).or_default();
+            records.push(RawRecord {
+                topic: topic.into(),
+                partition: 0,
+                offset: records.len() as i64,
+                timestamp: 0,
+                key: Some(Bytes::copy_from_slice(key)),
+                value: Some(Bytes::copy_from_slice(value)),
+                headers,
+            });
+        }
+    }
+
+    impl ChangelogReader for Changelogs {
+        fn watermarks(&mut self, topic: &str, _: i32) -> Result<(i64, i64), Error> {
+            Ok((0, self.0.get(topic).map_or(0, |r| r.len() as i64)))
+        }
+
+        fn read(
+            &mut self,
+            topic: &str,
+            _: i32,
+            from: i64,
+            to: i64,
+            f: &mut dyn FnMut(&RawRecord) -> Result<(), Error>,
+        ) -> Result<(), Error> {
+            for r in self.0.get(topic).into_iter().flatten() {
+                if (from..to).contains(&r.offset) {
+                    f(r)?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Keeps what restore writes (its compensation records).
+    #[derive(Default)]
+    struct Sent(Vec<(String, Vec<u8>, Option<Vec<u8>>)>);
+
+    impl RecordCollector for Sent {
+        fn send(&mut self, r: OutRecord<'_>) -> Result<(), Error> {
+            self.0.push((
+                r.topic.to_owned(),
+                r.key.unwrap_or_default().to_vec(),
+                r.value.map(<[u8]>::to_vec),
+            ));
+            Ok(())
+        }
+
+        fn send_tracked(&mut self, r: OutRecord<'_>) -> Result<Delivery, Error> {
+            self.send(r)?;
+            Ok(Delivery::default())
+        }
+
+        fn partition_count(&mut self, _: &str) -> Result<i32, Error> {
+            Ok(1)
+        }
+    }
+
+    fn def(name: &str) -> (Arc<StoreDef>, Option<Arc<str>>) {
+        let def = StoreDef {
+            name: name.into(),
+            kind: StoreKind::KeyValue,
+            backend: Some(StoreBackend::InMemory),
+            logging: true,
+            caching: false,
+            serdes: Arc::new(()),
+            key_describe: String::new(),
+            value_describe: String::new(),
+        };
+        (Arc::new(def), Some(format!("{name}-changelog").into()))
+    }
+
+    fn manager(dir: &std::path::Path) -> StateManager {
+        let task = TaskId {
+            subtopology: 0,
+            partition: 0,
+        };
+        let defs = [def("a"), def("b")];
+        StateManager::open(
+            task,
+            &defs,
+            dir,
+            StoreBackend::InMemory,
+            CacheBudget::new(0),
+        )
+        .unwrap()
+    }
+
+    /// A kill in the middle of a task's first commit, at-least-once: the marker reached the
+    /// changelog of store `a` only. Restore must go back to "nothing committed" (and read the
+    /// input again), not adopt the commit's offsets while dropping `b`'s writes.
+    #[test]
+    fn first_commit_marked_in_some_changelogs_only_is_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Checkpoint {
+            seq: 1,
+            offsets: vec![("in".into(), 0, 1)],
+            dedup: Vec::new(),
+            stream_time: 5,
+        };
+        let mut logs = Changelogs::default();
+        logs.put("a-changelog", b"k", b"from input 0");
+        logs.marker("a-changelog", &first);
+        logs.put("b-changelog", b"k", b"from input 0");
+
+        let mut state = manager(dir.path());
+        let mut sent = Sent::default();
+        assert!(state.restore(&mut logs, &mut sent).unwrap());
+        assert!(
+            state.offsets().is_empty(),
+            "input 0 must be read again: {:?}",
+            state.offsets()
+        );
+        assert_eq!(state.get(0, b"k").unwrap(), None);
+        assert_eq!(state.get(1, b"k").unwrap(), None);
+        // Both changelogs get a tombstone for the undone write.
+        let mut undone: Vec<_> = sent.0.iter().map(|(t, k, v)| (t.as_str(), k, v)).collect();
+        undone.sort();
+        assert_eq!(
+            undone,
+            vec![
+                ("a-changelog", &b"k".to_vec(), &None),
+                ("b-changelog", &b"k".to_vec(), &None)
+            ]
+        );
+    }
+
+    /// The same first commit with its marker in every changelog is restored whole.
+    #[test]
+    fn first_commit_marked_everywhere_is_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Checkpoint {
+            seq: 1,
+            offsets: vec![("in".into(), 0, 1)],
+            dedup: Vec::new(),
+            stream_time: 5,
+        };
+        let mut logs = Changelogs::default();
+        for changelog in ["a-changelog", "b-changelog"] {
+            logs.put(changelog, b"k", b"v");
+            logs.marker(changelog, &first);
+        }
+        let mut state = manager(dir.path());
+        let mut sent = Sent::default();
+        assert!(!state.restore(&mut logs, &mut sent).unwrap());
+        assert_eq!(state.offsets().get(&("in".into(), 0)), Some(&1));
+        assert_eq!(state.get(0, b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(state.get(1, b"k").unwrap(), Some(b"v".to_vec()));
+        assert!(sent.0.is_empty());
     }
 }
