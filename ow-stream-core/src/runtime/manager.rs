@@ -116,9 +116,12 @@ impl TaskManager {
                 self.shared.config.default_store,
                 self.cache_budget.clone(),
             )?;
-            let compensated = task.restore(&mut *self.restore, &mut *self.collector)?;
-            if compensated {
-                // Seal the undo records of an unfinished commit before anything else.
+            let seal = task.restore(&mut *self.restore, &mut *self.collector)?;
+            if seal {
+                // Seal the restore before anything else: the compensation records in every
+                // changelog first, then a marker in each (see `StateManager::restore`: a
+                // marker anywhere must mean its commit's changes are everywhere).
+                self.collector.flush()?;
                 task.state.prepare_commit(&mut *self.collector)?;
                 self.collector.flush()?;
                 self.collector.commit_transaction(&[])?;
@@ -288,20 +291,12 @@ impl TaskManager {
     ///
     /// Under at-least-once the markers of step 1 are plain appends, one changelog after the
     /// other, so a `kill -9` among them leaves a commit marked in some of a task's changelogs
-    /// only. Restore then goes back to the newest commit *every* changelog has (the lowest
-    /// latest marker) and undoes the rest with compensation records. A changelog with no
-    /// marker at all, in a task with no checkpoint yet (its first commit), is at commit 0 in
-    /// that choice: it used to be left out of it, so a kill inside a task's first commit made
-    /// restore adopt that commit's input offsets from the changelogs it did reach while
-    /// discarding the others' writes (a tail without a marker). The inputs were never read
-    /// again, and a store that de-duplicates (the processor's `newer-snapshots`) then lacked a
-    /// snapshot whose successor's deltas were never written: an output lost under
-    /// at-least-once. Exactly-once was not affected: its markers are in the transaction,
-    /// visible in every changelog or in none.
-    ///
-    /// One case remains open: a second kill, inside the compensation commit of such a partial
-    /// commit, can leave a changelog two markers ahead of the others (see
-    /// `StateManager::restore`).
+    /// only. Because the markers come after the flush, a marker anywhere means that every
+    /// change of its commit is in every changelog: restore rolls such a commit forward (applies
+    /// it everywhere and writes the missing markers) rather than back (see
+    /// `StateManager::restore`). Changes with no marker after them in any changelog are a
+    /// commit that never finished: restore discards them. Exactly-once never sees either: its
+    /// markers are in the transaction, visible in every changelog or in none.
     pub(crate) fn commit(&mut self, group: &dyn GroupOffsets, sync: bool) -> Result<(), Error> {
         if self.aborting {
             return Ok(());
