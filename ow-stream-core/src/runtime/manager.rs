@@ -129,9 +129,12 @@ impl TaskManager {
                 self.shared.config.default_store,
                 self.cache_budget.clone(),
             )?;
-            let compensated = task.restore(&mut *self.restore, &mut *self.collector)?;
-            if compensated {
-                // Seal the undo records of an unfinished commit before anything else.
+            let seal = task.restore(&mut *self.restore, &mut *self.collector)?;
+            if seal {
+                // Seal the restore before anything else: the compensation records in every
+                // changelog first, then a marker in each (see `StateManager::restore`: a
+                // marker anywhere must mean its commit's changes are everywhere).
+                self.collector.flush()?;
                 task.state.prepare_commit(&mut *self.collector)?;
                 self.collector.flush()?;
                 self.collector.commit_transaction(&[])?;
@@ -310,6 +313,15 @@ impl TaskManager {
     /// 4. at-least-once only: the group offsets.
     ///
     /// (A record cache that flushes on commit goes before 1.)
+    ///
+    /// Under at-least-once the markers of step 1 are plain appends, one changelog after the
+    /// other, so a `kill -9` among them leaves a commit marked in some of a task's changelogs
+    /// only. Because the markers come after the flush, a marker anywhere means that every
+    /// change of its commit is in every changelog: restore rolls such a commit forward (applies
+    /// it everywhere and writes the missing markers) rather than back (see
+    /// `StateManager::restore`). Changes with no marker after them in any changelog are a
+    /// commit that never finished: restore discards them. Exactly-once never sees either: its
+    /// markers are in the transaction, visible in every changelog or in none.
     pub(crate) fn commit(&mut self, group: &dyn GroupOffsets, sync: bool) -> Result<(), Error> {
         if self.aborting {
             return Ok(());

@@ -151,8 +151,8 @@ impl Task {
         self.queues[index].1.pop_front()
     }
 
-    /// Restores the stores from their changelogs. Returns whether compensation records were
-    /// written (the caller must commit before processing).
+    /// Restores the stores from their changelogs. Returns whether the restore must be sealed
+    /// (flush, then commit) before processing: see `StateManager::restore`.
     pub(crate) fn restore(
         &mut self,
         reader: &mut dyn ChangelogReader,

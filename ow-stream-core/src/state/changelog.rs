@@ -3,20 +3,24 @@
 //! Every store writes each change to its changelog topic (`<application_id>-<store>-changelog`,
 //! one partition per task). At every commit, the task also writes a **commit marker** to each of
 //! its changelogs: a record whose value says which input offsets (and which de-duplication marks
-//! of repartitioned records) the store state up to that point reflects. The marker is written
-//! and acknowledged *before* the local store commits, so:
+//! of repartitioned records) the store state up to that point reflects, and which changelogs the
+//! commit's markers go to. The markers are written once every change of the commit is
+//! acknowledged, in every changelog, and *before* the local store commits, so:
 //!
 //! * the data up to the last marker is exactly the state at the last commit, with its input
 //!   offsets beside it — restoring it and resuming from those offsets never counts a record
 //!   twice;
-//! * data after the last marker belongs to a commit that never finished; restore discards it and
-//!   the restored task immediately writes *compensation* records (the restored value of every key
-//!   that tail touched, followed by a marker), so the changelog reads correctly from any point,
-//!   also after log compaction has removed older records.
+//! * a marker in one changelog means its commit's changes are in all of them: when a crash
+//!   (at-least-once appends markers one changelog after the other) leaves a commit marked in
+//!   some changelogs only, restore rolls it forward and writes the missing markers;
+//! * data after the last marker of every changelog belongs to a commit that never finished;
+//!   restore discards it and the restored task immediately writes *compensation* records (the
+//!   restored value of every key that tail touched), flushes them, then a marker, so the
+//!   changelog reads correctly from any point, also after log compaction has removed older
+//!   records.
 //!
 //! Markers alternate between two keys (by sequence parity), so compaction always keeps the last
-//! two: restore needs the one before the last when the last commit reached only some of a task's
-//! changelogs.
+//! two: a changelog that the last commit's marker did not reach still has its own last marker.
 
 use std::sync::Arc;
 
@@ -52,6 +56,12 @@ pub(crate) struct Checkpoint {
     /// restart.
     #[serde(default)]
     pub(crate) stream_time: i64,
+    /// The changelogs the commit's markers go to (every changelog of the task), so that
+    /// restore can tell a changelog the marker never reached (a commit cut short) from one of
+    /// a store added since. Empty in markers written before it existed: read as "every
+    /// changelog of the task".
+    #[serde(default)]
+    pub(crate) changelogs: Vec<Arc<str>>,
 }
 
 impl Checkpoint {
@@ -62,6 +72,11 @@ impl Checkpoint {
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(bytes).map_err(|e| format!("bad commit marker: {e}"))
+    }
+
+    /// Whether this commit's markers were meant for `changelog`.
+    pub(crate) fn written_to(&self, changelog: &str) -> bool {
+        self.changelogs.is_empty() || self.changelogs.iter().any(|c| &**c == changelog)
     }
 }
 
@@ -112,6 +127,7 @@ mod tests {
             offsets: vec![("in".into(), 2, 42)],
             dedup: vec![("up".into(), 0, 9, 1)],
             stream_time: 12,
+            changelogs: vec!["app-s-changelog".into()],
         };
         assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
         assert!(Checkpoint::decode(b"nope").is_err());

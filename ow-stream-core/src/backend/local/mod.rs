@@ -420,6 +420,12 @@ impl LocalCollector {
             group.2.push(record);
         }
         for (topic, partition, records, deliveries) in groups {
+            // One event per append (a commit makes several, one partition after the other):
+            // crash tests kill the process at the n-th.
+            tracing::trace!(
+                target: "ow_stream_core::local::append",
+                topic = %topic, partition, records = records.len(), "append"
+            );
             match self.append(&topic, partition, &records) {
                 Ok(result) => {
                     self.metrics.records_produced.add(records.len() as u64);

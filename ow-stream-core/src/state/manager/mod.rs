@@ -73,6 +73,10 @@ pub(crate) struct StateManager {
     dedup: BTreeMap<(Arc<str>, i32), (i64, u32)>,
     stream_time: i64,
     dirty: bool,
+    /// The checkpoint of the persistent shards' last local commit as opened (what they
+    /// reflect before restore), also when it is not the task's (a task with shards in memory
+    /// too). Restore reads it.
+    persisted: Option<Checkpoint>,
     markers: Vec<(usize, Delivery)>,
     /// The cache budget of the thread the task runs on.
     budget: Arc<CacheBudget>,
@@ -160,6 +164,7 @@ impl StateManager {
             dedup: BTreeMap::new(),
             stream_time: i64::MIN,
             dirty: false,
+            persisted: meta.checkpoint.clone(),
             markers: Vec::new(),
             budget,
         };
@@ -206,6 +211,11 @@ impl StateManager {
                 .map(|((t, p), (o, s))| (t.clone(), *p, *o, *s))
                 .collect(),
             stream_time: self.stream_time,
+            changelogs: self
+                .slots
+                .iter()
+                .filter_map(|s| s.changelog.clone())
+                .collect(),
         }
     }
 

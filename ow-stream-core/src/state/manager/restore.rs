@@ -53,71 +53,107 @@ pub(crate) trait ChangelogReader {
 }
 
 impl StateManager {
-    /// Brings every shard up to date from its changelog, discards changes of commits that
-    /// never finished, and writes compensation records for them. Returns whether it wrote any
-    /// (the caller must then commit before processing).
+    /// Brings every shard up to date from its changelog and decides what the task's state is
+    /// after a crash. Returns whether the caller must *seal* the restore before processing:
+    /// flush what restore sent (compensation records), then commit (a marker in every
+    /// changelog).
+    ///
+    /// Each changelog is read from the position its shard reflects. A commit's markers are
+    /// written only once every record of the commit (outputs, changelog and repartition
+    /// records) is acknowledged (`TaskManager::commit`), so a marker of commit `T` in *any*
+    /// changelog of the task means that all of `T`'s changes are in all of them. Under
+    /// at-least-once the markers are appended one changelog after the other, and a kill among
+    /// them leaves `T` marked in some changelogs only. Let `T` be the newest commit the task's
+    /// changelogs (or the local checkpoint) reached:
+    ///
+    /// * **Roll forward** when a changelog that `T`'s marker was meant for lacks it: every
+    ///   changelog holds all of `T` (and nothing after it), so every change read is applied
+    ///   and the task resumes after `T`'s input offsets. The seal then writes the missing
+    ///   markers (with a fresh sequence number), before any new change can follow.
+    /// * Otherwise the changes after `T`'s marker belong to a commit that never got a marker
+    ///   anywhere: they are **discarded**, and compensation records (the restored value of
+    ///   every key they touched) go to the changelogs, so that they read correctly from any
+    ///   point; the seal flushes them before writing its markers, so the next restore finds
+    ///   them in every changelog whenever it finds one of the seal's markers.
+    ///
+    /// A second kill during a seal leaves a state of the same kind: the rule applies again.
+    /// Sequence numbers stay unique (a seal is `T + 1`), so "the newest commit" is well
+    /// defined. A changelog that `T`'s checkpoint does not name (a store added since) is no
+    /// reason to roll forward.
+    ///
+    /// A persistent store without a changelog pins the task to its local checkpoint (it cannot
+    /// be rolled forward): everything the changelogs hold past that checkpoint is discarded.
     pub(crate) fn restore(
         &mut self,
         reader: &mut dyn ChangelogReader,
         out: &mut dyn RecordCollector,
     ) -> Result<bool, Error> {
-        let base = if self.seq > 0 {
-            Some(self.checkpoint())
-        } else {
-            None
+        let pin = self.pinned();
+        let results = self.restore_slots(reader, pin)?;
+        let newest_seen = results.iter().filter_map(|r| r.newest_seen).max();
+        // The commit to resume from, and whether to roll forward to it.
+        let (target, forward) = match pin {
+            Some(_) => (self.persisted.clone(), false),
+            None => {
+                let target = results
+                    .iter()
+                    .filter(|r| r.changelog.is_some())
+                    .filter_map(SlotRestore::reached)
+                    .max_by_key(|cp| cp.seq)
+                    .cloned();
+                let forward = target.as_ref().is_some_and(|t| {
+                    results.iter().any(|r| {
+                        r.changelog.as_ref().is_some_and(|c| t.written_to(c))
+                            && r.reached().map(|cp| cp.seq) != Some(t.seq)
+                    })
+                });
+                (target, forward)
+            }
         };
-        let results = self.restore_slots(reader, base.clone())?;
-        // The commit every shard finished: the lowest latest marker.
-        let target = results.iter().filter_map(|r| r.latest_seq()).min();
-        let mut final_cp: Option<Checkpoint> = base;
+        if forward && let Some(t) = &target {
+            tracing::info!(
+                task = %self.task, seq = t.seq,
+                "a commit marked in some changelogs only: rolling forward to it (its changes \
+                 are in every changelog)"
+            );
+        }
         let mut compensate: Vec<(usize, BTreeSet<Vec<u8>>)> = Vec::new();
         for (index, r) in results.into_iter().enumerate() {
-            let mut discard: BTreeSet<Vec<u8>> = r.tail.into_iter().map(|(k, _)| k).collect();
-            match r.last {
-                Some((cp, data, pos)) if Some(cp.seq) == target => {
-                    self.apply_all(index, data)?;
-                    self.slots[index].position = pos;
-                    if final_cp.as_ref().is_none_or(|f| f.seq <= cp.seq) {
-                        final_cp = Some(cp);
-                    }
-                }
-                Some((cp, data, _)) => {
-                    tracing::info!(
-                        task = %self.task, store = %self.slots[index].def.name, seq = cp.seq,
-                        "discarding a commit that did not reach every changelog"
-                    );
-                    discard.extend(data.into_iter().map(|(k, _)| k));
-                    self.slots[index].position = r.prev_pos;
-                    if let Some(prev) = r.prev
-                        && final_cp.as_ref().is_none_or(|f| f.seq < prev.seq)
-                    {
-                        final_cp = Some(prev);
-                    }
-                }
-                None => {
-                    self.slots[index].position = r.prev_pos;
-                    if let Some(prev) = r.prev
-                        && final_cp.as_ref().is_none_or(|f| f.seq < prev.seq)
-                    {
-                        final_cp = Some(prev);
-                    }
-                }
+            if r.changelog.is_none() {
+                continue;
             }
+            let has_target = r.reached().map(|cp| cp.seq) == target.as_ref().map(|t| t.seq);
+            if forward && !has_target {
+                // All of this changelog's changes since its last marker belong to commits up
+                // to the target (their markers did not get here).
+                self.apply_all(index, r.tail)?;
+                self.slots[index].position = r.end;
+                continue;
+            }
+            // Changes after the target's marker (or, pinned, after the pin's) belong to a
+            // commit that no changelog has a marker of.
+            let mut discard = r.held;
+            discard.extend(r.tail.into_iter().map(|(k, _)| k));
             if !discard.is_empty() {
+                tracing::info!(
+                    task = %self.task, store = %self.slots[index].def.name, keys = discard.len(),
+                    "discarding changes of a commit that never finished"
+                );
                 compensate.push((index, discard));
             }
+            self.slots[index].position = r.last.map_or(r.start, |(_, pos)| pos);
         }
-        if let Some(cp) = &final_cp {
+        if let Some(cp) = &target {
             self.apply_checkpoint(cp);
         }
-        // Undo the unfinished tails in the changelogs: write back what the restored state says.
+        // Undo the discarded changes in the changelogs: write back what the restored state says.
         let mut wrote = false;
         for (index, keys) in compensate {
+            let Some(changelog) = self.slots[index].changelog.clone() else {
+                continue;
+            };
             for key in keys {
                 let value = self.get(index, &key)?;
-                let Some(changelog) = self.slots[index].changelog.clone() else {
-                    continue;
-                };
                 out.send(OutRecord {
                     topic: &changelog,
                     partition: Some(self.task.partition),
@@ -130,8 +166,21 @@ impl StateManager {
             }
         }
         self.persist(true)?;
-        self.dirty = wrote;
-        Ok(wrote)
+        // The seal's sequence number must be new in every changelog, also when restore went
+        // back before markers it read (a pinned task).
+        self.seq = self.seq.max(newest_seen.unwrap_or(0));
+        let seal = wrote || forward;
+        self.dirty = seal;
+        Ok(seal)
+    }
+
+    /// The sequence number a persistent store without a changelog pins the task to (its
+    /// local checkpoint's, 0 when it has none), if the task has such a store.
+    fn pinned(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .any(|s| s.changelog.is_none() && matches!(s.data, SlotData::Redb { .. }))
+            .then(|| self.persisted.as_ref().map_or(0, |cp| cp.seq))
     }
 
     fn apply_all(
@@ -139,6 +188,9 @@ impl StateManager {
         index: usize,
         data: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), Error> {
+        if data.is_empty() {
+            return Ok(());
+        }
         match &mut self.slots[index].data {
             SlotData::Memory(map) => {
                 let mut map = map.write();
@@ -169,17 +221,18 @@ impl StateManager {
     }
 
     /// Reads every shard's changelog from its position to its end, all partitions at once,
-    /// applying confirmed groups of changes as they come.
+    /// applying the changes followed by a marker as they come (up to the marker of `pin`, if
+    /// set).
     fn restore_slots(
         &mut self,
         reader: &mut dyn ChangelogReader,
-        base: Option<Checkpoint>,
+        pin: Option<u64>,
     ) -> Result<Vec<SlotRestore>, Error> {
         let mut results = Vec::with_capacity(self.slots.len());
         // (slot index, changelog, from, end) of the shards that have something to read.
         let mut reads: Vec<(usize, Arc<str>, i64, i64)> = Vec::new();
         for index in 0..self.slots.len() {
-            let (r, read) = self.plan_slot(index, reader, base.clone())?;
+            let (r, read) = self.plan_slot(index, reader)?;
             results.push(r);
             if let Some((changelog, from, end)) = read {
                 reads.push((index, changelog, from, end));
@@ -202,6 +255,7 @@ impl StateManager {
             .iter()
             .map(|(index, _, _, _)| Scan {
                 r: std::mem::replace(&mut results[*index], SlotRestore::empty()),
+                pin,
                 pending: Vec::new(),
                 to_apply: Vec::new(),
             })
@@ -210,7 +264,7 @@ impl StateManager {
             let (index, changelog, _, _) = &reads[i];
             let scan = &mut scans[i];
             scan.push(rec, changelog, partition)?;
-            // Apply (and persist) confirmed groups as we go, not all at the end.
+            // Apply (and persist) confirmed changes as we go, not all at the end.
             if scan.to_apply.len() >= RESTORE_CHUNK {
                 let data = std::mem::take(&mut scan.to_apply);
                 self.apply_all(*index, data)?;
@@ -222,12 +276,15 @@ impl StateManager {
                 mut r,
                 pending,
                 to_apply,
+                ..
             } = scan;
-            if !to_apply.is_empty() {
-                self.apply_all(*index, to_apply)?;
-            }
+            self.apply_all(*index, to_apply)?;
             r.tail = pending;
-            tracing::debug!(task = %self.task, changelog = %changelog, from, end, "restored");
+            tracing::debug!(
+                task = %self.task, changelog = %changelog, from, end,
+                last_marker = ?r.last.as_ref().map(|(cp, _)| cp.seq),
+                tail = r.tail.len(), "restored"
+            );
             results[*index] = r;
         }
         Ok(results)
@@ -240,15 +297,24 @@ impl StateManager {
         &mut self,
         index: usize,
         reader: &mut dyn ChangelogReader,
-        base: Option<Checkpoint>,
     ) -> Result<(SlotRestore, Option<(Arc<str>, i64, i64)>), Error> {
+        let persistent = matches!(self.slots[index].data, SlotData::Redb { .. });
         let mut r = SlotRestore {
-            prev: base,
-            prev_pos: self.slots[index].position,
+            changelog: self.slots[index].changelog.clone(),
+            // A persistent shard reflects the local checkpoint; one in memory starts empty.
+            base: if persistent {
+                self.persisted.clone()
+            } else {
+                None
+            },
+            start: self.slots[index].position,
+            end: self.slots[index].position,
             last: None,
+            newest_seen: None,
+            held: BTreeSet::new(),
             tail: Vec::new(),
         };
-        let Some(changelog) = self.slots[index].changelog.clone() else {
+        let Some(changelog) = r.changelog.clone() else {
             return Ok((r, None));
         };
         let partition = self.task.partition;
@@ -260,7 +326,7 @@ impl StateManager {
                 "local state is ahead of its changelog (was the topic recreated?): rebuilding it"
             );
             self.wipe(index)?;
-            r.prev = None;
+            r.base = None;
             from = low;
         }
         if from < low {
@@ -272,10 +338,12 @@ impl StateManager {
             }
             from = low;
         }
-        r.prev_pos = r.prev_pos.max(from);
+        r.start = from;
+        r.end = from;
         if from >= end {
             return Ok((r, None));
         }
+        r.end = end;
         Ok((r, Some((changelog, from, end))))
     }
 
@@ -306,11 +374,18 @@ impl StateManager {
 /// Changelog records applied per chunk during restore.
 const RESTORE_CHUNK: usize = 10_000;
 
+/// One change read from a changelog (`None` = deleted).
+type Change = (Vec<u8>, Option<Vec<u8>>);
+
 /// The state of a changelog scan during restore.
 struct Scan {
     r: SlotRestore,
-    pending: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    to_apply: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Apply only the changes up to the marker of this commit (a pinned task).
+    pin: Option<u64>,
+    /// Changes since the last marker.
+    pending: Vec<Change>,
+    /// Changes followed by a marker, not applied yet.
+    to_apply: Vec<Change>,
 }
 
 impl Scan {
@@ -329,12 +404,15 @@ impl Scan {
         if is_marker(&rec.headers) {
             let cp =
                 Checkpoint::decode(rec.value.as_deref().unwrap_or_default()).map_err(corrupt)?;
-            if let Some((prev_cp, data, pos)) = self.r.last.take() {
-                self.to_apply.extend(data);
-                self.r.prev = Some(prev_cp);
-                self.r.prev_pos = pos;
+            self.r.newest_seen = self.r.newest_seen.max(Some(cp.seq));
+            if self.r.held.is_empty() && self.pin.is_none_or(|pin| cp.seq <= pin) {
+                self.to_apply.append(&mut self.pending);
+                self.r.last = Some((cp, rec.offset + 1));
+            } else {
+                self.r
+                    .held
+                    .extend(self.pending.drain(..).map(|(key, _)| key));
             }
-            self.r.last = Some((cp, std::mem::take(&mut self.pending), rec.offset + 1));
         } else {
             let Some(key) = &rec.key else {
                 return Err(corrupt("record without a key".into()));
@@ -346,32 +424,471 @@ impl Scan {
     }
 }
 
+/// What restore found for one shard.
 struct SlotRestore {
-    /// The checkpoint the applied state reflects.
-    prev: Option<Checkpoint>,
-    prev_pos: i64,
-    /// The last marker with the changes since the marker before it (not applied yet).
-    #[allow(clippy::type_complexity)]
-    last: Option<(Checkpoint, Vec<(Vec<u8>, Option<Vec<u8>>)>, i64)>,
-    /// Changes after the last marker.
-    tail: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    changelog: Option<Arc<str>>,
+    /// The commit the shard's state reflected before its changelog was read: the local
+    /// checkpoint of a persistent shard, `None` for a shard in memory (or rebuilt).
+    base: Option<Checkpoint>,
+    /// The changelog offset reading started at, and the end it read to.
+    start: i64,
+    end: i64,
+    /// The last marker whose changes were applied, and the offset after it.
+    last: Option<(Checkpoint, i64)>,
+    /// The highest sequence number of any marker read.
+    newest_seen: Option<u64>,
+    /// Keys changed by commits past the pin (a pinned task), not applied.
+    held: BTreeSet<Vec<u8>>,
+    /// Changes after the last marker, not applied.
+    tail: Vec<Change>,
 }
 
 impl SlotRestore {
     /// A placeholder while a scan owns the real one.
     fn empty() -> Self {
         SlotRestore {
-            prev: None,
-            prev_pos: 0,
+            changelog: None,
+            base: None,
+            start: 0,
+            end: 0,
             last: None,
+            newest_seen: None,
+            held: BTreeSet::new(),
             tail: Vec::new(),
         }
     }
 
-    fn latest_seq(&self) -> Option<u64> {
-        self.last
-            .as_ref()
-            .map(|(cp, _, _)| cp.seq)
-            .or(self.prev.as_ref().map(|p| p.seq))
+    /// The newest commit this shard's changelog (or its local checkpoint) has: its last
+    /// marker, or the checkpoint it started from. `None`: it has none (a shard in memory whose
+    /// changelog holds no marker yet, a new store, or a task that never committed).
+    fn reached(&self) -> Option<&Checkpoint> {
+        self.last.as_ref().map(|(cp, _)| cp).or(self.base.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Crashes inside commits, on the real local log: the changelogs are topics of an
+    //! [`ow_stream_log::Log`], written by the local backend's collector and read back by its
+    //! changelog reader. A kill among a commit's appends is a collector that never appends to
+    //! some changelogs ([`Cut`]), followed by a new [`StateManager`] on the same state
+    //! directory (the old one is dropped without its local commit).
+
+    use std::path::PathBuf;
+
+    use ow_stream_log::{CleanupPolicy, FsyncPolicy, Log, LogOptions, TopicConfig};
+
+    use super::*;
+    use crate::backend::local::{LocalChangelogReader, LocalCollector};
+    use crate::config::StoreBackend;
+    use crate::metrics::Metrics;
+    use crate::runtime::collector::Delivery;
+    use crate::runtime::context::TaskId;
+    use crate::runtime::manager::Collector;
+    use crate::state::cache::CacheBudget;
+    use crate::state::{StoreDef, StoreKind};
+
+    const INPUT: &str = "in";
+
+    /// A log, a state directory, and the stores of one task.
+    struct World {
+        _dir: tempfile::TempDir,
+        state_dir: PathBuf,
+        log: Arc<Log>,
+        metrics: Arc<Metrics>,
+        backend: StoreBackend,
+    }
+
+    /// A store; `logged` ones write to `<name>-changelog`.
+    struct Store {
+        name: &'static str,
+        logged: bool,
+    }
+
+    const A: Store = Store {
+        name: "a",
+        logged: true,
+    };
+    const B: Store = Store {
+        name: "b",
+        logged: true,
+    };
+
+    fn changelog(store: &str) -> String {
+        format!("{store}-changelog")
+    }
+
+    impl World {
+        fn new(backend: StoreBackend) -> World {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open(
+                dir.path().join("log"),
+                LogOptions::default()
+                    .with_fsync(FsyncPolicy::Never)
+                    .with_maintenance_interval(None),
+            )
+            .unwrap();
+            World {
+                state_dir: dir.path().join("state"),
+                _dir: dir,
+                log: Arc::new(log),
+                metrics: Arc::new(Metrics::default()),
+                backend,
+            }
+        }
+
+        /// A process's view of the task: its stores opened (their changelogs created).
+        fn open(&self, stores: &[Store]) -> StateManager {
+            let defs: Vec<(Arc<StoreDef>, Option<Arc<str>>)> = stores
+                .iter()
+                .map(|s| {
+                    let def = StoreDef {
+                        name: s.name.into(),
+                        kind: StoreKind::KeyValue,
+                        backend: Some(self.backend),
+                        logging: s.logged,
+                        caching: false,
+                        serdes: Arc::new(()),
+                        key_describe: String::new(),
+                        value_describe: String::new(),
+                    };
+                    let topic = s.logged.then(|| {
+                        let name = changelog(s.name);
+                        self.log
+                            .create_topic(
+                                &name,
+                                TopicConfig::new(1).with_cleanup(CleanupPolicy::Compact),
+                            )
+                            .unwrap();
+                        Arc::<str>::from(name)
+                    });
+                    (Arc::new(def), topic)
+                })
+                .collect();
+            let task = TaskId {
+                subtopology: 0,
+                partition: 0,
+            };
+            StateManager::open(
+                task,
+                &defs,
+                &self.state_dir,
+                self.backend,
+                CacheBudget::new(0),
+            )
+            .unwrap()
+        }
+
+        fn collector(&self) -> LocalCollector {
+            LocalCollector::new(self.log.clone(), self.metrics.clone())
+        }
+
+        /// Opens the task in a new process and restores it; seals the restore as the task
+        /// manager does, through `seal` (a [`Cut`] for a kill during the seal). Returns the
+        /// state and whether restore asked for a seal.
+        fn restart(&self, stores: &[Store], lost: &[&str]) -> (StateManager, bool) {
+            let mut state = self.open(stores);
+            let mut out = self.collector();
+            let mut reader = LocalChangelogReader {
+                log: self.log.clone(),
+                metrics: self.metrics.clone(),
+            };
+            let seal = state.restore(&mut reader, &mut out).unwrap();
+            if seal {
+                out.flush().unwrap();
+                commit(&mut state, &mut out, lost);
+            }
+            (state, seal)
+        }
+
+        /// Markers in `store`'s changelog.
+        fn markers(&self, store: &str) -> usize {
+            let topic = changelog(store);
+            let mut reader = LocalChangelogReader {
+                log: self.log.clone(),
+                metrics: self.metrics.clone(),
+            };
+            let (start, end) = reader.watermarks(&topic, 0).unwrap();
+            let mut n = 0;
+            reader
+                .read(&topic, 0, start, end, &mut |r| {
+                    n += usize::from(is_marker(&r.headers));
+                    Ok(())
+                })
+                .unwrap();
+            n
+        }
+    }
+
+    /// Processes input record `offset`: writes `(key, value)` to the stores `writes` names.
+    fn process(
+        state: &mut StateManager,
+        out: &mut dyn RecordCollector,
+        offset: i64,
+        writes: &[(usize, &str, Option<&str>)],
+    ) {
+        for (index, key, value) in writes {
+            state
+                .put(
+                    *index,
+                    key.as_bytes(),
+                    value.map(str::as_bytes),
+                    offset,
+                    out,
+                )
+                .unwrap();
+        }
+        state.record_input(&INPUT.into(), 0, offset);
+    }
+
+    /// A commit as `TaskManager::commit` makes it: the changes flushed, then the markers,
+    /// flushed. Whatever goes to a changelog of `lost` stores is never appended: the process
+    /// is killed there, and the local commit never happens. Returns whether it finished.
+    fn commit(state: &mut StateManager, out: &mut LocalCollector, lost: &[&str]) -> bool {
+        out.flush().unwrap();
+        let lost: Vec<String> = lost.iter().map(|s| changelog(s)).collect();
+        state
+            .prepare_commit(&mut Cut {
+                inner: &mut *out,
+                lost: &lost,
+            })
+            .unwrap();
+        out.flush().unwrap();
+        if !lost.is_empty() {
+            return false;
+        }
+        state.finish_commit().unwrap();
+        true
+    }
+
+    /// A collector that never appends to the topics in `lost` (the process died first).
+    struct Cut<'a> {
+        inner: &'a mut LocalCollector,
+        lost: &'a [String],
+    }
+
+    impl RecordCollector for Cut<'_> {
+        fn send(&mut self, r: OutRecord<'_>) -> Result<(), Error> {
+            if self.lost.iter().any(|t| t == r.topic) {
+                return Ok(());
+            }
+            self.inner.send(r)
+        }
+
+        fn send_tracked(&mut self, r: OutRecord<'_>) -> Result<Delivery, Error> {
+            if self.lost.iter().any(|t| t == r.topic) {
+                return Ok(Delivery::default());
+            }
+            self.inner.send_tracked(r)
+        }
+
+        fn partition_count(&mut self, topic: &str) -> Result<i32, Error> {
+            self.inner.partition_count(topic)
+        }
+    }
+
+    fn get(state: &StateManager, index: usize, key: &str) -> Option<String> {
+        state
+            .get(index, key.as_bytes())
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
+    }
+
+    fn next_input(state: &StateManager) -> Option<i64> {
+        state.offsets().get(&(INPUT.into(), 0)).copied()
+    }
+
+    const BACKENDS: [StoreBackend; 2] = [StoreBackend::Persistent, StoreBackend::InMemory];
+
+    /// A kill among the markers of a task's *first* commit: only `a`'s changelog got one. The
+    /// commit's changes are in both changelogs (markers come after them), so restore rolls it
+    /// forward — it neither adopts the commit's offsets while dropping `b`'s change, nor
+    /// drops the commit.
+    #[test]
+    fn a_first_commit_marked_in_some_changelogs_only_is_rolled_forward() {
+        for backend in BACKENDS {
+            let world = World::new(backend);
+            let mut state = world.open(&[A, B]);
+            let mut out = world.collector();
+            process(
+                &mut state,
+                &mut out,
+                0,
+                &[(0, "k", Some("v0")), (1, "k", Some("v0"))],
+            );
+            assert!(!commit(&mut state, &mut out, &["b"]));
+            drop(state);
+
+            let (state, seal) = world.restart(&[A, B], &[]);
+            assert!(seal, "{backend:?}: the missing marker must be written");
+            assert_eq!(next_input(&state), Some(1), "{backend:?}");
+            assert_eq!(get(&state, 0, "k").as_deref(), Some("v0"), "{backend:?}");
+            assert_eq!(get(&state, 1, "k").as_deref(), Some("v0"), "{backend:?}");
+            assert_eq!((world.markers("a"), world.markers("b")), (2, 1));
+            drop(state);
+
+            let (state, seal) = world.restart(&[A, B], &[]);
+            assert!(!seal, "{backend:?}");
+            assert_eq!(next_input(&state), Some(1), "{backend:?}");
+            assert_eq!(get(&state, 1, "k").as_deref(), Some("v0"), "{backend:?}");
+        }
+    }
+
+    /// A kill among a commit's markers, then another one in the commit that seals its restore
+    /// (again before `b`'s marker): `a`'s changelog is then two markers ahead of `b`'s. Still
+    /// nothing of the commit is lost and nothing is applied twice.
+    #[test]
+    fn a_second_kill_in_the_seal_loses_nothing() {
+        for backend in BACKENDS {
+            let world = World::new(backend);
+            let mut state = world.open(&[A, B]);
+            let mut out = world.collector();
+            process(
+                &mut state,
+                &mut out,
+                0,
+                &[(0, "k", Some("v0")), (1, "k", Some("v0"))],
+            );
+            assert!(commit(&mut state, &mut out, &[]));
+            process(
+                &mut state,
+                &mut out,
+                1,
+                &[(0, "k", Some("v1")), (1, "k", Some("v1"))],
+            );
+            assert!(!commit(&mut state, &mut out, &["b"]));
+            drop(state);
+
+            let (state, seal) = world.restart(&[A, B], &["b"]);
+            assert!(seal);
+            drop(state);
+            assert_eq!((world.markers("a"), world.markers("b")), (3, 1));
+
+            let (state, seal) = world.restart(&[A, B], &[]);
+            assert!(seal, "{backend:?}");
+            assert_eq!(next_input(&state), Some(2), "{backend:?}");
+            assert_eq!(get(&state, 0, "k").as_deref(), Some("v1"), "{backend:?}");
+            assert_eq!(get(&state, 1, "k").as_deref(), Some("v1"), "{backend:?}");
+            drop(state);
+
+            let (state, seal) = world.restart(&[A, B], &[]);
+            assert!(!seal, "{backend:?}");
+            assert_eq!(next_input(&state), Some(2), "{backend:?}");
+            assert_eq!(get(&state, 1, "k").as_deref(), Some("v1"), "{backend:?}");
+        }
+    }
+
+    /// A kill after a commit's changes were appended but before any marker: they are
+    /// discarded (and undone in the changelogs), the input is read again. A second kill in the
+    /// seal, after `a`'s marker, changes nothing: the seal's undo records were flushed first,
+    /// so `b`'s changelog has them.
+    #[test]
+    fn changes_no_changelog_has_a_marker_for_are_discarded() {
+        for backend in BACKENDS {
+            let world = World::new(backend);
+            let mut state = world.open(&[A, B]);
+            let mut out = world.collector();
+            process(&mut state, &mut out, 0, &[(0, "k", Some("v0"))]);
+            assert!(commit(&mut state, &mut out, &[]));
+            process(
+                &mut state,
+                &mut out,
+                1,
+                &[(0, "k", Some("v1")), (1, "j", Some("x"))],
+            );
+            out.flush().unwrap();
+            drop(state);
+
+            let (state, seal) = world.restart(&[A, B], &["b"]);
+            assert!(seal, "{backend:?}");
+            assert_eq!(next_input(&state), Some(1), "{backend:?}");
+            assert_eq!(get(&state, 0, "k").as_deref(), Some("v0"), "{backend:?}");
+            assert_eq!(get(&state, 1, "j"), None, "{backend:?}");
+            drop(state);
+
+            for _ in 0..2 {
+                let (state, _) = world.restart(&[A, B], &[]);
+                assert_eq!(next_input(&state), Some(1), "{backend:?}");
+                assert_eq!(get(&state, 0, "k").as_deref(), Some("v0"), "{backend:?}");
+                assert_eq!(get(&state, 1, "j"), None, "{backend:?}");
+            }
+        }
+    }
+
+    /// A store added since the last commit has no marker of it: that is no reason to roll
+    /// forward (and apply changes no marker confirms).
+    #[test]
+    fn a_store_added_since_the_last_commit_does_not_roll_anything_forward() {
+        const C: Store = Store {
+            name: "c",
+            logged: true,
+        };
+        for backend in BACKENDS {
+            let world = World::new(backend);
+            let mut state = world.open(&[A, B]);
+            let mut out = world.collector();
+            process(&mut state, &mut out, 0, &[(0, "k", Some("v0"))]);
+            assert!(commit(&mut state, &mut out, &[]));
+            drop(state);
+
+            // The new version, with store `c`, processes input 1 and dies before its commit.
+            let (mut state, _) = world.restart(&[A, B, C], &[]);
+            process(
+                &mut state,
+                &mut out,
+                1,
+                &[(0, "k", Some("v1")), (2, "k", Some("v1"))],
+            );
+            out.flush().unwrap();
+            drop(state);
+
+            let (state, seal) = world.restart(&[A, B, C], &[]);
+            assert!(seal, "{backend:?}");
+            assert_eq!(next_input(&state), Some(1), "{backend:?}");
+            assert_eq!(get(&state, 0, "k").as_deref(), Some("v0"), "{backend:?}");
+            assert_eq!(get(&state, 2, "k"), None, "{backend:?}");
+        }
+    }
+
+    /// A persistent store without a changelog cannot be rolled forward: a commit whose markers
+    /// are all written but whose local commit never happened is discarded instead.
+    #[test]
+    fn an_unlogged_persistent_store_pins_the_task_to_its_local_checkpoint() {
+        const U: Store = Store {
+            name: "u",
+            logged: false,
+        };
+        let world = World::new(StoreBackend::Persistent);
+        let mut state = world.open(&[A, U]);
+        let mut out = world.collector();
+        process(
+            &mut state,
+            &mut out,
+            0,
+            &[(0, "k", Some("v0")), (1, "k", Some("v0"))],
+        );
+        assert!(commit(&mut state, &mut out, &[]));
+        process(
+            &mut state,
+            &mut out,
+            1,
+            &[(0, "k", Some("v1")), (1, "k", Some("v1"))],
+        );
+        out.flush().unwrap();
+        state.prepare_commit(&mut out).unwrap();
+        out.flush().unwrap();
+        // Killed before `finish_commit`.
+        drop(state);
+
+        let (state, seal) = world.restart(&[A, U], &[]);
+        assert!(seal);
+        assert_eq!(next_input(&state), Some(1));
+        assert_eq!(get(&state, 0, "k").as_deref(), Some("v0"));
+        assert_eq!(get(&state, 1, "k").as_deref(), Some("v0"));
+        drop(state);
+        let (state, seal) = world.restart(&[A, U], &[]);
+        assert!(!seal);
+        assert_eq!(next_input(&state), Some(1));
+        assert_eq!(get(&state, 0, "k").as_deref(), Some("v0"));
     }
 }
