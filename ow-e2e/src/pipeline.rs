@@ -10,6 +10,7 @@ use ow_producer::fixture_server::FixtureServer;
 use serde_json::Value;
 
 use crate::binaries::Binaries;
+use crate::bodies::{body_stat, web_stat};
 use crate::broker::Broker;
 use crate::process::{Process, Spec, free_port};
 
@@ -347,6 +348,52 @@ impl Pipeline {
             check(p);
         }
         out
+    }
+
+    /// Every process that has exited, with its status, but the producer (which scenarios
+    /// stop themselves, to have everything fetched written).
+    pub fn exited_but_producer(&mut self) -> Vec<String> {
+        self.exited()
+            .into_iter()
+            .filter(|e| !e.starts_with("producer"))
+            .collect()
+    }
+
+    /// Waits (up to 120 s) until the web shows snapshot `last` of `player` (of the
+    /// [`bodies`](crate::bodies) sequence) with one delta for each snapshot after the first,
+    /// then checks that its daily sums add up to the change since snapshot 0. The player's
+    /// JSON.
+    ///
+    /// # Panics
+    /// When it does not arrive in time, when the web shows more than snapshot `last`, or when
+    /// the deltas or daily sums are not exactly those of snapshots 0 to `last`.
+    pub async fn wait_for_complete_history(&self, player: &str, last: u32) -> Value {
+        let first = body_stat(0, "all-heroes", "game", "games_played").expect("snapshot 0");
+        let expected = body_stat(last, "all-heroes", "game", "games_played").expect("a snapshot");
+        let (body, day_games, day_deltas) = eventually(
+            &format!("{player} shows snapshot {last} ({expected} games) and {last} deltas"),
+            Duration::from_secs(120),
+            || async {
+                let (_, body) = self.get(&format!("/api/players/{player}")).await;
+                let games = web_stat(&body, "all-heroes", "game", "games_played")?;
+                assert!(games <= expected, "{player}: {games} > {expected}");
+                let days = body["history"]["platforms"]["pc"]["competitive"].as_object()?;
+                let day_games: f64 = days
+                    .values()
+                    .filter_map(|d| d["games_played"].as_f64())
+                    .sum();
+                let day_deltas: u64 = days
+                    .values()
+                    .filter_map(|d| d["delta_count"].as_u64())
+                    .sum();
+                (games == expected && day_deltas >= u64::from(last))
+                    .then(|| (body.clone(), day_games, day_deltas))
+            },
+        )
+        .await;
+        assert_eq!(day_deltas, u64::from(last), "{player}: deltas");
+        assert_eq!(day_games, expected - first, "{player}: daily sums");
+        body
     }
 
     /// The processes, for log reads.

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ow_e2e::bodies::{self, web_stat};
+use ow_e2e::bodies;
 use ow_e2e::{Options, Pipeline, eventually};
 use rand::Rng;
 use serde_json::Value;
@@ -138,24 +138,11 @@ async fn final_state(pipeline: &mut Pipeline) -> BTreeMap<String, Value> {
             .is_some(),
         "the producer did not stop on SIGTERM"
     );
-    let last = bodies::body_stat(SNAPSHOTS - 1, "all-heroes", "game", "games_played").unwrap();
     let mut out = BTreeMap::new();
     for player in &players {
-        let body = eventually(
-            &format!("{player} shows its last snapshot and every delta"),
-            Duration::from_secs(180),
-            || async {
-                let (_, body) = pipeline.get(&format!("/api/players/{player}")).await;
-                let games = web_stat(&body, "all-heroes", "game", "games_played")?;
-                let days = body["history"]["platforms"]["pc"]["competitive"].as_object()?;
-                let deltas: u64 = days
-                    .values()
-                    .filter_map(|d| d["delta_count"].as_u64())
-                    .sum();
-                (games == last && deltas >= u64::from(SNAPSHOTS - 1)).then_some(body)
-            },
-        )
-        .await;
+        let body = pipeline
+            .wait_for_complete_history(player, SNAPSHOTS - 1)
+            .await;
         out.insert(player.clone(), compared(&body));
     }
     out
@@ -167,11 +154,7 @@ async fn twenty_sigkills_of_two_processors_change_no_stat_delta_or_daily_sum() {
     let reference = {
         let mut pipeline = Pipeline::start(options("1s")).await;
         let state = final_state(&mut pipeline).await;
-        let exited: Vec<String> = pipeline
-            .exited()
-            .into_iter()
-            .filter(|e| !e.starts_with("producer"))
-            .collect();
+        let exited = pipeline.exited_but_producer();
         assert!(exited.is_empty(), "reference run: {exited:?}");
         state
     };
@@ -213,11 +196,7 @@ async fn twenty_sigkills_of_two_processors_change_no_stat_delta_or_daily_sum() {
             at.unwrap_or_default()
         );
     }
-    let exited: Vec<String> = pipeline
-        .exited()
-        .into_iter()
-        .filter(|e| !e.starts_with("producer"))
-        .collect();
+    let exited = pipeline.exited_but_producer();
     assert!(exited.is_empty(), "{exited:?}");
     let restarts: usize = pipeline.processors.iter().map(|p| p.starts() - 1).sum();
     assert_eq!(restarts, KILLS);
