@@ -83,9 +83,10 @@ pub struct StreamsArgs {
 
     /// Processing guarantee of the stage's stream threads: `at_least_once` (outputs may repeat
     /// after a crash; stores stay exact) or `exactly_once` (outputs, input offsets and stores
-    /// commit as one transaction; readers of the outputs read committed). Exactly-once runs
-    /// on the local backend; on Kafka it is refused for now. Unset: at_least_once, except in
-    /// ow-web's embedded stack, which runs exactly_once.
+    /// commit as one transaction; readers of the outputs read committed). On the local
+    /// backend through the log's transactions; on Kafka through a transactional producer per
+    /// stream thread (`exactly_once_v2`; the broker must support transactions). Unset:
+    /// at_least_once, except in ow-web's embedded stack, which runs exactly_once.
     #[arg(long, env = "OW_PROCESSING_GUARANTEE", value_name = "GUARANTEE", value_parser = parse_guarantee)]
     pub processing_guarantee: Option<ProcessingGuarantee>,
 

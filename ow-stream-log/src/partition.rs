@@ -582,8 +582,14 @@ impl Partition {
             let seg_limit = seg.committed.load(Ordering::Acquire);
             let mut pos = seg.position_for(from);
             let mut reader = segment::FrameReader::new(&seg.file, &seg.log_path, seg_limit);
+            let mut first = pos > 0;
             loop {
-                let (h, frame) = match reader.frame_at(pos)? {
+                let next = reader.frame_at(pos)?;
+                if std::mem::take(&mut first) && seg.index_led_astray(&next, pos, from) {
+                    pos = 0;
+                    continue;
+                }
+                let (h, frame) = match next {
                     Next::End => break,
                     Next::Invalid(reason) => {
                         return damaged(out, from, &seg.log_path, pos, reason.to_owned());
@@ -651,7 +657,16 @@ impl Partition {
             let mut pos = seg.position_for(from);
             let limit = seg.size();
             let mut reader = segment::FrameReader::new(&seg.file, &seg.log_path, limit);
-            while let Next::Frame(h, frame) = reader.frame_at(pos)? {
+            let mut first = pos > 0;
+            loop {
+                let next = reader.frame_at(pos)?;
+                if std::mem::take(&mut first) && seg.index_led_astray(&next, pos, from) {
+                    pos = 0;
+                    continue;
+                }
+                let Next::Frame(h, frame) = next else {
+                    break;
+                };
                 pos += u64::from(h.size);
                 if h.base_offset >= from && h.is_control() && h.producer_id == producer {
                     let records = batch::decode_records(&h, &frame)

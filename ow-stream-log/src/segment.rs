@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -66,6 +66,10 @@ pub(crate) struct Segment {
     /// Largest record timestamp (`i64::MIN` if empty).
     pub(crate) max_ts: AtomicI64,
     pub(crate) index: RwLock<Vec<IndexEntry>>,
+    /// Set once a read found an index entry that points at no batch starting at or before its
+    /// offset (a damaged index file of a segment trusted on open): from then on, reads of the
+    /// segment scan it from its start.
+    index_damaged: AtomicBool,
 }
 
 /// How much of a segment to re-validate when opening it.
@@ -120,6 +124,7 @@ impl Segment {
                 next_offset: AtomicI64::new(base),
                 max_ts: AtomicI64::new(i64::MIN),
                 index: RwLock::new(Vec::new()),
+                index_damaged: AtomicBool::new(false),
             },
             index_file,
         ))
@@ -151,6 +156,7 @@ impl Segment {
             next_offset: AtomicI64::new(next_offset),
             max_ts: AtomicI64::new(max_ts),
             index: RwLock::new(index),
+            index_damaged: AtomicBool::new(false),
         })
     }
 
@@ -255,6 +261,7 @@ impl Segment {
                 next_offset: AtomicI64::new(next_offset),
                 max_ts: AtomicI64::new(max_ts),
                 index: RwLock::new(entries),
+                index_damaged: AtomicBool::new(false),
             },
             cut,
         ))
@@ -272,9 +279,37 @@ impl Segment {
         self.max_ts.load(Ordering::Acquire)
     }
 
-    /// Where to start scanning for `offset`.
+    /// Where to start scanning for `offset`: the index's position for it, or 0 once the index
+    /// is known to be damaged. A reader starting at a position above 0 checks the first frame
+    /// it finds there with [`Segment::index_led_astray`].
     pub(crate) fn position_for(&self, offset: i64) -> u64 {
+        if self.index_damaged.load(Ordering::Acquire) {
+            return 0;
+        }
         index::lookup(&self.index.read(), offset).map_or(0, |e| e.position)
+    }
+
+    /// Whether `next`, the first frame found at the index's position `pos` for `offset`,
+    /// shows the index to be damaged: not a valid frame, or a batch that starts after
+    /// `offset` (an intact index points at a batch starting at or before it). Then the index
+    /// is distrusted for good (logged once) and the caller reads again from position 0.
+    /// (`Next::End` is not taken as damage: an entry may point at a batch being appended.)
+    pub(crate) fn index_led_astray(&self, next: &Next, pos: u64, offset: i64) -> bool {
+        let astray = match next {
+            Next::Invalid(_) => true,
+            Next::Frame(h, _) => h.base_offset > offset,
+            Next::End => false,
+        };
+        if astray && pos > 0 && !self.index_damaged.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                path = %self.index_path.display(),
+                position = pos,
+                offset,
+                "the index points at no batch holding the offset: it is damaged; reads of this \
+                 segment scan it from its start"
+            );
+        }
+        astray && pos > 0
     }
 
     /// Reads every committed batch of the segment, in order.
