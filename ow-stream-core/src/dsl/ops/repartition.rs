@@ -44,7 +44,21 @@ impl<K: Data, V: Data> Stream<K, V> {
         let value = repartitioned
             .value_serde
             .or_else(|| self.value_serde.clone());
-        self.repartition_through(&repartitioned.name, key, value)
+        let partitions = match repartitioned.partitions.map(i32::try_from) {
+            None => None,
+            Some(Ok(n)) if n > 0 => Some(n),
+            Some(_) => {
+                self.graph.borrow_mut().error(TopologyError::Invalid {
+                    node: format!("{}-repartition", repartitioned.name),
+                    reason: format!(
+                        "Repartitioned::with_number_of_partitions needs a count from 1 to {}",
+                        i32::MAX
+                    ),
+                });
+                None
+            }
+        };
+        self.repartition_into(&repartitioned.name, key, value, partitions)
     }
 
     /// Declares that records are already in the partition their current key belongs in,
@@ -101,6 +115,18 @@ impl<K: Data, V: Data> Stream<K, V> {
         key: Option<Arc<dyn Serde<K>>>,
         value: Option<Arc<dyn Serde<V>>>,
     ) -> Stream<K, V> {
+        self.repartition_into(name, key, value, None)
+    }
+
+    /// [`repartition_through`](Stream::repartition_through) a topic of `partitions`
+    /// partitions, or of the count the application derives when `None`.
+    fn repartition_into(
+        &self,
+        name: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+        partitions: Option<i32>,
+    ) -> Stream<K, V> {
         let (Some(key_serde), Some(value_serde)) = (key.clone(), value) else {
             let what = if key.is_none() { "key" } else { "value" };
             self.graph.borrow_mut().error(TopologyError::Invalid {
@@ -124,6 +150,16 @@ impl<K: Data, V: Data> Stream<K, V> {
             true,
             None,
         );
+        if let Some(NodeKind::Sink { partitions: p, .. }) = self
+            .graph
+            .borrow_mut()
+            .nodes
+            .last_mut()
+            .map(|n| &mut n.kind)
+        {
+            // The sink just added: it carries the topic's fixed partition count.
+            *p = partitions;
+        }
         let spec = SourceSpec {
             topic: topic.clone(),
             key: key_serde.clone(),
