@@ -19,7 +19,9 @@ impl<K: Data, V: Data> Stream<K, V> {
     ///
     /// Joins and aggregations repartition by themselves when an operator upstream may have
     /// changed the key (`map`, `select_key`, `flat_map`, `process`, ...); call this to choose
-    /// where it happens and what the topic is called.
+    /// where it happens, what the topic is called and, with
+    /// [`Repartitioned::with_number_of_partitions`], how many partitions (so how many tasks)
+    /// it has.
     ///
     /// ```
     /// use ow_stream_core::{StreamsBuilder, Topic};
@@ -34,10 +36,15 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// builder
     ///     .stream(&orders)
     ///     .select_key(|_, order| order.customer.clone())
-    ///     .repartition(Repartitioned::as_("orders-by-customer").with_key_serde(StringSerde))
+    ///     .repartition(
+    ///         Repartitioned::as_("orders-by-customer")
+    ///             .with_key_serde(StringSerde)
+    ///             .with_number_of_partitions(8),
+    ///     )
     ///     .to(&Topic::json("orders-by-customer"));
     /// let topology = builder.build().unwrap();
-    /// assert!(topology.describe().to_string().contains("orders-by-customer-repartition"));
+    /// let text = topology.describe().to_string();
+    /// assert!(text.contains("orders-by-customer-repartition, partitions: 8"), "{text}");
     /// ```
     pub fn repartition(&self, repartitioned: Repartitioned<K, V>) -> Stream<K, V> {
         let key = repartitioned.key_serde.or_else(|| self.key_serde.clone());
