@@ -34,6 +34,27 @@ pub enum Error {
     /// The topology is malformed (see [`TopologyError`]).
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    /// A sub-topology reads a repartition topic of fixed partition count
+    /// ([`Repartitioned::with_number_of_partitions`](crate::dsl::Repartitioned::with_number_of_partitions))
+    /// together with topics of another count: the records of a key would not meet in the same
+    /// task, so a join there could not find them (Kafka Streams' co-partitioning check).
+    #[error(
+        "topics of sub-topology {subtopology} are not co-partitioned: {repartition_topic} has \
+         {expected} partitions (Repartitioned::with_number_of_partitions) but {topic} has \
+         {actual}: give both the same count"
+    )]
+    NotCopartitioned {
+        /// The sub-topology reading both topics.
+        subtopology: u32,
+        /// The repartition topic with the fixed count.
+        repartition_topic: String,
+        /// Its partition count.
+        expected: i32,
+        /// The other topic.
+        topic: String,
+        /// Its partition count.
+        actual: i32,
+    },
     /// A broker or client operation failed.
     ///
     /// Match on [`code`](Error::Kafka::code) (or [`Error::kafka_code`]) to tell failures

@@ -226,7 +226,7 @@ impl StageView {
             for node in &sub.nodes {
                 match (&node.kind, inputs) {
                     (NodeKindDescription::Source { topic, .. }, true)
-                    | (NodeKindDescription::Sink { topic }, false) => {
+                    | (NodeKindDescription::Sink { topic, .. }, false) => {
                         out.insert(topic.clone());
                     }
                     _ => {}

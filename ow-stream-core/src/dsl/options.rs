@@ -248,22 +248,29 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
 }
 
 /// How [`Stream::repartition`](crate::Stream::repartition) writes its internal topic: the
-/// topic's name (`<application_id>-<name>-repartition`) and serdes (the stream's when not
-/// given). The topic gets as many partitions as the topics it is joined with, or else as the
-/// sub-topology that writes it reads (or
+/// topic's name (`<application_id>-<name>-repartition`), serdes (the stream's when not
+/// given) and partition count.
+///
+/// Without [`with_number_of_partitions`](Repartitioned::with_number_of_partitions) the topic
+/// gets as many partitions as the topics it is joined with, or else as the sub-topology that
+/// writes it reads (or
 /// [`StreamsConfig::internal_topic_partitions`](crate::config::StreamsConfig::internal_topic_partitions)).
 ///
 /// ```
 /// use ow_stream_core::dsl::Repartitioned;
 /// use ow_stream_core::serde::StringSerde;
 ///
-/// let r: Repartitioned<String, u64> = Repartitioned::as_("by-customer").with_key_serde(StringSerde);
+/// let r: Repartitioned<String, u64> = Repartitioned::as_("by-customer")
+///     .with_key_serde(StringSerde)
+///     .with_number_of_partitions(8);
 /// assert_eq!(r.name(), "by-customer");
+/// assert_eq!(r.number_of_partitions(), Some(8));
 /// ```
 pub struct Repartitioned<K, V> {
     pub(crate) name: Arc<str>,
     pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
     pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
+    pub(crate) partitions: Option<u32>,
 }
 
 impl<K: 'static, V: 'static> Repartitioned<K, V> {
@@ -273,12 +280,34 @@ impl<K: 'static, V: 'static> Repartitioned<K, V> {
             name: name.into(),
             key_serde: None,
             value_serde: None,
+            partitions: None,
         }
     }
 
     /// The name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The partition count set with
+    /// [`with_number_of_partitions`](Repartitioned::with_number_of_partitions), if any.
+    pub fn number_of_partitions(&self) -> Option<u32> {
+        self.partitions
+    }
+
+    /// Gives the topic `partitions` partitions (Kafka Streams'
+    /// `Repartitioned.withNumberOfPartitions`), whatever the partition counts upstream and
+    /// [`StreamsConfig::internal_topic_partitions`](crate::config::StreamsConfig::internal_topic_partitions):
+    /// the sub-topology reading it runs as that many tasks.
+    ///
+    /// The application creates the topic with that count when it starts; an existing topic
+    /// with another count, or a table joined downstream whose topic has another count (the
+    /// join needs co-partitioned inputs), fails
+    /// [`Streams::start`](crate::runtime::Streams::start). A count of 0 fails
+    /// [`StreamsBuilder::build`](crate::StreamsBuilder::build).
+    pub fn with_number_of_partitions(mut self, partitions: u32) -> Self {
+        self.partitions = Some(partitions);
+        self
     }
 
     /// Sets the key serde of the topic.

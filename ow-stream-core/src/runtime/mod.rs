@@ -505,6 +505,7 @@ pub(crate) fn internal_partitions(
     let app = &config.application_id;
     let mut counts: HashMap<Arc<str>, i32> = source_counts.clone();
     let mut out = Vec::new();
+    let fixed = topology.fixed_partitions();
     // Sub-topologies are numbered so that writers of a repartition topic come before its
     // readers: one pass resolves them in order.
     for sub in topology.subtopologies() {
@@ -535,11 +536,36 @@ pub(crate) fn internal_partitions(
                     .filter(|r| !r.is_internal())
                     .filter_map(|r| source_counts.get(&r.resolve(app)).copied())
                     .max();
-                let c = config
-                    .internal_topic_partitions
-                    .unwrap_or(joined.unwrap_or(own).max(1));
+                let c = match fixed.get(t) {
+                    Some(c) => *c,
+                    None => config
+                        .internal_topic_partitions
+                        .unwrap_or(joined.unwrap_or(own).max(1)),
+                };
                 counts.entry(name.clone()).or_insert(c);
                 out.push((name, c, false));
+            }
+        }
+    }
+    // A fixed count is the user's choice, not derived from what the topic is joined with:
+    // every other topic its reader reads must have that count too.
+    for sub in topology.subtopologies() {
+        for t in sub.source_topics.iter().filter(|t| fixed.contains_key(*t)) {
+            let expected = fixed.get(t).copied().unwrap_or(1);
+            for other in &sub.source_topics {
+                let name = other.resolve(app);
+                match counts.get(&name) {
+                    Some(&actual) if actual != expected => {
+                        return Err(Error::NotCopartitioned {
+                            subtopology: sub.id,
+                            repartition_topic: t.resolve(app).to_string(),
+                            expected,
+                            topic: name.to_string(),
+                            actual,
+                        });
+                    }
+                    _ => {}
+                }
             }
         }
     }

@@ -27,6 +27,11 @@ pub enum NodeKindDescription {
     Sink {
         /// The topic.
         topic: String,
+        /// The partition count the topology fixes for the topic
+        /// ([`Repartitioned::with_number_of_partitions`](crate::dsl::Repartitioned::with_number_of_partitions)),
+        /// or `None` when the application derives it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partitions: Option<i32>,
     },
 }
 
@@ -137,8 +142,9 @@ impl Topology {
                                     value_serde: value_serde.clone(),
                                 },
                                 NodeKind::Processor => NodeKindDescription::Processor,
-                                NodeKind::Sink { topic } => NodeKindDescription::Sink {
+                                NodeKind::Sink { topic, partitions } => NodeKindDescription::Sink {
                                     topic: topic_name(topic, app),
+                                    partitions: *partitions,
                                 },
                             },
                             stores: node.stores.iter().map(|s| s.to_string()).collect(),
@@ -212,9 +218,18 @@ impl fmt::Display for TopologyDescription {
                         node.name,
                         node.stores.join(", ")
                     )?,
-                    NodeKindDescription::Sink { topic } => {
-                        writeln!(f, "    Sink: {} (topic: {})", node.name, topic)?
-                    }
+                    NodeKindDescription::Sink {
+                        topic,
+                        partitions: None,
+                    } => writeln!(f, "    Sink: {} (topic: {})", node.name, topic)?,
+                    NodeKindDescription::Sink {
+                        topic,
+                        partitions: Some(p),
+                    } => writeln!(
+                        f,
+                        "    Sink: {} (topic: {}, partitions: {})",
+                        node.name, topic, p
+                    )?,
                 }
                 if !node.successors.is_empty() {
                     writeln!(f, "      --> {}", node.successors.join(", "))?;
@@ -275,7 +290,7 @@ impl TopologyDescription {
                             dot_id(&node.name)
                         );
                     }
-                    NodeKindDescription::Sink { topic } => {
+                    NodeKindDescription::Sink { topic, .. } => {
                         topics.insert(topic.clone());
                         let _ = writeln!(
                             out,

@@ -81,6 +81,9 @@ pub(crate) enum NodeKind {
     Processor,
     Sink {
         topic: TopicRef,
+        /// The partition count the topic must have (`Repartitioned::with_number_of_partitions`),
+        /// or `None` when the application derives it.
+        partitions: Option<i32>,
     },
 }
 
@@ -184,7 +187,7 @@ impl Topology {
         for node in &nodes {
             match &node.kind {
                 NodeKind::Source { topic, .. } => check_topic(topic)?,
-                NodeKind::Sink { topic } => {
+                NodeKind::Sink { topic, .. } => {
                     check_topic(topic)?;
                     if topic.is_internal() && !internal.insert(topic.clone()) {
                         return Err(TopologyError::DuplicateName {
@@ -257,7 +260,7 @@ impl Topology {
             sub.nodes.push(i);
             match &node.kind {
                 NodeKind::Source { topic, .. } => sub.source_topics.push(topic.clone()),
-                NodeKind::Sink { topic } => sub.sink_topics.push(topic.clone()),
+                NodeKind::Sink { topic, .. } => sub.sink_topics.push(topic.clone()),
                 NodeKind::Processor => {}
             }
             for store in &node.stores {
@@ -284,6 +287,22 @@ impl Topology {
                 subtopologies,
             }),
         })
+    }
+
+    /// Internal topics whose partition count the topology fixes
+    /// (`Repartitioned::with_number_of_partitions`), with that count.
+    pub(crate) fn fixed_partitions(&self) -> HashMap<TopicRef, i32> {
+        self.inner
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Sink {
+                    topic,
+                    partitions: Some(p),
+                } => Some((topic.clone(), *p)),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(crate) fn subtopologies(&self) -> &[SubTopology] {

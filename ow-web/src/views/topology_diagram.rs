@@ -106,7 +106,7 @@ fn fit(text: &str) -> String {
 fn detail(node: &NodeDescription) -> String {
     match &node.kind {
         NodeKindDescription::Source { topic, .. } => format!("◀ {topic}"),
-        NodeKindDescription::Sink { topic } => format!("▶ {topic}"),
+        NodeKindDescription::Sink { topic, .. } => format!("▶ {topic}"),
         NodeKindDescription::Processor => "processor".to_owned(),
     }
 }

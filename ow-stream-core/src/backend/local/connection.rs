@@ -66,6 +66,24 @@ impl Connection for LocalConnection {
         let external = shared.external_sources();
         let counts = partition_counts(&self.log, &external);
         let plan = internal_partitions(&shared.topology, &shared.config, &counts)?;
+        // An existing internal topic keeps its count: one other than planned would send a
+        // key's records to another task than its readers expect. Checked as on Kafka, before
+        // anything is created; the dead-letter topic may have any count.
+        let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
+        let found = partition_counts(&self.log, &names);
+        for (name, partitions, _) in plan.iter().filter(|(n, _, _)| !n.ends_with("-dlq")) {
+            match found.get(name) {
+                Some(c) if c != partitions => {
+                    return Err(Error::Config {
+                        field: "topics",
+                        reason: format!(
+                            "internal topic {name} has {c} partitions; it needs {partitions}"
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
         for (name, partitions, compact) in &plan {
             // Repartition records are purged once committed; the default time retention is
             // a backstop.

@@ -19,7 +19,9 @@ impl<K: Data, V: Data> Stream<K, V> {
     ///
     /// Joins and aggregations repartition by themselves when an operator upstream may have
     /// changed the key (`map`, `select_key`, `flat_map`, `process`, ...); call this to choose
-    /// where it happens and what the topic is called.
+    /// where it happens, what the topic is called and, with
+    /// [`Repartitioned::with_number_of_partitions`], how many partitions (so how many tasks)
+    /// it has.
     ///
     /// ```
     /// use ow_stream_core::{StreamsBuilder, Topic};
@@ -34,17 +36,36 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// builder
     ///     .stream(&orders)
     ///     .select_key(|_, order| order.customer.clone())
-    ///     .repartition(Repartitioned::as_("orders-by-customer").with_key_serde(StringSerde))
+    ///     .repartition(
+    ///         Repartitioned::as_("orders-by-customer")
+    ///             .with_key_serde(StringSerde)
+    ///             .with_number_of_partitions(8),
+    ///     )
     ///     .to(&Topic::json("orders-by-customer"));
     /// let topology = builder.build().unwrap();
-    /// assert!(topology.describe().to_string().contains("orders-by-customer-repartition"));
+    /// let text = topology.describe().to_string();
+    /// assert!(text.contains("orders-by-customer-repartition, partitions: 8"), "{text}");
     /// ```
     pub fn repartition(&self, repartitioned: Repartitioned<K, V>) -> Stream<K, V> {
         let key = repartitioned.key_serde.or_else(|| self.key_serde.clone());
         let value = repartitioned
             .value_serde
             .or_else(|| self.value_serde.clone());
-        self.repartition_through(&repartitioned.name, key, value)
+        let partitions = match repartitioned.partitions.map(i32::try_from) {
+            None => None,
+            Some(Ok(n)) if n > 0 => Some(n),
+            Some(_) => {
+                self.graph.borrow_mut().error(TopologyError::Invalid {
+                    node: format!("{}-repartition", repartitioned.name),
+                    reason: format!(
+                        "Repartitioned::with_number_of_partitions needs a count from 1 to {}",
+                        i32::MAX
+                    ),
+                });
+                None
+            }
+        };
+        self.repartition_into(&repartitioned.name, key, value, partitions)
     }
 
     /// Declares that records are already in the partition their current key belongs in,
@@ -101,6 +122,18 @@ impl<K: Data, V: Data> Stream<K, V> {
         key: Option<Arc<dyn Serde<K>>>,
         value: Option<Arc<dyn Serde<V>>>,
     ) -> Stream<K, V> {
+        self.repartition_into(name, key, value, None)
+    }
+
+    /// [`repartition_through`](Stream::repartition_through) a topic of `partitions`
+    /// partitions, or of the count the application derives when `None`.
+    fn repartition_into(
+        &self,
+        name: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+        partitions: Option<i32>,
+    ) -> Stream<K, V> {
         let (Some(key_serde), Some(value_serde)) = (key.clone(), value) else {
             let what = if key.is_none() { "key" } else { "value" };
             self.graph.borrow_mut().error(TopologyError::Invalid {
@@ -124,6 +157,16 @@ impl<K: Data, V: Data> Stream<K, V> {
             true,
             None,
         );
+        if let Some(NodeKind::Sink { partitions: p, .. }) = self
+            .graph
+            .borrow_mut()
+            .nodes
+            .last_mut()
+            .map(|n| &mut n.kind)
+        {
+            // The sink just added: it carries the topic's fixed partition count.
+            *p = partitions;
+        }
         let spec = SourceSpec {
             topic: topic.clone(),
             key: key_serde.clone(),

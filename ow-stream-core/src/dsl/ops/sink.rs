@@ -180,7 +180,10 @@ pub(crate) fn add_sink<K: Data, V: Data>(
     stream.graph.borrow_mut().add(
         Some(name),
         "sink",
-        NodeKind::Sink { topic: topic_ref },
+        NodeKind::Sink {
+            topic: topic_ref,
+            partitions: None,
+        },
         vec![stream.node],
         vec![],
         Arc::new(spec),
