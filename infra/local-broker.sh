@@ -8,6 +8,8 @@
 #   infra/local-broker.sh stop DIR         stop it (SIGTERM, then SIGKILL after 10 s)
 #
 # Install tansu first: cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
+# and the sqlite3 command (Debian: apt-get install sqlite3): tansu 0.6.0's schema has no index
+# on its header table, so `start` adds one (infra/README.md, "tansu 0.6.0").
 #
 # Environment:
 #   TANSU       the tansu binary (default: tansu on PATH)
@@ -73,6 +75,11 @@ start() {
         echo "  cargo install tansu --version 0.6.0 --locked --features dynostore,libsql" >&2
         exit 1
     fi
+    if ! sqlite3 -version >/dev/null 2>&1; then
+        echo "local-broker: sqlite3 not found (needed to index tansu's header table); install it" >&2
+        echo "  with your package manager, e.g. apt-get install sqlite3" >&2
+        exit 1
+    fi
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
     if alive "$dir"; then
@@ -107,6 +114,18 @@ start() {
     if ! alive "$dir"; then
         echo "local-broker: tansu exited; the end of $dir/tansu.log:" >&2
         tail -n 20 "$dir/tansu.log" >&2 || true
+        exit 1
+    fi
+    # tansu 0.6.0 reads the headers of every record it fetches with a query on
+    # header (topition, offset_id), a column pair its schema does not index: each fetched
+    # record scans the whole header table. Once a topic holds many records with headers (a
+    # dead-letter topic: 8 provenance headers each) every fetch of every topic slows to a
+    # crawl and clients time out. The index makes it a lookup; `if not exists` keeps a restart
+    # on the same DIR idempotent.
+    if ! sqlite3 -cmd ".timeout 30000" "$dir/ow.db" \
+        "create index if not exists ow_header_record on header (topition, offset_id);"; then
+        echo "local-broker: could not index tansu's header table in $dir/ow.db" >&2
+        stop "$dir" >&2
         exit 1
     fi
 }
