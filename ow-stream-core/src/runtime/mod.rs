@@ -19,6 +19,7 @@
 //! stores exact across crashes.
 
 pub(crate) mod collector;
+pub(crate) mod connectivity;
 pub(crate) mod context;
 pub(crate) mod manager;
 pub(crate) mod task;
@@ -41,8 +42,12 @@ use crate::topology::{Topology, TopologyDescription};
 use context::AppEnv;
 
 /// Whether a [`Streams`] application reaches its brokers, as its stream threads' clients last
-/// saw it (librdkafka's statistics, every second, and its all-brokers-down error). On the
-/// local backend it is always [`BrokerConnectivity::Connected`].
+/// saw it (librdkafka's statistics, every second, and its all-brokers-down error). Each
+/// thread's consumer and producer report; the producer reports from its own thread, so an
+/// outage shows within seconds even while a stream thread is busy (a long commit, a flush
+/// waiting for the broker, a slow closure). Unreachable means: a client sees no broker
+/// connection up, and no other client has seen one up in the last 2.5 s. On the local
+/// backend it is always [`BrokerConnectivity::Connected`].
 ///
 /// Nothing fails while the brokers are away: librdkafka reconnects by itself, and the
 /// application carries on where it was. This is for health checks and dashboards.
@@ -90,39 +95,34 @@ pub(crate) struct Shared {
     state: Mutex<StreamsState>,
     failure: Mutex<Option<String>>,
     failed: Notify,
-    connectivity: Mutex<BrokerConnectivity>,
+    connectivity: Mutex<connectivity::Connectivity>,
 }
 
 impl Shared {
-    /// The clients see no broker connection up.
-    pub(crate) fn brokers_down(&self, reason: &str) {
-        let mut connectivity = self.connectivity.lock();
-        match &mut *connectivity {
-            BrokerConnectivity::Unreachable { reason: r, .. } => {
-                if r != reason {
-                    *r = reason.to_owned();
-                }
-            }
-            _ => {
-                tracing::warn!(application = %self.config.application_id, reason, "the brokers are unreachable");
-                *connectivity = BrokerConnectivity::Unreachable {
-                    since_ms: now_ms(),
-                    reason: reason.to_owned(),
-                };
-            }
+    /// `client` sees no broker connection up ([`connectivity`] says when that makes the
+    /// application unreachable).
+    pub(crate) fn brokers_down(&self, client: connectivity::Client, reason: &str) {
+        let change = self
+            .connectivity
+            .lock()
+            .down(client, reason, std::time::Instant::now());
+        if change == connectivity::Change::Lost {
+            tracing::warn!(application = %self.config.application_id, reason, ?client, "the brokers are unreachable");
         }
     }
 
-    /// A broker connection is up.
-    pub(crate) fn brokers_up(&self) {
-        let mut connectivity = self.connectivity.lock();
-        if let BrokerConnectivity::Unreachable { since_ms, .. } = &*connectivity {
+    /// `client` sees a broker connection up.
+    pub(crate) fn brokers_up(&self, client: connectivity::Client) {
+        let change = self
+            .connectivity
+            .lock()
+            .up(client, std::time::Instant::now());
+        if let connectivity::Change::Regained(after_ms) = change {
             tracing::info!(
                 application = %self.config.application_id,
-                after_ms = now_ms() - since_ms,
+                after_ms,
                 "the brokers are reachable again"
             );
-            *connectivity = BrokerConnectivity::Connected;
         }
     }
 
@@ -220,7 +220,7 @@ impl Streams {
                 state: Mutex::new(StreamsState::Created),
                 failure: Mutex::new(None),
                 failed: Notify::new(),
-                connectivity: Mutex::new(BrokerConnectivity::Connected),
+                connectivity: Mutex::new(connectivity::Connectivity::default()),
             }),
             threads: Mutex::new(Vec::new()),
             closing: tokio::sync::Mutex::new(()),
@@ -337,7 +337,7 @@ impl Streams {
 
     /// Whether the application reaches its brokers (see [`BrokerConnectivity`]).
     pub fn broker_connectivity(&self) -> BrokerConnectivity {
-        self.shared.connectivity.lock().clone()
+        self.shared.connectivity.lock().state().clone()
     }
 
     /// Where the application is in its life.

@@ -23,13 +23,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 use crate::config::{Backend, StreamsConfig};
 use crate::error::{Error, KafkaFailure};
 use crate::metrics::Metrics;
 use crate::record::{Headers, RawRecord};
+use crate::runtime::Shared;
 use crate::runtime::collector::{Delivery, OutRecord, RecordCollector};
+use crate::runtime::connectivity::Client;
 use crate::runtime::manager::Collector;
 use crate::state::{ChangelogRange, ChangelogReader};
 use transaction::{
@@ -263,14 +265,88 @@ impl TopicNames {
     }
 }
 
-/// Delivery reports of the producer.
+/// How often a stream thread's clients report statistics (their broker connections among
+/// them), unless `statistics.interval.ms` is passed through.
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
+/// Where one client of a stream thread reports what it sees of its broker connections
+/// (librdkafka's all-brokers-down error and its statistics), for
+/// [`Streams::broker_connectivity`](crate::runtime::Streams::broker_connectivity).
+#[derive(Clone)]
+pub(crate) struct ConnectivityReporter {
+    shared: Arc<Shared>,
+    client: Client,
+}
+
+impl ConnectivityReporter {
+    pub(crate) fn new(shared: Arc<Shared>, client: Client) -> Self {
+        ConnectivityReporter { shared, client }
+    }
+
+    /// Statistics every second: the clients' client config gets the interval.
+    pub(crate) fn configure(c: &mut ClientConfig, config: &StreamsConfig) {
+        c.set(
+            "statistics.interval.ms",
+            config
+                .kafka
+                .get("statistics.interval.ms")
+                .map_or(STATISTICS_INTERVAL_MS, String::as_str),
+        );
+    }
+
+    fn error(&self, error: &KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.shared.brokers_down(self.client, reason);
+        }
+    }
+
+    fn stats(&self, statistics: &Statistics) {
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.shared.brokers_up(self.client);
+        } else if !statistics.brokers.is_empty() {
+            self.shared.brokers_down(
+                self.client,
+                "no connection to any broker is up (librdkafka statistics)",
+            );
+        }
+    }
+}
+
+/// Delivery reports of the producer, and, for a stream thread's producer, what it sees of its
+/// broker connections (its callbacks run on the producer's own thread, so they go on while the
+/// stream thread is busy, e.g. flushing to a broker that went away).
 pub(crate) struct DeliveryContext {
     tracked: Mutex<HashMap<usize, Delivery>>,
     failed: Mutex<Option<(Option<RDKafkaErrorCode>, String)>>,
     metrics: Arc<Metrics>,
+    connectivity: Option<ConnectivityReporter>,
 }
 
-impl ClientContext for DeliveryContext {}
+impl DeliveryContext {
+    fn new(metrics: Arc<Metrics>, connectivity: Option<ConnectivityReporter>) -> Self {
+        DeliveryContext {
+            tracked: Mutex::new(HashMap::new()),
+            failed: Mutex::new(None),
+            metrics,
+            connectivity,
+        }
+    }
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!("librdkafka: {}: {}", error, reason);
+        if let Some(c) = &self.connectivity {
+            c.error(&error, reason);
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        if let Some(c) = &self.connectivity {
+            c.stats(&statistics);
+        }
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = usize;
@@ -335,13 +411,18 @@ struct Transactions {
 }
 
 impl KafkaCollector {
-    pub(crate) fn new(config: &StreamsConfig, metrics: Arc<Metrics>) -> Result<Self, Error> {
-        let producer = client_config(config, Role::Producer, None)?
-            .create_with_context(DeliveryContext {
-                tracked: Mutex::new(HashMap::new()),
-                failed: Mutex::new(None),
-                metrics,
-            })
+    /// A producer; `connectivity`: a stream thread's, which reports its broker connections.
+    pub(crate) fn new(
+        config: &StreamsConfig,
+        metrics: Arc<Metrics>,
+        connectivity: Option<ConnectivityReporter>,
+    ) -> Result<Self, Error> {
+        let mut c = client_config(config, Role::Producer, None)?;
+        if connectivity.is_some() {
+            ConnectivityReporter::configure(&mut c, config);
+        }
+        let producer = c
+            .create_with_context(DeliveryContext::new(metrics, connectivity))
             .map_err(|e| kafka_error("create producer", e))?;
         Ok(KafkaCollector {
             producer,
@@ -361,8 +442,10 @@ impl KafkaCollector {
         metrics: Arc<Metrics>,
         transactional_id: &str,
         group: GroupMetadata,
+        connectivity: ConnectivityReporter,
     ) -> Result<Self, Error> {
         let mut c = client_config(config, Role::Producer, None)?;
+        ConnectivityReporter::configure(&mut c, config);
         c.set("transactional.id", transactional_id);
         let timeout = match config.kafka.get("transaction.timeout.ms") {
             Some(t) => t.trim().parse().map_err(|_| Error::Config {
@@ -385,11 +468,7 @@ impl KafkaCollector {
             c.set("message.timeout.ms", timeout.to_string());
         }
         let producer: ThreadedProducer<DeliveryContext> = c
-            .create_with_context(DeliveryContext {
-                tracked: Mutex::new(HashMap::new()),
-                failed: Mutex::new(None),
-                metrics,
-            })
+            .create_with_context(DeliveryContext::new(metrics, Some(connectivity)))
             .map_err(|e| kafka_error("create transactional producer", e))?;
         producer
             .init_transactions(TRANSACTION_TIMEOUT)

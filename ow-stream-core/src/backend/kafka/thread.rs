@@ -15,14 +15,15 @@ use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 use super::transaction::{GroupMetadata, transactional_id};
 use super::{
-    KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames, client_config,
-    kafka_error, offsets_list, partition_counts, to_raw,
+    ConnectivityReporter, KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames,
+    client_config, kafka_error, offsets_list, partition_counts, to_raw,
 };
 use crate::config::ThreadFailurePolicy;
 use crate::error::Error;
 use crate::record::Headers;
 use crate::runtime::Shared;
 use crate::runtime::collector::{OutRecord, RecordCollector};
+use crate::runtime::connectivity::Client;
 use crate::runtime::manager::{GroupOffsets, TaskManager};
 use crate::runtime::now_ms;
 use crate::runtime::task::FetchState;
@@ -155,27 +156,18 @@ struct StreamsContext {
     positions: Arc<Positions>,
     /// Exactly-once: where the consumer's group metadata goes for the transactions.
     metadata: Option<GroupMetadata>,
+    /// Where the consumer reports its broker connections.
+    connectivity: ConnectivityReporter,
 }
-
-/// How often the stream thread's consumer reports statistics (its broker connections among
-/// them), unless `statistics.interval.ms` is passed through.
-const STATISTICS_INTERVAL_MS: &str = "1000";
 
 impl ClientContext for StreamsContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::error!("librdkafka: {}: {}", error, reason);
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.shared.brokers_down(reason);
-        }
+        self.connectivity.error(&error, reason);
     }
 
     fn stats(&self, statistics: Statistics) {
-        if statistics.brokers.values().any(|b| b.state == "UP") {
-            self.shared.brokers_up();
-        } else if !statistics.brokers.is_empty() {
-            self.shared
-                .brokers_down("no connection to any broker is up (librdkafka statistics)");
-        }
+        self.connectivity.stats(&statistics);
     }
 }
 
@@ -248,6 +240,8 @@ const MAX_ABORTS_IN_A_ROW: u32 = 5;
 /// under exactly-once ([`transaction`](super::transaction)).
 pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> Result<(), Error> {
     let metrics = shared.env.metrics.clone();
+    // The producer reports on its own thread, so an outage shows while this thread is busy.
+    let producer_connectivity = ConnectivityReporter::new(shared.clone(), Client::Producer(index));
     let (collector, metadata) = match instance {
         Some(instance) if shared.config.processing_guarantee.is_exactly_once() => {
             // One transactional producer per stream thread (Kafka's exactly_once_v2).
@@ -258,10 +252,14 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
                 metrics.clone(),
                 &id,
                 metadata.clone(),
+                producer_connectivity,
             )?;
             (collector, Some(metadata))
         }
-        _ => (KafkaCollector::new(&shared.config, metrics.clone())?, None),
+        _ => (
+            KafkaCollector::new(&shared.config, metrics.clone(), Some(producer_connectivity))?,
+            None,
+        ),
     };
     let restore = KafkaChangelogReader::new(&shared.config, metrics)?;
     let tasks = Arc::new(Mutex::new(TaskManager::new(
@@ -270,28 +268,22 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
         Box::new(restore),
     )));
     let positions: Arc<Positions> = Arc::default();
-    let consumer: BaseConsumer<StreamsContext> =
-        client_config(&shared.config, Role::GroupConsumer, None)?
-            .set(
-                "client.id",
-                format!("{}-stream-{index}", shared.config.application_id),
-            )
-            .set(
-                "statistics.interval.ms",
-                shared
-                    .config
-                    .kafka
-                    .get("statistics.interval.ms")
-                    .map_or(STATISTICS_INTERVAL_MS, String::as_str),
-            )
-            .create_with_context(StreamsContext {
-                tasks: tasks.clone(),
-                shared: shared.clone(),
-                names: Mutex::new(TopicNames::default()),
-                positions: positions.clone(),
-                metadata: metadata.clone(),
-            })
-            .map_err(|e| kafka_error("create consumer", e))?;
+    let mut consumer_config = client_config(&shared.config, Role::GroupConsumer, None)?;
+    consumer_config.set(
+        "client.id",
+        format!("{}-stream-{index}", shared.config.application_id),
+    );
+    ConnectivityReporter::configure(&mut consumer_config, &shared.config);
+    let consumer: BaseConsumer<StreamsContext> = consumer_config
+        .create_with_context(StreamsContext {
+            tasks: tasks.clone(),
+            shared: shared.clone(),
+            names: Mutex::new(TopicNames::default()),
+            positions: positions.clone(),
+            metadata: metadata.clone(),
+            connectivity: ConnectivityReporter::new(shared.clone(), Client::Consumer(index)),
+        })
+        .map_err(|e| kafka_error("create consumer", e))?;
     let topics: Vec<Arc<str>> = shared.topology.source_topics(&shared.config.application_id);
     let topic_refs: Vec<&str> = topics.iter().map(|t| &**t).collect();
     consumer
@@ -588,7 +580,7 @@ impl ShutdownWatch {
 /// Writes a shutdown request for every instance of the application
 /// ([`ThreadFailurePolicy::ShutdownApplication`]), saying why.
 pub(crate) fn request_shutdown(shared: &Shared, error: &Error) -> Result<(), Error> {
-    let mut collector = KafkaCollector::new(&shared.config, shared.env.metrics.clone())?;
+    let mut collector = KafkaCollector::new(&shared.config, shared.env.metrics.clone(), None)?;
     let topic = shared.config.shutdown_topic();
     let reason = error.to_string();
     collector.send(OutRecord {
