@@ -48,12 +48,15 @@ use super::aggregate::Unavailable;
 /// of the other stream with the same key and a timestamp in `[t - before, t + after]`
 /// (Kafka Streams' `JoinWindows`).
 ///
-/// Records may arrive out of order by up to the grace period: a record whose window has
-/// already closed when it arrives — stream time is past its timestamp plus the window's far
-/// bound plus the grace — is dropped, counted in
+/// Records may arrive out of order by up to the grace period. The window of a record of this
+/// stream at `t` closes once stream time is past `t + after + grace` (one of the other stream:
+/// `t + before + grace`): no record joins it after that, and a left or outer join then emits
+/// it `None`-padded if nothing joined it. A record that arrives after its own window closed
+/// still joins the other stream's records whose windows are open; one older than the window
+/// size plus the grace (stream time past `t + before + after + grace`) can join nothing: it
+/// is dropped, counted in
 /// [`Metrics::late_records_dropped`](crate::metrics::Metrics::late_records_dropped) and logged
-/// at `debug`. Left and outer joins emit a record's `None`-padded result when its window
-/// closes.
+/// at `debug` (the join stores' retention, as in Kafka Streams).
 ///
 /// ```
 /// use std::time::Duration;
@@ -507,19 +510,25 @@ impl<K: Data, T: Data, O: Data, VR: Data> JoinSideNode<K, T, O, VR> {
 impl<K: Data, T: Data, O: Data, VR: Data> Node<K, T> for JoinSideNode<K, T, O, VR> {
     fn process(&mut self, r: Record<K, T>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
         let t = r.timestamp;
-        let closes = t
-            .saturating_add(self.after_ms)
-            .saturating_add(self.grace_ms);
-        if cx.stream_time > closes {
+        let now = cx.stream_time;
+        // Past the retention, no record of the other side whose window is open can be in
+        // range any more: the record is late (as Kafka Streams' join stores drop it).
+        if now > t.saturating_add(self.retention_ms) {
             cx.env.metrics.late_records_dropped.incr();
             tracing::debug!(
                 node = %self.name, timestamp = t, before_ms = self.before_ms,
-                after_ms = self.after_ms, grace_ms = self.grace_ms, stream_time = cx.stream_time,
+                after_ms = self.after_ms, grace_ms = self.grace_ms, stream_time = now,
                 input = ?cx.input.map(|i| (i.topic.clone(), i.partition, i.offset)),
-                "late record dropped: its join window closed (timestamp + after + grace < stream time)"
+                "late record dropped: past its join window and grace \
+                 (timestamp + before + after + grace < stream time)"
             );
             return Ok(());
         }
+        // Once stream time is past `t + after + grace`, no record of the other side may join
+        // this one any more (its window closed).
+        let closed = now
+            > t.saturating_add(self.after_ms)
+                .saturating_add(self.grace_ms);
         self.key_buf.clear();
         cx.encode(
             &*self.key,
@@ -536,27 +545,41 @@ impl<K: Data, T: Data, O: Data, VR: Data> Node<K, T> for JoinSideNode<K, T, O, V
             &mut self.value_buf,
         )
         .map_err(|e| Self::serde_err(&self.this_store, e))?;
-        let seq = self.next_seq(t, cx)?;
-        let store_key = join_key(&self.key_buf, t, seq);
-        cx.state.put(
-            self.this_index,
-            &store_key,
-            Some(&self.value_buf),
-            t,
-            cx.out,
-        )?;
+        let seq = if closed {
+            0
+        } else {
+            let seq = self.next_seq(t, cx)?;
+            let store_key = join_key(&self.key_buf, t, seq);
+            cx.state.put(
+                self.this_index,
+                &store_key,
+                Some(&self.value_buf),
+                t,
+                cx.out,
+            )?;
+            seq
+        };
 
         let others = self.other_records(
             t.saturating_sub(self.before_ms),
             t.saturating_add(self.after_ms),
             cx,
         )?;
-        let joined = !others.is_empty();
         let other_side = match self.side {
             Side::Left => Side::Right,
             Side::Right => Side::Left,
         };
+        let mut joined = false;
         for (ot, oseq, bytes) in others {
+            // A record of the other side whose window closed joins nothing more: a left or
+            // outer join has emitted it `None`-padded already.
+            let other_closes = ot
+                .saturating_add(self.other_after_ms)
+                .saturating_add(self.grace_ms);
+            if now > other_closes {
+                continue;
+            }
+            joined = true;
             let other = cx
                 .decode(
                     &*self.other_value,
@@ -570,8 +593,7 @@ impl<K: Data, T: Data, O: Data, VR: Data> Node<K, T> for JoinSideNode<K, T, O, V
                 // The other record has joined now: it is no longer pending.
                 let pending = outer_key(other_side, &self.key_buf, ot, oseq);
                 if cx.state.get(*index, &pending)?.is_some() {
-                    let ts = cx.stream_time;
-                    cx.state.put(*index, &pending, None, ts, cx.out)?;
+                    cx.state.put(*index, &pending, None, now, cx.out)?;
                 }
             }
             if let Some(value) = (self.joiner)(&r.key, Some(r.value.clone()), Some(other)) {
@@ -590,9 +612,24 @@ impl<K: Data, T: Data, O: Data, VR: Data> Node<K, T> for JoinSideNode<K, T, O, V
             && self.this_outer
             && let Some((_, index)) = &self.outer
         {
-            let pending = outer_key(self.side, &self.key_buf, t, seq);
-            cx.state
-                .put(*index, &pending, Some(&self.value_buf), t, cx.out)?;
+            if closed {
+                // Out of order past its own window: nothing can join it any more.
+                if let Some(value) = (self.joiner)(&r.key, Some(r.value), None) {
+                    self.children.forward(
+                        Record {
+                            key: r.key,
+                            value,
+                            timestamp: t,
+                            headers: r.headers,
+                        },
+                        cx,
+                    )?;
+                }
+            } else {
+                let pending = outer_key(self.side, &self.key_buf, t, seq);
+                cx.state
+                    .put(*index, &pending, Some(&self.value_buf), t, cx.out)?;
+            }
         }
         self.emit_closed(cx)?;
         self.expire(cx)
