@@ -21,6 +21,9 @@ use ow_stream_core::{Error, StreamsBuilder, Topic, Topology};
 
 const SECOND: i64 = 1_000;
 
+/// (key, value, timestamp) records.
+type Rows = Vec<(String, String, i64)>;
+
 fn views() -> Topic<String, String> {
     Topic::new("views", StringSerde, JsonSerde::new())
 }
@@ -342,7 +345,7 @@ const CLOSERS: usize = 24;
 /// some clicks 4 s after a view (a pair), some 18 s after (7 s before the next view: a pair
 /// too, across the halves for the last view of the first), some 62 s after (12 s from the
 /// nearest view: padded), some views with none.
-fn data(half: i64) -> (Vec<(String, String, i64)>, Vec<(String, String, i64)>) {
+fn data(half: i64) -> (Rows, Rows) {
     let (mut v, mut c) = (Vec::new(), Vec::new());
     for user in 0..USERS {
         for i in (half * 6)..(half * 6 + 6) {
@@ -367,7 +370,7 @@ fn data(half: i64) -> (Vec<(String, String, i64)>, Vec<(String, String, i64)>) {
 
 /// Records far ahead in time on both topics, for many keys (so every partition gets some):
 /// they move every task's stream time past every window of the data.
-fn closers() -> (Vec<(String, String, i64)>, Vec<(String, String, i64)>) {
+fn closers() -> (Rows, Rows) {
     let t = BASE + 10 * 3_600 * SECOND;
     let v = (0..CLOSERS)
         .map(|i| (format!("close-view-{i}"), format!("end{i}:x"), t))
@@ -454,10 +457,7 @@ fn create_topics(env: &TestEnv, app: &str) {
     env.create_internal(&format!("{app}-dlq"), 1);
 }
 
-async fn produce_half(
-    env: &TestEnv,
-    (v, c): (Vec<(String, String, i64)>, Vec<(String, String, i64)>),
-) {
+async fn produce_half(env: &TestEnv, (v, c): (Rows, Rows)) {
     produce_at(env, &views(), &v).await;
     produce_at(env, &clicks(), &c).await;
 }
