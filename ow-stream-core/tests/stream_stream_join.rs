@@ -585,3 +585,19 @@ async fn inputs_of_different_partition_counts_are_not_co_partitioned(env: TestEn
         other => panic!("expected NotCopartitioned, got {other}"),
     }
 }
+
+#[test]
+fn a_side_whose_serdes_a_map_dropped_is_a_clear_build_error() {
+    let b = StreamsBuilder::new();
+    b.stream(&views())
+        .map(|k, v: String| (k, v.len() as i64))
+        .join_stream(
+            &b.stream(&clicks()),
+            |_, n, c| format!("{n}+{c}"),
+            ten_seconds(0),
+            StreamJoined::as_("vc"),
+        )
+        .to(&joined());
+    let e = b.build().unwrap_err().to_string();
+    assert!(e.contains("vc") && e.contains("value serde"), "{e}");
+}
