@@ -8,6 +8,9 @@
 //! A record of one side is written to its side's store, then joined with every record of the
 //! other side's store with the same key whose timestamp is within the window. A pair is
 //! therefore emitted exactly once, by whichever of its two records is processed second.
+//! A record joins only the other side's records whose window is still open (stream time not
+//! past their timestamp plus the window's far bound plus the grace), so a left or outer join
+//! never emits both a pair and a `None`-padded result for one record.
 //!
 //! Left and outer joins also keep the records that have not joined (yet) in a third store,
 //! `<store>-outer-shared-join-store`, ordered by time. A record leaves it when a record of the
@@ -760,8 +763,9 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// window is emitted too, as `joiner(key, value, None)`, once its window has closed —
     /// stream time is past its timestamp plus `after` plus the grace period — and not before
     /// (Kafka Streams ≥ 3.1). Until then it waits in the store
-    /// `<store>-outer-shared-join-store`, changelogged like the others. Records of `other`
-    /// that join nothing give nothing.
+    /// `<store>-outer-shared-join-store`, changelogged like the others. A record that arrives
+    /// after its own window closed (out of order by more than the grace) and joins nothing is
+    /// emitted at once. Records of `other` that join nothing give nothing.
     ///
     /// ```
     /// use std::time::Duration;
