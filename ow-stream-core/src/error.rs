@@ -34,19 +34,21 @@ pub enum Error {
     /// The topology is malformed (see [`TopologyError`]).
     #[error(transparent)]
     Topology(#[from] TopologyError),
-    /// A sub-topology reads a repartition topic of fixed partition count
+    /// A sub-topology joins topics of different partition counts, so the records of a key
+    /// would not meet in the same task and the join could not find them (Kafka Streams'
+    /// co-partitioning check): a repartition topic of fixed count
     /// ([`Repartitioned::with_number_of_partitions`](crate::dsl::Repartitioned::with_number_of_partitions))
-    /// together with topics of another count: the records of a key would not meet in the same
-    /// task, so a join there could not find them (Kafka Streams' co-partitioning check).
+    /// read with topics of another count, or the two input topics of a stream–stream join.
     #[error(
         "topics of sub-topology {subtopology} are not co-partitioned: {repartition_topic} has \
-         {expected} partitions (Repartitioned::with_number_of_partitions) but {topic} has \
-         {actual}: give both the same count"
+         {expected} partitions but {topic} has {actual}: give both the same count (or \
+         repartition one side, Repartitioned::with_number_of_partitions)"
     )]
     NotCopartitioned {
         /// The sub-topology reading both topics.
         subtopology: u32,
-        /// The repartition topic with the fixed count.
+        /// The topic whose count the other must have: the repartition topic with the fixed
+        /// count, or a stream–stream join's first input topic.
         repartition_topic: String,
         /// Its partition count.
         expected: i32,

@@ -38,6 +38,7 @@ use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
 pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
+pub use ops::stream_join::{JoinWindows, StreamJoined};
 pub use options::{
     Consumed, DEFAULT_WINDOW_RETENTION, EmitStrategy, Grouped, Materialized, Produced,
     Repartitioned, TimeWindows,
@@ -60,6 +61,9 @@ pub(crate) struct Graph {
     pub(crate) nodes: Vec<NodeDef>,
     pub(crate) stores: Vec<Arc<StoreDef>>,
     pub(crate) errors: Vec<TopologyError>,
+    /// Pairs of nodes whose inputs must be co-partitioned (the two sides of a stream–stream
+    /// join).
+    pub(crate) copartition: Vec<(usize, usize)>,
 }
 
 impl Graph {
@@ -112,7 +116,7 @@ impl StreamsBuilder {
         if let Some(e) = graph.errors.into_iter().next() {
             return Err(e);
         }
-        Topology::build(graph.nodes, graph.stores)
+        Topology::build(graph.nodes, graph.stores, graph.copartition)
     }
 }
 

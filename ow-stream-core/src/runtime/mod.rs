@@ -569,6 +569,30 @@ pub(crate) fn internal_partitions(
             }
         }
     }
+    // The two inputs of a stream–stream join must have the same count, or the records of a
+    // key would not meet in one task.
+    for (sub, topics) in topology.copartition_groups() {
+        let mut first: Option<(Arc<str>, i32)> = None;
+        for t in &topics {
+            let name = t.resolve(app);
+            let Some(&actual) = counts.get(&name) else {
+                continue;
+            };
+            match &first {
+                None => first = Some((name, actual)),
+                Some((f, expected)) if *expected != actual => {
+                    return Err(Error::NotCopartitioned {
+                        subtopology: sub,
+                        repartition_topic: f.to_string(),
+                        expected: *expected,
+                        topic: name.to_string(),
+                        actual,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
     let mut sub_counts: HashMap<u32, i32> = HashMap::new();
     for sub in topology.subtopologies() {
         let own = sub

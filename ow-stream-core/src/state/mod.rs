@@ -57,6 +57,14 @@ pub(crate) enum StoreKind {
         /// How long windows are kept after their end, in milliseconds (at least the grace).
         retention_ms: i64,
     },
+    /// The buffers of a stream–stream join: a side's records by (key, timestamp, sequence),
+    /// or the unjoined records of both sides by (timestamp, side, key, sequence).
+    JoinWindow {
+        /// Join window size (before + after) in milliseconds.
+        size_ms: i64,
+        /// How long records are kept, by stream time (window size + grace).
+        retention_ms: i64,
+    },
 }
 
 /// A store as the topology declares it.

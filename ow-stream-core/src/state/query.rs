@@ -214,11 +214,15 @@ pub struct ReadOnlyKeyValueStore<K, V> {
 impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     pub(crate) fn new(registry: Arc<StoreRegistry>, name: &str) -> Result<Self, Error> {
         let def = registry.def(name)?;
-        if def.kind != StoreKind::KeyValue {
-            return Err(Error::UnknownStore {
-                store: name.to_string(),
-                reason: "it is a window store".into(),
-            });
+        match def.kind {
+            StoreKind::KeyValue => {}
+            StoreKind::Window { .. } => {
+                return Err(Error::UnknownStore {
+                    store: name.to_string(),
+                    reason: "it is a window store".into(),
+                });
+            }
+            StoreKind::JoinWindow { .. } => return Err(join_buffer(name)),
         }
         let serdes = def.serdes::<K, V>()?;
         Ok(ReadOnlyKeyValueStore {
@@ -437,6 +441,14 @@ fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Stream–stream join buffers are internal: no typed view reads them.
+fn join_buffer(name: &str) -> Error {
+    Error::UnknownStore {
+        store: name.to_string(),
+        reason: "it is a stream-stream join's internal buffer".into(),
+    }
+}
+
 /// A read-only view of a window store across every shard this process hosts.
 pub struct ReadOnlyWindowStore<K, V> {
     registry: Arc<StoreRegistry>,
@@ -449,11 +461,15 @@ pub struct ReadOnlyWindowStore<K, V> {
 impl<K: 'static, V: 'static> ReadOnlyWindowStore<K, V> {
     pub(crate) fn new(registry: Arc<StoreRegistry>, name: &str) -> Result<Self, Error> {
         let def = registry.def(name)?;
-        let StoreKind::Window { size_ms, .. } = def.kind else {
-            return Err(Error::UnknownStore {
-                store: name.to_string(),
-                reason: "it is a key-value store".into(),
-            });
+        let size_ms = match def.kind {
+            StoreKind::Window { size_ms, .. } => size_ms,
+            StoreKind::JoinWindow { .. } => return Err(join_buffer(name)),
+            StoreKind::KeyValue => {
+                return Err(Error::UnknownStore {
+                    store: name.to_string(),
+                    reason: "it is a key-value store".into(),
+                });
+            }
         };
         let serdes = def.serdes::<K, V>()?;
         Ok(ReadOnlyWindowStore {

@@ -176,6 +176,10 @@ impl Topology {
                         size_ms,
                         retention_ms,
                     } => format!("window({size_ms}ms, retention {retention_ms}ms)"),
+                    StoreKind::JoinWindow {
+                        size_ms,
+                        retention_ms,
+                    } => format!("join-window({size_ms}ms, retention {retention_ms}ms)"),
                 },
                 changelog: s
                     .logging

@@ -114,6 +114,8 @@ pub(crate) struct TopologyInner {
     pub(crate) nodes: Vec<NodeDef>,
     pub(crate) stores: Vec<Arc<StoreDef>>,
     pub(crate) subtopologies: Vec<SubTopology>,
+    /// Pairs of nodes whose inputs must be co-partitioned (the sides of stream–stream joins).
+    pub(crate) copartition: Vec<(usize, usize)>,
 }
 
 /// A built, validated topology. Cheap to clone; run it with
@@ -140,6 +142,7 @@ impl Topology {
     pub(crate) fn build(
         nodes: Vec<NodeDef>,
         stores: Vec<Arc<StoreDef>>,
+        copartition: Vec<(usize, usize)>,
     ) -> Result<Topology, TopologyError> {
         let mut store_names = BTreeSet::new();
         for store in &stores {
@@ -285,6 +288,7 @@ impl Topology {
                 nodes,
                 stores,
                 subtopologies,
+                copartition,
             }),
         })
     }
@@ -301,6 +305,48 @@ impl Topology {
                     partitions: Some(p),
                 } => Some((topic.clone(), *p)),
                 _ => None,
+            })
+            .collect()
+    }
+
+    /// The topics that must be co-partitioned: for each pair of nodes declared so (the two
+    /// sides of a stream–stream join), the sub-topology and the topics read upstream of
+    /// either node.
+    pub(crate) fn copartition_groups(&self) -> Vec<(u32, Vec<TopicRef>)> {
+        let nodes = &self.inner.nodes;
+        let sources = |start: usize| {
+            let mut out = Vec::new();
+            let mut stack = vec![start];
+            let mut seen = BTreeSet::new();
+            while let Some(i) = stack.pop() {
+                if !seen.insert(i) {
+                    continue;
+                }
+                if let NodeKind::Source { topic, .. } = &nodes[i].kind
+                    && !out.contains(topic)
+                {
+                    out.push(topic.clone());
+                }
+                stack.extend(nodes[i].parents.iter().copied());
+            }
+            out
+        };
+        self.inner
+            .copartition
+            .iter()
+            .filter_map(|&(a, b)| {
+                let sub = self
+                    .inner
+                    .subtopologies
+                    .iter()
+                    .find(|s| s.nodes.contains(&a))?;
+                let mut topics = sources(a);
+                for t in sources(b) {
+                    if !topics.contains(&t) {
+                        topics.push(t);
+                    }
+                }
+                Some((sub.id, topics))
             })
             .collect()
     }
