@@ -14,5 +14,6 @@ pub(crate) mod repartition;
 pub(crate) mod session;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod suppress;
 pub(crate) mod timestamp;
 pub(crate) mod window;
