@@ -172,10 +172,12 @@ enum Until {
 /// use std::time::Duration;
 /// use ow_stream_core::{StreamsBuilder, Topic};
 /// use ow_stream_core::dsl::{BufferConfig, Materialized, Suppressed, TimeWindows, Windowed};
+/// use ow_stream_core::serde::JsonSerde;
 /// use ow_stream_core::testing::TopologyTestDriver;
 ///
 /// let kills: Topic<String, String> = Topic::json("kills");
-/// let finals: Topic<Windowed<String>, i64> = Topic::json("kills-per-minute");
+/// let finals: Topic<Windowed<String>, i64> =
+///     Topic::new("kills-per-minute", JsonSerde::new(), JsonSerde::new());
 /// let builder = StreamsBuilder::new();
 /// builder
 ///     .stream(&kills)
@@ -770,10 +772,12 @@ impl<K: Data, V: Data> SessionTable<K, V> {
     /// use std::time::Duration;
     /// use ow_stream_core::{StreamsBuilder, Topic};
     /// use ow_stream_core::dsl::{BufferConfig, Materialized, SessionWindows, Suppressed, Windowed};
+    /// use ow_stream_core::serde::JsonSerde;
     /// use ow_stream_core::testing::TopologyTestDriver;
     ///
     /// let clicks: Topic<String, String> = Topic::json("clicks");
-    /// let visits: Topic<Windowed<String>, Option<i64>> = Topic::json("visits");
+    /// let visits: Topic<Windowed<String>, Option<i64>> =
+    ///     Topic::new("visits", JsonSerde::new(), JsonSerde::new());
     /// let builder = StreamsBuilder::new();
     /// builder
     ///     .stream(&clicks)
