@@ -562,3 +562,37 @@ async fn finals_are_exact_after_a_crash(env: TestEnv) {
     assert_eq!(second.metrics().late_records_dropped, 0);
     second.close().await.unwrap();
 }
+
+on_both_backends!(a_full_buffer_fails_the_application_naming_the_operator);
+
+/// A buffer of at most 3 keys set to shut down when full, fed 12 keys: the stream thread
+/// fails through the thread failure policy (the default: the instance goes to `Error`), and
+/// the failure names the operator and its buffer.
+async fn a_full_buffer_fails_the_application_naming_the_operator(env: TestEnv) {
+    let app = "suppress-full-app";
+    env.create("scores", 2).await;
+    env.create("best", 2).await;
+    env.create_internal(&format!("{app}-best-score-changelog"), 2);
+    env.create_internal(&format!("{app}-best-held-store-changelog"), 2);
+    env.create_internal(&format!("{app}-dlq"), 1);
+    let records: Vec<(String, i64, i64)> = (0..12i64)
+        .map(|i| (format!("k{i}"), i, 1_700_000_000_000 + i))
+        .collect();
+    produce_at(&env, &scores(), &records).await;
+    let dir = tempfile::tempdir().unwrap();
+    let topology = time_limit_topology(BufferConfig::max_records(3).shut_down_when_full());
+    let mut streams = Streams::new(topology, env.config(app, dir.path())).unwrap();
+    streams.start().await.unwrap();
+    common::wait_for("the application to fail", Duration::from_secs(60), || {
+        streams.state() == ow_stream_core::runtime::StreamsState::Error
+    })
+    .await;
+    let failure = streams.failure().unwrap();
+    assert!(failure.contains("suppress best-held"), "{failure}");
+    assert!(failure.contains("best-held-store"), "{failure}");
+    assert!(failure.contains("max 3 records"), "{failure}");
+    assert_eq!(streams.metrics().stream_thread_failures, 1);
+    // Nothing was emitted early: the limit stops the application instead.
+    assert_eq!(streams.metrics().suppress_emitted_early, 0);
+    assert!(streams.close().await.is_err());
+}
