@@ -521,30 +521,8 @@ on_both_backends!(finals_are_exact_after_a_crash);
 /// value, none is missing, and a final comes twice only as the same record again (output
 /// written after the last commit, at-least-once).
 async fn finals_are_exact_after_a_crash(env: TestEnv) {
-    setup(&env, "suppress-crash-app").await;
+    let got = crash_and_restart(&env, "suppress-crash-app", false).await;
     let want = expected();
-    let topology = || windowed_topology(BufferConfig::unbounded());
-    produce_at(&env, &plays(), &records(0)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = env.config("suppress-crash-app", dir.path());
-    let first = {
-        let mut s = Streams::new(topology(), config.clone()).unwrap();
-        s.start().await.unwrap();
-        s
-    };
-    let n = records(0).len() as u64;
-    common::wait_for("the first half", Duration::from_secs(60), || {
-        first.metrics().records_consumed >= n
-            && first.metrics().suppress_emitted > 0
-            && first.metrics().commits > 2
-    })
-    .await;
-    first.abort();
-    std::fs::remove_dir_all(dir.path()).unwrap();
-    produce_at(&env, &plays(), &records(1)).await;
-    let mut second = Streams::new(topology(), config).unwrap();
-    second.start().await.unwrap();
-    let got = finals_when_complete(&env, &want).await;
     let mut distinct = got.clone();
     distinct.dedup();
     assert_eq!(
@@ -559,8 +537,60 @@ async fn finals_are_exact_after_a_crash(env: TestEnv) {
     // everything.
     let repeated = per_window.values().filter(|n| **n > 1).count();
     assert!(repeated < want.len() / 2, "{repeated} finals repeated");
+}
+
+on_both_backends!(committed_finals_are_never_emitted_again_after_a_crash);
+
+/// As above, but the crash comes after the first half's finals were emitted and committed
+/// (two commits after the last input record): the restored buffer no longer holds them, so
+/// the output is exactly the uninterrupted run's, each final once.
+async fn committed_finals_are_never_emitted_again_after_a_crash(env: TestEnv) {
+    let got = crash_and_restart(&env, "suppress-committed-app", true).await;
+    assert_eq!(got, expected());
+}
+
+/// Runs the first half, crashes (after the first half is committed, with `committed`), loses
+/// the state directory, runs the second half on a new instance; returns every final written.
+async fn crash_and_restart(env: &TestEnv, app: &str, committed: bool) -> Finals {
+    setup(env, app).await;
+    let want = expected();
+    let topology = || windowed_topology(BufferConfig::unbounded());
+    produce_at(env, &plays(), &records(0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.config(app, dir.path());
+    let first = {
+        let mut s = Streams::new(topology(), config.clone()).unwrap();
+        s.start().await.unwrap();
+        s
+    };
+    let n = records(0).len() as u64;
+    common::wait_for("the first half", Duration::from_secs(60), || {
+        first.metrics().records_consumed >= n
+            && first.metrics().suppress_emitted > 0
+            && first.metrics().commits > 2
+    })
+    .await;
+    if committed {
+        let after = first.metrics().commits + 2;
+        common::wait_for("two more commits", Duration::from_secs(60), || {
+            first.metrics().commits >= after
+        })
+        .await;
+    }
+    first.abort();
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    if committed {
+        let before = read_finals(env).await;
+        assert!(!before.is_empty() && before.len() < want.len());
+    }
+    produce_at(env, &plays(), &records(1)).await;
+    let mut second = Streams::new(topology(), config).unwrap();
+    second.start().await.unwrap();
+    let got = finals_when_complete(env, &want).await;
     assert_eq!(second.metrics().late_records_dropped, 0);
+    assert!(second.metrics().records_restored > 0);
     second.close().await.unwrap();
+    got
 }
 
 on_both_backends!(a_full_buffer_fails_the_application_naming_the_operator);

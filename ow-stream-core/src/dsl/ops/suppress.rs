@@ -681,6 +681,28 @@ impl<K: Data, V: Data> WindowedTable<K, V> {
     ///
     /// The returned table's [`store_name`](WindowedTable::store_name) is still this table's
     /// window store (the buffer is not queryable).
+    ///
+    /// A final result must never be emitted early, so a bounded buffer that would emit early
+    /// when full is refused when the topology is built:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ow_stream_core::{StreamsBuilder, Topic, TopologyError};
+    /// use ow_stream_core::dsl::{BufferConfig, Materialized, Suppressed, TimeWindows};
+    ///
+    /// let kills: Topic<String, String> = Topic::json("kills");
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream(&kills)
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_grace(Duration::from_secs(60), Duration::ZERO))
+    ///     .count(Materialized::as_("kill-counts"))
+    ///     .suppress(Suppressed::until_window_closes(BufferConfig::max_records(1_000)));
+    /// match builder.build() {
+    ///     Err(TopologyError::Invalid { node, .. }) => assert_eq!(node, "kill-counts-suppress"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn suppress(&self, suppressed: Suppressed) -> WindowedTable<K, V> {
         let grace = self.grace_ms;
         let node = add_suppress(
