@@ -180,6 +180,24 @@ pub enum Error {
         /// The failure of the instance that asked.
         reason: String,
     },
+    /// A suppression's buffer went over its limit, and its
+    /// [`BufferConfig`](crate::dsl::BufferConfig) says to shut down when full.
+    #[error(
+        "suppress {node}: buffer store {store} is full ({records} records, {bytes} bytes; \
+         {limit}) and is set to shut down when full"
+    )]
+    SuppressBufferFull {
+        /// The suppress operator.
+        node: Arc<str>,
+        /// Its buffer store.
+        store: Arc<str>,
+        /// Entries the buffer would hold.
+        records: u64,
+        /// Bytes the buffer would hold.
+        bytes: u64,
+        /// Its limits, as text.
+        limit: String,
+    },
     /// An interactive query named a store that does not exist or has another type.
     #[error("no queryable store {store}: {reason}")]
     UnknownStore {

@@ -68,6 +68,15 @@ pub struct Metrics {
     /// because it had waited as long as it may (see
     /// [`StreamsConfig::max_task_idle`](crate::config::StreamsConfig::max_task_idle)).
     pub enforced_processing: Counter,
+    /// Results a suppression emitted when they were due: final results of closed windows
+    /// ([`Suppressed::until_window_closes`](crate::dsl::Suppressed::until_window_closes)), or
+    /// updates held for their time limit.
+    pub suppress_emitted: Counter,
+    /// Updates a full suppression buffer emitted before they were due
+    /// ([`BufferConfig::emit_early_when_full`](crate::dsl::BufferConfig::emit_early_when_full)).
+    pub suppress_emitted_early: Counter,
+    /// Entries the suppression buffers of this instance's tasks hold now.
+    pub suppress_buffered: Gauge,
 }
 
 /// A value that goes up and down.
@@ -82,9 +91,21 @@ impl Gauge {
 
     /// Takes one away (never below zero).
     pub fn decr(&self) {
+        self.sub(1);
+    }
+
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes `n` away (never below zero).
+    pub fn sub(&self, n: u64) {
         let _ = self
             .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
     }
 
     /// The current value.
@@ -127,6 +148,12 @@ pub struct MetricsSnapshot {
     pub join_misses: u64,
     /// See [`Metrics::enforced_processing`].
     pub enforced_processing: u64,
+    /// See [`Metrics::suppress_emitted`].
+    pub suppress_emitted: u64,
+    /// See [`Metrics::suppress_emitted_early`].
+    pub suppress_emitted_early: u64,
+    /// See [`Metrics::suppress_buffered`].
+    pub suppress_buffered: u64,
 }
 
 impl Metrics {
@@ -148,6 +175,9 @@ impl Metrics {
             stream_threads_alive: self.stream_threads_alive.get(),
             join_misses: self.join_misses.get(),
             enforced_processing: self.enforced_processing.get(),
+            suppress_emitted: self.suppress_emitted.get(),
+            suppress_emitted_early: self.suppress_emitted_early.get(),
+            suppress_buffered: self.suppress_buffered.get(),
         }
     }
 }
@@ -225,6 +255,16 @@ impl MetricsSnapshot {
                 "Records processed before every input partition of their task had data.",
                 self.enforced_processing,
             ),
+            (
+                "suppress_emitted",
+                "Results suppressions emitted when due.",
+                self.suppress_emitted,
+            ),
+            (
+                "suppress_emitted_early",
+                "Updates full suppression buffers emitted before they were due.",
+                self.suppress_emitted_early,
+            ),
         ] {
             let _ = writeln!(out, "# HELP ow_stream_{name}_total {help}");
             let _ = writeln!(out, "# TYPE ow_stream_{name}_total counter");
@@ -242,6 +282,16 @@ impl MetricsSnapshot {
             out,
             "ow_stream_stream_threads_alive{{application=\"{app}\"}} {}",
             self.stream_threads_alive
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ow_stream_suppress_buffered Entries held in suppression buffers now."
+        );
+        let _ = writeln!(out, "# TYPE ow_stream_suppress_buffered gauge");
+        let _ = writeln!(
+            out,
+            "ow_stream_suppress_buffered{{application=\"{app}\"}} {}",
+            self.suppress_buffered
         );
         out
     }

@@ -1,5 +1,5 @@
 //! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time and
-//! session windows, joins — in Kafka Streams' vocabulary.
+//! session windows, joins, `suppress` — in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
@@ -39,6 +39,7 @@ use std::sync::atomic::AtomicU64;
 pub use ops::branch::{BranchedStream, Branches};
 pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
 pub use ops::stream_join::{JoinWindows, StreamJoined};
+pub use ops::suppress::{BufferConfig, Suppressed};
 pub use options::{
     Consumed, DEFAULT_WINDOW_RETENTION, EmitStrategy, Grouped, Materialized, Produced,
     Repartitioned, TimeWindows,
@@ -170,6 +171,11 @@ pub struct WindowedTable<K, V> {
     pub(crate) graph: GraphRef,
     pub(crate) node: usize,
     pub(crate) store: Arc<str>,
+    /// The serdes of the record keys and the aggregates, for a suppression's buffer.
+    pub(crate) key_serde: Arc<dyn Serde<K>>,
+    pub(crate) value_serde: Arc<dyn Serde<V>>,
+    /// The windows' grace period: a window's final result is due at its end + grace.
+    pub(crate) grace_ms: i64,
     pub(crate) _types: PhantomData<fn() -> (K, V)>,
 }
 

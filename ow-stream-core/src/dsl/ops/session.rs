@@ -82,8 +82,13 @@ pub struct SessionWindowedStream<K, V> {
 /// grown, and `None` for a session merged into another (a tombstone of its old window), as
 /// Kafka Streams forwards them.
 pub struct SessionTable<K, V> {
-    stream: Stream<Windowed<K>, Option<V>>,
-    store: Arc<str>,
+    pub(crate) stream: Stream<Windowed<K>, Option<V>>,
+    pub(crate) store: Arc<str>,
+    /// The serdes of the record keys and the aggregates, for a suppression's buffer.
+    pub(crate) key_serde: Arc<dyn Serde<K>>,
+    pub(crate) value_serde: Arc<dyn Serde<V>>,
+    pub(crate) gap_ms: i64,
+    pub(crate) grace_ms: i64,
 }
 
 impl<K: Data, V: Data> SessionTable<K, V> {
@@ -111,6 +116,26 @@ type SessionAggregator<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Syn
 /// overlapping a time are then one range read.
 pub(crate) struct SessionKeySerde<K> {
     inner: Arc<dyn Serde<K>>,
+    /// What `describe` calls it.
+    label: &'static str,
+}
+
+impl<K> SessionKeySerde<K> {
+    /// The serde of session keys.
+    pub(crate) fn new(inner: Arc<dyn Serde<K>>) -> Self {
+        SessionKeySerde {
+            inner,
+            label: "session",
+        }
+    }
+
+    /// The same layout for the keys of time windows.
+    pub(crate) fn windowed(inner: Arc<dyn Serde<K>>) -> Self {
+        SessionKeySerde {
+            inner,
+            label: "windowed",
+        }
+    }
 }
 
 fn session_prefix(key: &[u8]) -> Vec<u8> {
@@ -180,7 +205,7 @@ impl<K: 'static> Serde<Windowed<K>> for SessionKeySerde<K> {
     }
 
     fn describe(&self) -> String {
-        format!("session({})", self.inner.describe())
+        format!("{}({})", self.label, self.inner.describe())
     }
 }
 
@@ -361,8 +386,8 @@ impl<K: Data, V: Data> SessionWindowedStream<K, V> {
         let windows = self.windows;
         let retention_ms = millis(materialized.retention.unwrap_or(DEFAULT_WINDOW_RETENTION))
             .max(windows.gap_ms.saturating_add(windows.grace_ms));
-        let store_key: Arc<dyn Serde<Windowed<K>>> =
-            Arc::new(SessionKeySerde { inner: key.clone() });
+        let store_key: Arc<dyn Serde<Windowed<K>>> = Arc::new(SessionKeySerde::new(key.clone()));
+        let (table_key, table_value) = (key.clone(), value.clone());
         let (s, value_serde) = (store.clone(), value.clone());
         let spec = OpSpec::<K, V, Windowed<K>, Option<A>>::new(move |children, env| {
             Ok(Box::new(SessionAggregateNode {
@@ -397,6 +422,10 @@ impl<K: Data, V: Data> SessionWindowedStream<K, V> {
                 repartition_required: false,
             },
             store,
+            key_serde: table_key,
+            value_serde: table_value,
+            gap_ms: windows.gap_ms,
+            grace_ms: windows.grace_ms,
         }
     }
 

@@ -326,6 +326,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
             .min(i64::MAX as u128) as i64;
         let retention_ms = retention_ms.max(grace);
         let (key_serde, value_serde) = (key.clone(), value.clone());
+        let (table_key, table_value) = (key.clone(), value.clone());
         let (windows, emit, s) = (self.windows, self.emit, store.clone());
         let emit_on_change = materialized.emit_on_change;
         let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
@@ -361,6 +362,9 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
             graph: g.graph.clone(),
             node,
             store,
+            key_serde: table_key,
+            value_serde: table_value,
+            grace_ms: grace,
             _types: PhantomData,
         }
     }

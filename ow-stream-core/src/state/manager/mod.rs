@@ -344,6 +344,14 @@ impl StateManager {
         Ok(self.budget.exceeded())
     }
 
+    /// Whether store `index` has no record cache or an empty one.
+    pub(crate) fn cache_is_empty(&self, index: usize) -> bool {
+        self.slots[index]
+            .cache
+            .as_ref()
+            .is_none_or(|c| c.read().is_empty())
+    }
+
     /// Whether any record cache of the task holds updates.
     pub(crate) fn has_cached(&self) -> bool {
         self.slots
