@@ -17,6 +17,10 @@ mod page_views;
 #[path = "../examples/local_backend.rs"]
 mod local_backend;
 
+#[allow(dead_code)]
+#[path = "../examples/orders.rs"]
+mod orders;
+
 /// Word counts of `lines` as the examples compute them (whitespace-split, lowercased).
 fn expected_counts(lines: &[&str]) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
@@ -69,4 +73,72 @@ async fn local_backend_keeps_counts_across_a_restart() {
         .copied()
         .collect();
     assert_eq!(second, expected_counts(&all));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_gives_the_same_results_on_the_test_driver_and_the_local_backend() {
+    const T0: i64 = 1_704_067_200_000;
+    const M: i64 = 60_000;
+    let driver = orders::run_on_test_driver().expect("the example runs on the test driver");
+    // Final revenue: FR 12 + 5 + 30 and SE 8 in the first hour, FR 7 and SE 4 in the second;
+    // the hour of o7 (03:00) is still open, so not emitted.
+    let revenue: Vec<((&str, i64), i64)> = driver
+        .revenue
+        .iter()
+        .map(|((c, start), cents)| ((c.as_str(), (start - T0) / M), *cents))
+        .collect();
+    assert_eq!(
+        revenue,
+        [
+            (("FR", 0), 4_700),
+            (("FR", 60), 700),
+            (("SE", 0), 800),
+            (("SE", 60), 400)
+        ]
+    );
+    // Visits: c1's first two orders are one (15 minutes apart), the third another (70 later).
+    let visits: Vec<(&str, i64, i64, i64)> = driver
+        .visits
+        .iter()
+        .map(|((c, start), v)| (c.as_str(), (start - T0) / M, (v.end - T0) / M, v.orders))
+        .collect();
+    assert_eq!(
+        visits,
+        [
+            ("c1", 5, 20, 2),
+            ("c1", 90, 90, 1),
+            ("c2", 10, 10, 1),
+            ("c2", 100, 100, 1),
+            ("c3", 50, 50, 1),
+            ("c3", 180, 180, 1)
+        ]
+    );
+    // o2 was paid 20 minutes late, o3 and o6 never; o7's window is still open.
+    let settled: Vec<(&str, bool)> = driver
+        .settlements
+        .iter()
+        .map(|(o, paid)| (o.as_str(), *paid))
+        .collect();
+    assert_eq!(
+        settled,
+        [
+            ("o1", true),
+            ("o2", false),
+            ("o3", false),
+            ("o4", true),
+            ("o5", true),
+            ("o6", false)
+        ]
+    );
+    // The store holds the open hour too.
+    assert_eq!(
+        driver.france_by_hour,
+        [(T0, 4_700), (T0 + 60 * M, 700), (T0 + 180 * M, 100)]
+    );
+    assert_eq!(driver.c1_name.as_deref(), Some("Ada"));
+
+    let local = orders::run_on_local_backend()
+        .await
+        .expect("the example runs on the local backend");
+    assert_eq!(local, driver);
 }
