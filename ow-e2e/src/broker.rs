@@ -127,6 +127,55 @@ impl Broker {
         self.run_start();
     }
 
+    /// What tansu's group coordinator holds for consumer group `group` (read from its SQLite
+    /// database with the `sqlite3` command): `None` while the group is between generations
+    /// (or unknown), else the members its current assignment names that are no longer members.
+    ///
+    /// tansu 0.6.0 lets a member expire while a rebalance is under way but still accepts the
+    /// leader's assignment for the old member list, and goes to a formed generation without
+    /// a new rebalance: the expired member's partitions are then assigned to nobody until the
+    /// next membership change (RELIABILITY.md, "tansu 0.6.0 here"). Kafka starts a new
+    /// rebalance instead. This is how a scenario sees it.
+    ///
+    /// # Panics
+    /// When `sqlite3` cannot run or the group's record is not the JSON tansu 0.6.0 writes.
+    pub fn orphaning_members(&self, group: &str) -> Option<Vec<String>> {
+        let query = format!(
+            "select d.detail from consumer_group_detail d join consumer_group g \
+             on d.consumer_group = g.id where g.name = '{}'",
+            group.replace('\'', "''")
+        );
+        let output = Command::new("sqlite3")
+            .arg("-readonly")
+            .args(["-cmd", ".timeout 10000"])
+            .arg(self.dir.join("ow.db"))
+            .arg(query)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run sqlite3: {e}"));
+        assert!(
+            output.status.success(),
+            "sqlite3 failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        if text.trim().is_empty() {
+            return None;
+        }
+        let detail: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("tansu's record of group {group} is not JSON: {e}"));
+        let assignments = detail["state"]["Formed"]["assignments"].as_object()?;
+        let members = detail["members"]
+            .as_object()
+            .unwrap_or_else(|| panic!("tansu's record of group {group} has no members: {detail}"));
+        Some(
+            assignments
+                .keys()
+                .filter(|m| !members.contains_key(*m))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// The end of tansu's log.
     pub fn log_tail(&self, lines: usize) -> String {
         crate::process::tail(&self.dir.join("tansu.log"), lines)
