@@ -712,7 +712,7 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// the repartition topic `<application_id>-<name>-left-repartition` (this side) or
     /// `…-right-repartition` (the other), with as many partitions as the other side's topic;
     /// two topics read as they are must have the same partition count, or the application
-    /// fails to start with [`Error::NotCopartitioned`](crate::Error::NotCopartitioned).
+    /// fails to start with [`Error::NotCopartitioned`].
     ///
     /// ```
     /// use std::time::Duration;
