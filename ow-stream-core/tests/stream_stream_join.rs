@@ -447,6 +447,29 @@ async fn written(env: &TestEnv) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// The topics of an app `app` running [`rekeyed_topology`] on 4 partitions.
+async fn create_all(env: &TestEnv, app: &str) {
+    for t in ["views", "clicks", "joined"] {
+        env.create(t, 4).await;
+    }
+    create_topics(env, app);
+}
+
+/// Waits (up to 60 s) until the output topic holds exactly the records of `want`, as a set;
+/// asserts it does.
+async fn wait_for_output_set(env: &TestEnv, want: &BTreeSet<(String, String, i64)>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut got = BTreeSet::new();
+    while std::time::Instant::now() < deadline {
+        got = written(env).await.into_iter().collect();
+        if &got == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(&got, want);
+}
+
 fn create_topics(env: &TestEnv, app: &str) {
     for store in [
         "vc-this-join-store",
@@ -477,10 +500,7 @@ async fn wait_joined(streams: &Streams, views: u64, clicks: u64) {
 on_both_backends!(an_outer_join_on_four_partitions_matches_the_driver);
 
 async fn an_outer_join_on_four_partitions_matches_the_driver(env: TestEnv) {
-    for t in ["views", "clicks", "joined"] {
-        env.create(t, 4).await;
-    }
-    create_topics(&env, "ssj4");
+    create_all(&env, "ssj4").await;
     let want = expected();
     produce_half(&env, data(0)).await;
     produce_half(&env, data(1)).await;
@@ -515,10 +535,7 @@ on_both_backends!(an_outer_join_is_exact_after_a_crash_that_loses_the_state);
 /// joins views and clicks of the first, and the closing records emit the padded results of
 /// records the first run left pending. At-least-once: compared as sets.
 async fn an_outer_join_is_exact_after_a_crash_that_loses_the_state(env: TestEnv) {
-    for t in ["views", "clicks", "joined"] {
-        env.create(t, 4).await;
-    }
-    create_topics(&env, "ssjr");
+    create_all(&env, "ssjr").await;
     let want: BTreeSet<_> = expected().into_iter().collect();
     let dir = tempfile::tempdir().unwrap();
     let config = env.config("ssjr", dir.path());
@@ -545,16 +562,7 @@ async fn an_outer_join_is_exact_after_a_crash_that_loses_the_state(env: TestEnv)
     wait_joined(&second, v1.len() as u64, c1.len() as u64).await;
     assert!(second.metrics().records_restored > 0);
     produce_half(&env, closers()).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut got = BTreeSet::new();
-    while std::time::Instant::now() < deadline {
-        got = written(&env).await.into_iter().collect();
-        if got == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(got, want);
+    wait_for_output_set(&env, &want).await;
     assert_eq!(second.metrics().late_records_dropped, 0);
     second.close().await.unwrap();
 }
@@ -585,10 +593,7 @@ on_both_backends!(an_outer_join_is_exact_after_a_crash_mid_stream);
 /// A crash while the second half is being processed, with uncommitted work (so records are
 /// processed again: at-least-once, compared as sets), and the state directory lost.
 async fn an_outer_join_is_exact_after_a_crash_mid_stream(env: TestEnv) {
-    for t in ["views", "clicks", "joined"] {
-        env.create(t, 4).await;
-    }
-    create_topics(&env, "ssjm");
+    create_all(&env, "ssjm").await;
     let want: BTreeSet<_> = expected().into_iter().collect();
     let dir = tempfile::tempdir().unwrap();
     let config = env.config("ssjm", dir.path());
@@ -621,16 +626,7 @@ async fn an_outer_join_is_exact_after_a_crash_mid_stream(env: TestEnv) {
     second.start().await.unwrap();
     wait_caught_up(&config, "ssjm").await;
     produce_half(&env, closers()).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut got = BTreeSet::new();
-    while std::time::Instant::now() < deadline {
-        got = written(&env).await.into_iter().collect();
-        if got == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(got, want);
+    wait_for_output_set(&env, &want).await;
     assert_eq!(second.metrics().late_records_dropped, 0);
     second.close().await.unwrap();
 }
