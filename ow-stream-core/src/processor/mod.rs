@@ -24,7 +24,8 @@ pub mod dead_letter_headers {
     /// Its timestamp (decimal milliseconds).
     pub const TIMESTAMP: &str = "ow.dlq.timestamp";
     /// `deserialize`, `process`, or `punctuate` (an error in a punctuator or in
-    /// [`Processor::init`]: no key, no value, and no topic, partition or offset headers).
+    /// [`Processor::init`](super::Processor::init): no key, no value, and no topic,
+    /// partition or offset headers).
     pub const STAGE: &str = "ow.dlq.stage";
     /// The node that failed (for `process` and `punctuate`).
     pub const NODE: &str = "ow.dlq.node";
