@@ -15,5 +15,6 @@ pub(crate) mod session;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod stream_join;
+pub(crate) mod table;
 pub(crate) mod timestamp;
 pub(crate) mod window;
