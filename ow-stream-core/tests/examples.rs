@@ -21,6 +21,10 @@ mod local_backend;
 #[path = "../examples/orders.rs"]
 mod orders;
 
+#[allow(dead_code)]
+#[path = "../examples/punctuation.rs"]
+mod punctuation;
+
 /// Word counts of `lines` as the examples compute them (whitespace-split, lowercased).
 fn expected_counts(lines: &[&str]) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
@@ -141,4 +145,24 @@ async fn orders_gives_the_same_results_on_the_test_driver_and_the_local_backend(
         .await
         .expect("the example runs on the local backend");
     assert_eq!(local, driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn punctuation_reports_on_stream_time_and_wall_clock() {
+    let reports = punctuation::run().await.expect("the example runs");
+    let want: Vec<(String, i64, i64)> = [
+        // The first record fires the stream-time schedule (aligned to whole minutes).
+        ("minute", 1, 5),
+        // The first 10 s of wall-clock time.
+        ("ana", 2, 10),
+        ("mercy", 1, 10),
+        // Stream time jumps from +40 s to +200 s: one summary.
+        ("minute", 3, 200),
+        ("ana", 3, 20),
+        ("genji", 1, 20),
+    ]
+    .into_iter()
+    .map(|(k, v, s)| (k.to_string(), v, s))
+    .collect();
+    assert_eq!(reports, want);
 }

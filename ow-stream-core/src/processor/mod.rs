@@ -7,8 +7,10 @@
 
 pub(crate) mod context;
 pub(crate) mod node;
+pub mod punctuation;
 
 pub use context::ProcessorContext;
+pub use punctuation::{Cancellable, PunctuationType, ScheduleError};
 
 /// Header names written on dead-letter records, so tools that read the dead-letter topic
 /// (`<application_id>-dlq`) can tell where each record came from and why it is there.
@@ -21,9 +23,11 @@ pub mod dead_letter_headers {
     pub const OFFSET: &str = "ow.dlq.offset";
     /// Its timestamp (decimal milliseconds).
     pub const TIMESTAMP: &str = "ow.dlq.timestamp";
-    /// `deserialize` or `process`.
+    /// `deserialize`, `process`, or `punctuate` (an error in a punctuator or in
+    /// [`Processor::init`](super::Processor::init): no key, no value, and no topic,
+    /// partition or offset headers).
     pub const STAGE: &str = "ow.dlq.stage";
-    /// The node that failed (for `process`).
+    /// The node that failed (for `process` and `punctuate`).
     pub const NODE: &str = "ow.dlq.node";
     /// The error message.
     pub const ERROR: &str = "ow.dlq.error";
@@ -40,6 +44,10 @@ use crate::record::Record;
 /// reaches the state stores the processor was connected to (see
 /// [`Stream::process`](crate::dsl::Stream::process)). Returning an error applies the
 /// application's processing-error policy to the input record (fail, skip, or dead-letter).
+///
+/// Time-driven work goes in punctuators: [`ProcessorContext::schedule`], usually from
+/// [`Processor::init`], runs a callback on stream time or wall-clock time (see
+/// [`PunctuationType`] and `examples/punctuation.rs`).
 ///
 /// ```
 /// use ow_stream_core::processor::{Processor, ProcessorContext};
@@ -71,9 +79,21 @@ pub trait Processor<K, V, KOut, VOut>: Send + 'static {
         ctx: &mut ProcessorContext<'_, '_, KOut, VOut>,
     ) -> Result<(), BoxError>;
 
-    /// Called when stream time advances (after each input record) and at every wall-clock
-    /// punctuation; `ctx.stream_time()` and `ctx.wall_clock_time()` tell the times. The
-    /// default does nothing.
+    /// Called once per task before its first record (or punctuation), with the task's stores
+    /// restored: the place to [`schedule`](ProcessorContext::schedule) punctuations. An error
+    /// goes through the processing-error policy. The default does nothing.
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, '_, KOut, VOut>) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Called at every commit interval (from the stream thread, and on each
+    /// [`advance_wall_clock`](crate::testing::TopologyTestDriver::advance_wall_clock) of the
+    /// test driver) and on the record-cache flushes; `ctx.stream_time()` and
+    /// `ctx.wall_clock_time()` tell the times. The default does nothing.
+    ///
+    /// Superseded by [`ProcessorContext::schedule`], whose punctuations come at the interval
+    /// and on the clock the processor chooses; kept for existing processors.
     fn punctuate(
         &mut self,
         ctx: &mut ProcessorContext<'_, '_, KOut, VOut>,

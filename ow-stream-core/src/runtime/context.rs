@@ -11,6 +11,7 @@ use super::collector::{OutRecord, RecordCollector};
 use crate::config::OnError;
 use crate::error::{BoxError, Error};
 use crate::metrics::Metrics;
+use crate::processor::punctuation::{TimerRound, Timers};
 use crate::record::{RawRecord, RecordMetadata};
 use crate::serde::blocking::Blocker;
 use crate::serde::{Serde, SerdeContext, SerdeError};
@@ -59,6 +60,11 @@ pub(crate) struct TaskCx<'a> {
     pub(crate) round: u64,
     /// Set on the punctuation that precedes a commit: aggregations flush their record caches.
     pub(crate) flush_caches: bool,
+    /// The earliest due times of the task's punctuation schedules (processors lower them).
+    pub(crate) timers: &'a mut Timers,
+    /// Set on the rounds that initialise processors or fire their schedules (processors then
+    /// do not call their plain `punctuate` hook).
+    pub(crate) timer: Option<TimerRound>,
 }
 
 impl TaskCx<'_> {
@@ -170,16 +176,28 @@ impl TaskCx<'_> {
         node: &Arc<str>,
         error: BoxError,
     ) -> Result<(), Error> {
-        let Some(input) = self.input else {
-            return Err(Error::Processing {
-                node: node.clone(),
-                topic: "".into(),
-                partition: -1,
-                offset: -1,
-                source: error,
-            });
-        };
         self.env.metrics.processing_errors.incr();
+        let Some(input) = self.input else {
+            // Outside of a record (a punctuator, `init`): the same policy, with no input
+            // record to skip or dead-letter.
+            return match self.env.processing_errors {
+                OnError::Fail => Err(Error::Processing {
+                    node: node.clone(),
+                    topic: "".into(),
+                    partition: -1,
+                    offset: -1,
+                    source: error,
+                }),
+                OnError::LogAndSkip => {
+                    tracing::warn!(
+                        node = %node, task = %self.task, error = %error,
+                        "skipping a punctuation a processor failed in"
+                    );
+                    Ok(())
+                }
+                OnError::DeadLetter => self.dead_letter_punctuation(node, &error.to_string()),
+            };
+        };
         match self.env.processing_errors {
             OnError::Fail => Err(Error::Processing {
                 node: node.clone(),
@@ -237,6 +255,34 @@ impl TaskCx<'_> {
             key: input.key.as_deref(),
             value: input.value.as_deref(),
             timestamp: input.timestamp,
+            headers: &headers,
+        })
+    }
+
+    /// Writes a dead-letter record for an error outside of a record: no key or value, the
+    /// wall-clock time as timestamp, stage `punctuate`, the node and the error.
+    fn dead_letter_punctuation(&mut self, node: &Arc<str>, error: &str) -> Result<(), Error> {
+        use crate::processor::dead_letter_headers as h;
+        let mut headers = crate::record::Headers::default();
+        headers.insert(h::TIMESTAMP, Some(Bytes::from(self.wall_clock.to_string())));
+        headers.insert(h::STAGE, Some(Bytes::from_static(b"punctuate")));
+        headers.insert(h::NODE, Some(Bytes::copy_from_slice(node.as_bytes())));
+        headers.insert(h::ERROR, Some(Bytes::copy_from_slice(error.as_bytes())));
+        headers.insert(
+            h::APPLICATION,
+            Some(Bytes::copy_from_slice(self.env.application_id.as_bytes())),
+        );
+        tracing::warn!(
+            node = %node, task = %self.task, error, dlq = %self.env.dead_letter_topic,
+            "a punctuation failed; reported on the dead-letter topic"
+        );
+        self.env.metrics.dead_letters.incr();
+        self.out.send(OutRecord {
+            topic: &self.env.dead_letter_topic,
+            partition: None,
+            key: None,
+            value: None,
+            timestamp: self.wall_clock,
             headers: &headers,
         })
     }

@@ -299,6 +299,20 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Fires the wall-clock punctuation schedules due at `wall_clock` in every task (and runs
+    /// the processors' `init` hooks of new tasks). Cheap when nothing is due: called on every
+    /// turn of the stream thread's loop.
+    pub(crate) fn tick(&mut self, wall_clock: i64) -> Result<(), Error> {
+        for task in self.tasks.values_mut() {
+            let id = task.id;
+            crate::runtime::catch_panic(
+                || format!("the punctuation of task {id}"),
+                || task.tick(&self.shared.env, &mut *self.collector, wall_clock),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Commits every task, in this order:
     ///
     /// 1. a producer flush: every output, changelog and repartition record sent since the last

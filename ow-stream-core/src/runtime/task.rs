@@ -8,6 +8,7 @@ use super::collector::RecordCollector;
 use super::context::{AppEnv, TaskCx, TaskId};
 use crate::config::StoreBackend;
 use crate::error::Error;
+use crate::processor::punctuation::{PunctuationType, TimerRound, Timers};
 use crate::record::RawRecord;
 use crate::state::cache::CacheBudget;
 use crate::state::{ChangelogReader, StateManager, StoreRegistry};
@@ -26,6 +27,10 @@ pub(crate) struct Task {
     queues: Vec<(Arc<str>, VecDeque<RawRecord>)>,
     /// Since when (wall clock) the task has been waiting for an empty input partition.
     waiting_since: Option<i64>,
+    /// When the processors' punctuation schedules are due next.
+    timers: Timers,
+    /// Whether the processors' `init` hooks ran.
+    initialized: bool,
 }
 
 /// Whether a partition has records its stream thread has not fetched yet.
@@ -62,6 +67,8 @@ impl Task {
             last_wall_clock: i64::MIN,
             queues: Vec::new(),
             waiting_since: None,
+            timers: Timers::default(),
+            initialized: false,
         })
     }
 
@@ -184,6 +191,7 @@ impl Task {
         wall_clock: i64,
     ) -> Result<(), Error> {
         self.last_wall_clock = self.last_wall_clock.max(wall_clock);
+        self.init(env, out, wall_clock)?;
         let Some(source) = self.nodes.sources.get_mut(&raw.topic) else {
             return Err(Error::Closed {
                 reason: format!("task {} does not read topic {}", self.id, raw.topic),
@@ -209,10 +217,15 @@ impl Task {
             emit_seq: 0,
             round: self.round,
             flush_caches: false,
+            timers: &mut self.timers,
+            timer: None,
         };
         source.process_raw(raw, &mut cx)?;
         self.state
             .record_input(&raw.topic, raw.partition, raw.offset);
+        if self.state.stream_time() >= self.timers.stream {
+            self.fire(env, out, wall_clock, PunctuationType::StreamTime)?;
+        }
         Ok(())
     }
 
@@ -245,7 +258,53 @@ impl Task {
         wall_clock: i64,
     ) -> Result<(), Error> {
         self.last_wall_clock = self.last_wall_clock.max(wall_clock);
-        self.punctuate_round(env, out, wall_clock, false)
+        self.init(env, out, wall_clock)?;
+        self.punctuate_round(env, out, wall_clock, false, None)?;
+        self.tick(env, out, wall_clock)
+    }
+
+    /// Runs the processors' `init` hooks, once, before anything else the task does (they
+    /// may schedule punctuations).
+    pub(crate) fn init(
+        &mut self,
+        env: &AppEnv,
+        out: &mut dyn RecordCollector,
+        wall_clock: i64,
+    ) -> Result<(), Error> {
+        if self.initialized {
+            return Ok(());
+        }
+        self.initialized = true;
+        self.punctuate_round(env, out, wall_clock, false, Some(TimerRound::Init))
+    }
+
+    /// Fires the wall-clock punctuation schedules that are due at `wall_clock` (cheap when
+    /// none is: called on every turn of the stream thread's loop).
+    pub(crate) fn tick(
+        &mut self,
+        env: &AppEnv,
+        out: &mut dyn RecordCollector,
+        wall_clock: i64,
+    ) -> Result<(), Error> {
+        self.last_wall_clock = self.last_wall_clock.max(wall_clock);
+        self.init(env, out, wall_clock)?;
+        if wall_clock >= self.timers.wall {
+            self.fire(env, out, wall_clock, PunctuationType::WallClockTime)?;
+        }
+        Ok(())
+    }
+
+    /// A round that fires the due schedules of `kind` (and recomputes when that kind is due
+    /// next).
+    fn fire(
+        &mut self,
+        env: &AppEnv,
+        out: &mut dyn RecordCollector,
+        wall_clock: i64,
+        kind: PunctuationType,
+    ) -> Result<(), Error> {
+        self.timers.reset(kind);
+        self.punctuate_round(env, out, wall_clock, false, Some(TimerRound::Fire(kind)))
     }
 
     /// Flushes every record cache of the task (before a commit, or when the thread's cache
@@ -270,7 +329,7 @@ impl Task {
                     ),
                 });
             }
-            self.punctuate_round(env, out, self.last_wall_clock, true)?;
+            self.punctuate_round(env, out, self.last_wall_clock, true, None)?;
         }
         Ok(())
     }
@@ -281,6 +340,7 @@ impl Task {
         out: &mut dyn RecordCollector,
         wall_clock: i64,
         flush_caches: bool,
+        timer: Option<TimerRound>,
     ) -> Result<(), Error> {
         self.round += 1;
         let stream_time = self.state.stream_time();
@@ -296,6 +356,8 @@ impl Task {
                 emit_seq: 0,
                 round: self.round,
                 flush_caches,
+                timers: &mut self.timers,
+                timer,
             };
             source.punctuate(&mut cx)?;
         }

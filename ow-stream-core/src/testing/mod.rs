@@ -386,6 +386,8 @@ impl TopologyTestDriver {
         let mut topics = HashMap::new();
         let cache_budget = CacheBudget::new(config.cache_max_bytes);
         let reads = topology.source_topics(&app);
+        // What the processors' `init` hooks write to topics the topology reads.
+        let mut pending = VecDeque::new();
         for sub in topology.subtopologies() {
             let id = TaskId {
                 subtopology: sub.id,
@@ -399,7 +401,6 @@ impl TopologyTestDriver {
                 config.store_backend,
                 cache_budget.clone(),
             )?;
-            let mut pending = VecDeque::new();
             let mut out = Collector {
                 topics: &mut topics,
                 reads: &reads,
@@ -409,25 +410,26 @@ impl TopologyTestDriver {
             };
             task.restore(&mut NoChangelogs, &mut out)?;
             task.register(&registry);
+            // Processors schedule their punctuations at the driver's start time.
+            task.init(&env, &mut out, config.start_time)?;
             tasks.insert(sub.id, task);
         }
-        Ok(TopologyTestDriver {
-            inner: Rc::new(RefCell::new(Inner {
-                topology,
-                application_id: app,
-                env,
-                tasks,
-                topics,
-                reads,
-                partitions: config.topic_partitions,
-                wall_clock: config.start_time,
-                cache_budget,
-                commit_every: config.commit_every,
-                since_commit: 0,
-                _dir: dir,
-            })),
-            registry,
-        })
+        let inner = Rc::new(RefCell::new(Inner {
+            topology,
+            application_id: app,
+            env,
+            tasks,
+            topics,
+            reads,
+            partitions: config.topic_partitions,
+            wall_clock: config.start_time,
+            cache_budget,
+            commit_every: config.commit_every,
+            since_commit: 0,
+            _dir: dir,
+        }));
+        inner.borrow_mut().drain(pending)?;
+        Ok(TopologyTestDriver { inner, registry })
     }
 
     /// A handle to pipe records into `topic`.
@@ -483,7 +485,14 @@ impl TopologyTestDriver {
         ReadOnlyWindowStore::new(self.registry.clone(), name)
     }
 
-    /// Moves wall-clock time forward and punctuates every task.
+    /// Moves wall-clock time forward and punctuates every task: the processors' plain
+    /// [`punctuate`](crate::processor::Processor::punctuate) hooks, then the wall-clock
+    /// punctuation schedules that are due (see
+    /// [`PunctuationType::WallClockTime`](crate::processor::PunctuationType::WallClockTime)).
+    /// Like Kafka Streams' `TopologyTestDriver#advanceWallClockTime`, one call fires a due
+    /// schedule once, however many intervals it covers (advancing by three intervals fires
+    /// once, with the new time, and the schedule is next due at the following interval);
+    /// advance step by step to see every interval.
     pub fn advance_wall_clock(&self, by: Duration) -> Result<(), Error> {
         let mut inner = self.inner.borrow_mut();
         inner.wall_clock += by.as_millis() as i64;

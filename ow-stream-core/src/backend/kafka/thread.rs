@@ -356,6 +356,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
         let step = {
             let mut tm = tasks.lock();
             tm.process(&batch, now, &fetch).and_then(|()| {
+                tm.tick(now)?;
                 if last_commit.elapsed() >= shared.config.commit_interval {
                     if let Some(watch) = &mut watch {
                         watch.check(&shared, &consumer)?;

@@ -155,6 +155,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
             positions: &positions,
         };
         let step = tasks.process(&batch, now, &fetch).and_then(|()| {
+            tasks.tick(now)?;
             if last_commit.elapsed() >= shared.config.commit_interval {
                 tasks.punctuate(now)?;
                 tasks.commit(&group, false)?;

@@ -16,5 +16,6 @@ pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod stream_join;
 pub(crate) mod suppress;
+pub(crate) mod table;
 pub(crate) mod timestamp;
 pub(crate) mod window;

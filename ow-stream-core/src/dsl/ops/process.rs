@@ -1,13 +1,15 @@
 //! `process`: a custom [`Processor`] with access to named stores.
 
+use std::any::TypeId;
 use std::sync::Arc;
 
 use super::source::missing_serde;
 use crate::dsl::{Data, Materialized, Stream, StreamsBuilder};
-use crate::error::Error;
+use crate::error::{BoxError, Error};
 use crate::processor::Processor;
-use crate::processor::context::ProcessorContext;
+use crate::processor::context::{ProcessorContext, PunctuatorFn};
 use crate::processor::node::{Children, Node};
+use crate::processor::punctuation::{PunctuationType, Schedule, TimerRound};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::state::{StoreDef, StoreKind, StoreSerdes};
@@ -17,6 +19,72 @@ struct ProcessorNode<P, KO, VO> {
     processor: P,
     stores: Vec<(Arc<str>, usize)>,
     children: Children<KO, VO>,
+    /// The processor's punctuation schedules.
+    schedules: Vec<Schedule>,
+    initialized: bool,
+}
+
+impl<P: 'static, KO: Data, VO: Data> ProcessorNode<P, KO, VO> {
+    /// Applies the error policy to what the processor returned.
+    fn outcome(
+        name: &Arc<str>,
+        result: Result<(), BoxError>,
+        cx: &mut TaskCx<'_>,
+    ) -> Result<(), Error> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => match e.downcast::<Error>() {
+                // Errors of the library itself (a store, a downstream node) are not the
+                // record's fault: they stop the task.
+                Ok(inner) => Err(*inner),
+                Err(e) => cx.processing_error(name, e),
+            },
+        }
+    }
+
+    /// Runs the due schedules of `kind`, each once, in the order they were scheduled.
+    fn fire(&mut self, kind: PunctuationType, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        let now = match kind {
+            PunctuationType::StreamTime => cx.stream_time,
+            PunctuationType::WallClockTime => cx.wall_clock,
+        };
+        // By index: a punctuator may schedule more (they run in this round if due).
+        let mut i = 0;
+        while i < self.schedules.len() {
+            let schedule = &mut self.schedules[i];
+            i += 1;
+            if schedule.kind != kind || schedule.next > now || schedule.handle.is_cancelled() {
+                continue;
+            }
+            let Some(mut callback) = schedule.callback.take() else {
+                continue;
+            };
+            let result = match callback.downcast_mut::<PunctuatorFn<P, KO, VO>>() {
+                Some(punctuator) => {
+                    let mut ctx = ProcessorContext {
+                        cx: &mut *cx,
+                        children: &mut self.children,
+                        stores: &self.stores,
+                        schedules: &mut self.schedules,
+                        processor: TypeId::of::<P>(),
+                    };
+                    punctuator(&mut self.processor, now, &mut ctx)
+                }
+                None => Err(Box::new(Error::Closed {
+                    reason: format!(
+                        "internal: a punctuator of node {} has the wrong type",
+                        self.name
+                    ),
+                }) as BoxError),
+            };
+            let schedule = &mut self.schedules[i - 1];
+            schedule.callback = Some(callback);
+            schedule.advance(now);
+            Self::outcome(&self.name, result, cx)?;
+        }
+        self.schedules.retain(|s| !s.handle.is_cancelled());
+        Ok(())
+    }
 }
 
 impl<K, V, KO, VO, P> Node<K, V> for ProcessorNode<P, KO, VO>
@@ -32,29 +100,47 @@ where
             cx,
             children: &mut self.children,
             stores: &self.stores,
+            schedules: &mut self.schedules,
+            processor: TypeId::of::<P>(),
         };
-        match self.processor.process(record, &mut ctx) {
-            Ok(()) => Ok(()),
-            Err(e) => match e.downcast::<Error>() {
-                // Errors of the library itself (a store, a downstream node) are not the
-                // record's fault: they stop the task.
-                Ok(inner) => Err(*inner),
-                Err(e) => cx.processing_error(&self.name, e),
-            },
-        }
+        let result = self.processor.process(record, &mut ctx);
+        Self::outcome(&self.name, result, cx)
     }
 
     fn punctuate(&mut self, cx: &mut TaskCx<'_>) -> Result<(), Error> {
-        let mut ctx = ProcessorContext {
-            cx,
-            children: &mut self.children,
-            stores: &self.stores,
-        };
-        if let Err(e) = self.processor.punctuate(&mut ctx) {
-            return match e.downcast::<Error>() {
-                Ok(inner) => Err(*inner),
-                Err(e) => cx.processing_error(&self.name, e),
-            };
+        match cx.timer {
+            Some(TimerRound::Init) => {
+                if !self.initialized {
+                    self.initialized = true;
+                    let mut ctx = ProcessorContext {
+                        cx: &mut *cx,
+                        children: &mut self.children,
+                        stores: &self.stores,
+                        schedules: &mut self.schedules,
+                        processor: TypeId::of::<P>(),
+                    };
+                    let result = self.processor.init(&mut ctx);
+                    Self::outcome(&self.name, result, cx)?;
+                }
+            }
+            Some(TimerRound::Fire(kind)) => self.fire(kind, cx)?,
+            None => {
+                let mut ctx = ProcessorContext {
+                    cx: &mut *cx,
+                    children: &mut self.children,
+                    stores: &self.stores,
+                    schedules: &mut self.schedules,
+                    processor: TypeId::of::<P>(),
+                };
+                let result = self.processor.punctuate(&mut ctx);
+                Self::outcome(&self.name, result, cx)?;
+            }
+        }
+        // Tell the task when this node is due next (the round recomputes what it fired).
+        for s in &self.schedules {
+            if !s.handle.is_cancelled() {
+                cx.timers.note(s.kind, s.next);
+            }
         }
         self.children.punctuate(cx)
     }
@@ -111,6 +197,8 @@ impl<K: Data, V: Data> Stream<K, V> {
                 processor: supplier(),
                 stores,
                 children,
+                schedules: Vec::new(),
+                initialized: false,
             }))
         });
         self.derive::<KO, VO>(node, None, None)
