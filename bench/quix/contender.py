@@ -121,7 +121,8 @@ def main():
             return n
 
         sdf = sdf.apply(count, stateful=True)
-    sdf.to_topic(out)
+    if args.workload != "c":
+        sdf.to_topic(out)
     app.run()
     print(json.dumps({
         "records": seen["n"],

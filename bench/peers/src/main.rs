@@ -105,6 +105,9 @@ enum Command {
         /// Schema registry directory (workload c).
         #[arg(long)]
         registry_dir: Option<PathBuf>,
+        /// librdkafka settings passed through to every client, `KEY=VALUE` (repeatable).
+        #[arg(long = "kafka", value_name = "KEY=VALUE")]
+        kafka: Vec<String>,
     },
     /// A raw rdkafka consumer of the input.
     Raw {
@@ -196,12 +199,19 @@ async fn main() -> anyhow::Result<()> {
             bulk,
             expect,
             registry_dir,
+            kafka,
         } => {
-            let config = at
+            let mut config = at
                 .config(&application_id)?
                 .with_state_dir(state_dir)
                 .with_commit_interval(Duration::from_millis(commit_interval_ms.max(1)))
                 .with_cache_max_bytes(cache_max_bytes);
+            for setting in kafka {
+                let (key, value) = setting
+                    .split_once('=')
+                    .with_context(|| format!("--kafka {setting:?}: expected KEY=VALUE"))?;
+                config.kafka.insert(key.to_string(), value.to_string());
+            }
             let report = contender::ow_stream(workload, config, bulk, expect, registry_dir).await?;
             harness::print_report(&report)?;
         }
