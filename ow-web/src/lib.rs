@@ -74,7 +74,7 @@ mod views;
 use std::sync::Arc;
 
 pub use changes::StoreChanges;
-pub use config::{WebConfig, WebSettings};
+pub use config::{DEFAULT_PAGE_CACHE_BYTES, WebConfig, WebSettings};
 pub use error::Error;
 pub use pipeline::{
     BrowsedRecord, GroupLag, GroupView, LocalStage, PartitionView, PipelineSource, PipelineView,

@@ -9,8 +9,9 @@
 //! * it is younger than [`PAGE_TTL`]: pages say how long ago things happened ("3 minutes
 //!   ago"), in minutes, so a kept page is at most that much late on those words, never on data.
 //!
-//! Bounded: at most [`CACHED_PAGES`] pages and [`CACHED_BYTES`] bytes, the least recently used
-//! going first.
+//! Bounded: at most [`CACHED_PAGES`] pages and
+//! [`WebSettings::page_cache_bytes`](crate::WebSettings::page_cache_bytes) bytes, the least
+//! recently used going first.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -26,8 +27,6 @@ use parking_lot::Mutex;
 pub(crate) const PAGE_TTL: Duration = Duration::from_secs(1);
 /// Pages kept at most (each player and query string is one).
 pub(crate) const CACHED_PAGES: usize = 1024;
-/// Bytes of pages kept at most.
-pub(crate) const CACHED_BYTES: usize = 32 << 20;
 
 /// A rendered page: its bytes and their `ETag`.
 #[derive(Clone)]
@@ -93,10 +92,17 @@ struct Entry {
 }
 
 /// The kept pages, by player and query.
-#[derive(Default)]
 pub(crate) struct PageCache {
     entries: Mutex<Entries>,
     ticks: AtomicU64,
+    /// Bytes of pages kept at most (0: none).
+    max_bytes: usize,
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache::new(crate::config::DEFAULT_PAGE_CACHE_BYTES)
+    }
 }
 
 #[derive(Default)]
@@ -106,6 +112,15 @@ struct Entries {
 }
 
 impl PageCache {
+    /// A cache of at most `max_bytes` of pages.
+    pub(crate) fn new(max_bytes: usize) -> PageCache {
+        PageCache {
+            entries: Mutex::default(),
+            ticks: AtomicU64::new(0),
+            max_bytes,
+        }
+    }
+
     /// The page kept under `key`, if rendered at `version` less than [`PAGE_TTL`] before `now`.
     pub(crate) fn get(&self, key: &str, version: u64, now: i64) -> Option<RenderedPage> {
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
@@ -123,14 +138,14 @@ impl PageCache {
     pub(crate) fn put(&self, key: String, version: u64, now: i64, page: RenderedPage) {
         let used = self.ticks.fetch_add(1, Ordering::Relaxed);
         let size = page.body.len();
-        if size > CACHED_BYTES {
+        if size > self.max_bytes {
             return;
         }
         let mut entries = self.entries.lock();
         if let Some(old) = entries.pages.remove(&key) {
             entries.bytes -= old.page.body.len();
         }
-        while entries.pages.len() >= CACHED_PAGES || entries.bytes + size > CACHED_BYTES {
+        while entries.pages.len() >= CACHED_PAGES || entries.bytes + size > self.max_bytes {
             let Some(oldest) = entries
                 .pages
                 .iter()
@@ -195,6 +210,13 @@ mod tests {
         assert_eq!(c.len(), CACHED_PAGES);
         assert!(c.get("p0", 0, 0).is_some(), "used lately: kept");
         assert!(c.get("p1", 0, 0).is_none(), "least recently used: gone");
+    }
+
+    #[test]
+    fn a_cache_of_no_bytes_keeps_nothing() {
+        let c = PageCache::new(0);
+        c.put("a".into(), 0, 0, page("x"));
+        assert!(c.get("a", 0, 0).is_none());
     }
 
     #[test]

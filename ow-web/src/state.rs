@@ -121,7 +121,7 @@ impl AppState {
                 metrics: HttpMetrics::default(),
                 rates: RateTracker::default(),
                 changes: shared.changes.clone(),
-                pages: PageCache::default(),
+                pages: PageCache::new(shared.settings.page_cache_bytes),
                 lookups_changed: StoreChanges::new(),
             },
         };
@@ -136,6 +136,7 @@ impl AppState {
         self.edit(|inner| {
             inner.lookups = LookupTracker::new(settings.max_pending_lookups);
             inner.limits = Limits::new(&settings);
+            inner.pages = PageCache::new(settings.page_cache_bytes);
             inner.settings = settings;
         })
     }

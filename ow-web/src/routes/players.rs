@@ -411,17 +411,19 @@ async fn next_change(rx: Option<&mut tokio::sync::watch::Receiver<u64>>) {
     }
 }
 
-/// Waits until the web's streams app has committed once more (at most
-/// [`COMMIT_WAIT_MAX`]): the batch whose write woke a long-poll is then complete, so that a
-/// page reloaded now shows all of a snapshot's records rather than the first of them, and
-/// shows them committed.
+/// Waits until the web's streams app has committed twice more (at most
+/// [`COMMIT_WAIT_MAX`]). After the first, the batch whose write woke a long-poll is complete
+/// (a page reloaded now shows all of a snapshot's records rather than the first of them, and
+/// shows them committed); after the second, so is the hop through the daily history's
+/// repartition topic (its records become readable at the first commit), so the reloaded page
+/// has the new history point too.
 async fn next_commit(state: &AppState) {
     let Some(streams) = &state.inner.streams else {
         return;
     };
-    let before = streams.metrics().commits;
+    let until = streams.metrics().commits.saturating_add(2);
     let deadline = tokio::time::Instant::now() + COMMIT_WAIT_MAX;
-    while streams.metrics().commits == before && tokio::time::Instant::now() < deadline {
+    while streams.metrics().commits < until && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(COMMIT_CHECK).await;
     }
 }
