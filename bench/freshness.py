@@ -32,6 +32,7 @@ Prints a Markdown table; `--json FILE` keeps every sample.
 import argparse
 import http.client
 import json
+import math
 import re
 import statistics
 import sys
@@ -83,7 +84,8 @@ def pct(values, p):
     s = sorted(values)
     if not s:
         return float("nan")
-    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    # Nearest rank: the smallest value with at least p % of the samples at or below it.
+    k = max(0, min(len(s) - 1, math.ceil(p / 100.0 * len(s)) - 1))
     return s[k]
 
 
@@ -246,7 +248,7 @@ def main():
     rows = [("look-up: search → stats on the page", [r["total_ms"] for r in lookups])]
     for hop, key in [
         ("  hop request (search, page, request written)", "request_ms"),
-        ("  hop producer (request → fetch done)", "producer_ms"),
+        ("  hop producer (page received → fetch done; < 0: done before the page arrived)", "producer_ms"),
         ("  hop pipeline (raw event → stats in the web's stores)", "pipeline_ms"),
         ("  hop page (stores → page with the stats)", "page_ms"),
     ]:

@@ -119,7 +119,7 @@ web_cpu=$(awk -v t="$(cat "$work/web.ticks")" -v hz="$(getconf CLK_TCK)" \
 cat <<MD
 | target | requests/s | p99 latency |
 |---|---|---|
-| ow-web \`${PAGE}\` (${bytes} bytes, rendered from the stores per request) | ${web_rps} | ${web_p99} |
+| ow-web \`${PAGE}\` (${bytes} bytes; extra args: ${EXTRA_ARGS:-none}) | ${web_rps} | ${web_p99} |
 | nginx, the same bytes as a static file | ${nginx_rps} | ${nginx_p99} |
 | ow-web / nginx | ${ratio} | |
 | ow-web CPU per page (user + system, over its run) | ${web_cpu} | |
