@@ -4,6 +4,8 @@
 #
 #   bench/web.sh            # 15 s per target
 #   DURATION=30s bench/web.sh
+#   BIN=/tmp/ow-web-before bench/web.sh   # another build of ow-web
+#   EXTRA_ARGS="--page-cache-bytes 0" bench/web.sh   # every page rendered from the stores
 #
 # It builds ow-web in release mode, starts the embedded stack on a temporary state directory
 # with OverFast answered from samples/overfast (no network), loads TeKrop-2217, then measures.
@@ -31,7 +33,11 @@ need wrk wrk
 need nginx nginx
 need curl curl
 
-cargo build --release -p ow-web >&2
+# BIN=/path/to/ow-web measures another binary (an older build, say) with the same script.
+if [ -z "${BIN:-}" ]; then
+  nice -n 10 cargo build --release -p ow-web >&2
+  BIN=./target/release/ow-web
+fi
 
 work="$(mktemp -d)"
 cleanup() {
@@ -42,8 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./target/release/ow-web --state-dir "$work/state" --replay samples/overfast \
-  --listen "127.0.0.1:${WEB_PORT}" --log warn >"$work/web.log" 2>&1 &
+"$BIN" --state-dir "$work/state" --replay samples/overfast \
+  --listen "127.0.0.1:${WEB_PORT}" --log warn ${EXTRA_ARGS:-} >"$work/web.log" 2>&1 &
 web_pid=$!
 
 base="http://127.0.0.1:${WEB_PORT}"
@@ -113,10 +119,10 @@ web_cpu=$(awk -v t="$(cat "$work/web.ticks")" -v hz="$(getconf CLK_TCK)" \
 cat <<MD
 | target | requests/s | p99 latency |
 |---|---|---|
-| ow-web \`${PAGE}\` (${bytes} bytes, rendered from the stores per request) | ${web_rps} | ${web_p99} |
+| ow-web \`${PAGE}\` (${bytes} bytes; extra args: ${EXTRA_ARGS:-none}) | ${web_rps} | ${web_p99} |
 | nginx, the same bytes as a static file | ${nginx_rps} | ${nginx_p99} |
 | ow-web / nginx | ${ratio} | |
 | ow-web CPU per page (user + system, over its run) | ${web_cpu} | |
 
-wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run: ${load_before}.
+ow-web extra args: ${EXTRA_ARGS:-none}. wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run: ${load_before}.
 MD

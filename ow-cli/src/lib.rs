@@ -64,9 +64,11 @@ pub struct StreamsArgs {
     #[arg(long, env = "OW_STATE_DIR", default_value = "./.ow-state")]
     pub state_dir: PathBuf,
 
-    /// How often stores and offsets are committed, in milliseconds.
-    #[arg(long, env = "OW_COMMIT_INTERVAL_MS", default_value_t = 1000)]
-    pub commit_interval_ms: u64,
+    /// How often stores and offsets are committed, in milliseconds (default
+    /// [`DEFAULT_COMMIT_INTERVAL_MS`]; an application may choose another default, as ow-web's
+    /// embedded stack does).
+    #[arg(long, env = "OW_COMMIT_INTERVAL_MS")]
+    pub commit_interval_ms: Option<u64>,
 
     /// Bytes of record cache for the stores of aggregations (updates of a key collapse until
     /// the next commit); `0` writes and forwards every update at once.
@@ -100,6 +102,9 @@ pub struct StreamsArgs {
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
 }
+
+/// The commit interval when `--commit-interval-ms` is not given: 1 s, as in Kafka Streams.
+pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 1000;
 
 impl StreamsArgs {
     /// The backend named by `--brokers`; `None` when it is not set.
@@ -149,7 +154,11 @@ impl StreamsArgs {
     ) -> Result<StreamsConfig, Error> {
         let mut config = StreamsConfig::new(self.application_id(application_id), backend)
             .with_state_dir(&self.state_dir)
-            .with_commit_interval(Duration::from_millis(self.commit_interval_ms.max(1)))
+            .with_commit_interval(Duration::from_millis(
+                self.commit_interval_ms
+                    .unwrap_or(DEFAULT_COMMIT_INTERVAL_MS)
+                    .max(1),
+            ))
             .with_stream_threads(self.threads)
             .with_cache_max_bytes(self.cache_max_bytes)
             .with_processing_guarantee(

@@ -51,6 +51,11 @@ pub struct WebConfig {
     #[arg(long, env = "OW_CLIENT_REQUESTS_PER_MINUTE", default_value = "10")]
     pub client_requests_per_minute: NonZeroU32,
 
+    /// Bytes of rendered player pages kept for unchanged data (`0`: render every page from
+    /// the stores).
+    #[arg(long, env = "OW_PAGE_CACHE_BYTES", default_value_t = DEFAULT_PAGE_CACHE_BYTES)]
+    pub page_cache_bytes: usize,
+
     /// Partitions of the pipeline's topics when the embedded stack creates them.
     #[arg(long, env = "OW_PARTITIONS", default_value_t = 2)]
     pub partitions: i32,
@@ -77,6 +82,7 @@ impl WebConfig {
             lookup_timeout: self.lookup_timeout,
             refresh_interval: self.refresh_cooldown,
             client_requests_per_minute: self.client_requests_per_minute,
+            page_cache_bytes: self.page_cache_bytes,
             ..WebSettings::default()
         }
     }
@@ -107,7 +113,14 @@ pub struct WebSettings {
     pub max_pending_lookups: usize,
     /// Players listed as recently viewed on the home page (default 8).
     pub recent_players: usize,
+    /// Bytes of rendered player pages kept for unchanged data, with
+    /// [`AppState::with_store_changes`](crate::AppState::with_store_changes) (default
+    /// [`DEFAULT_PAGE_CACHE_BYTES`]; `0`: none).
+    pub page_cache_bytes: usize,
 }
+
+/// The default [`WebSettings::page_cache_bytes`]: 32 MiB, about 2 000 pages of 15 KB.
+pub const DEFAULT_PAGE_CACHE_BYTES: usize = 32 << 20;
 
 impl Default for WebSettings {
     fn default() -> Self {
@@ -118,6 +131,7 @@ impl Default for WebSettings {
             view_interval: Duration::from_secs(600),
             max_pending_lookups: 10_000,
             recent_players: 8,
+            page_cache_bytes: DEFAULT_PAGE_CACHE_BYTES,
         }
     }
 }
@@ -132,6 +146,12 @@ impl WebSettings {
     /// Sets the shortest time between two refreshes of one player.
     pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval;
+        self
+    }
+
+    /// Sets the bytes of rendered pages kept (`0`: none).
+    pub fn with_page_cache_bytes(mut self, bytes: usize) -> Self {
+        self.page_cache_bytes = bytes;
         self
     }
 

@@ -37,6 +37,7 @@
 //! | [`StageControl`] | pause and resume per stage |
 //! | [`TopicBrowser`] | last records of a topic, decoded |
 //! | [`StreamsProbe`] | the web's streams app for `/metrics` and `/healthz` (implemented for [`Streams`](ow_stream_core::Streams)) |
+//! | [`StoreChanges`] | which players' data changed in the web's stores: caches rendered player pages, and lets the status endpoint long-poll ([`AppState::with_store_changes`]) |
 //!
 //! Build an [`AppState`] with them and [`serve`] it; [`WebStage`] starts the web's streams app.
 //!
@@ -50,6 +51,7 @@
 //! ```
 
 mod career;
+mod changes;
 pub mod cluster;
 mod config;
 pub mod embedded;
@@ -59,6 +61,7 @@ mod limits;
 mod lookup;
 pub mod materialize;
 mod metrics;
+mod page_cache;
 pub mod pipeline;
 mod repository;
 mod requests;
@@ -70,7 +73,8 @@ mod views;
 
 use std::sync::Arc;
 
-pub use config::{WebConfig, WebSettings};
+pub use changes::StoreChanges;
+pub use config::{DEFAULT_PAGE_CACHE_BYTES, WebConfig, WebSettings};
 pub use error::Error;
 pub use pipeline::{
     BrowsedRecord, GroupLag, GroupView, LocalStage, PartitionView, PipelineSource, PipelineView,

@@ -75,8 +75,8 @@ use ow_stream_core::serde::{JsonSerde, StringSerde};
 use ow_stream_core::{Record, StreamsBuilder, Topology};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::topics::Topics;
+use crate::{Error, StoreChanges};
 
 /// The web stage's application id: its consumer group and the prefix of its changelogs.
 pub const APPLICATION_ID: &str = "ow-web";
@@ -324,8 +324,10 @@ fn newest(held: StatsByCategory, new: StatsByCategory) -> StatsByCategory {
 }
 
 /// Counts the changes of [`CATEGORIES_STORE`] per player into [`CATEGORY_CHANGES_STORE`], in
-/// the task that made them (it forwards nothing).
-struct CountChanges;
+/// the task that made them (it forwards nothing), then tells `changes`.
+struct CountChanges {
+    changes: StoreChanges,
+}
 
 impl Processor<StatsCategoryKey, StatsByCategory, String, CategoryChanges> for CountChanges {
     fn process(
@@ -343,6 +345,7 @@ impl Processor<StatsCategoryKey, StatsByCategory, String, CategoryChanges> for C
                 changes: held.changes.wrapping_add(1),
             },
         )?;
+        self.changes.changed(&record.key.player_id);
         Ok(())
     }
 }
@@ -363,14 +366,47 @@ impl Processor<StatsCategoryKey, StatsByCategory, String, CategoryChanges> for C
 /// assert!(description.stores.iter().any(|s| s.name == CATEGORIES_STORE));
 /// ```
 pub fn topology(topics: &Topics) -> Result<Topology, Error> {
+    topology_with_changes(topics, &StoreChanges::new())
+}
+
+/// A node body telling `changes` that the record's player changed.
+fn changed<V>(changes: &StoreChanges) -> impl Fn(&String, &V) + Send + Sync + 'static {
+    let changes = changes.clone();
+    move |player_id, _| changes.changed(player_id)
+}
+
+/// The materialization topology over `topics`, telling `changes` of every write to a player's
+/// stores, right after it (see [`StoreChanges`]). The stores that feed those nodes have their
+/// record cache disabled: with one, the nodes would run at the next commit, after queries
+/// already saw the writes (queries read through the cache). The cost is one changelog record
+/// per update of the deltas and history (folded per player) instead of one per commit.
+///
+/// ```
+/// use ow_stream_core::registry::SchemaRegistry;
+/// use ow_stream_core::testing::TopologyTestDriver;
+/// use ow_web::{StoreChanges, Topics};
+/// use ow_web::materialize;
+///
+/// let topics = Topics::new(&SchemaRegistry::mock("materialize-changes-doc"), "").unwrap();
+/// let changes = StoreChanges::new();
+/// let topology = materialize::topology_with_changes(&topics, &changes).unwrap();
+/// let driver = TopologyTestDriver::new(topology).unwrap();
+/// # let _ = driver;
+/// assert_eq!(changes.version("TeKrop-2217"), 0);
+/// ```
+pub fn topology_with_changes(topics: &Topics, changes: &StoreChanges) -> Result<Topology, Error> {
     let builder = StreamsBuilder::new();
 
-    builder.table(
-        &topics.profiles,
-        Materialized::as_(PROFILES_STORE)
-            .with_key_serde(StringSerde)
-            .with_value_serde(JsonSerde::new()),
-    );
+    builder
+        .table(
+            &topics.profiles,
+            Materialized::as_(PROFILES_STORE)
+                .with_key_serde(StringSerde)
+                .with_value_serde(JsonSerde::new())
+                .with_caching_disabled(),
+        )
+        .to_stream()
+        .peek(changed(changes));
 
     builder.add_state_store(
         Materialized::<String, CategoryChanges>::as_(CATEGORY_CHANGES_STORE)
@@ -387,20 +423,30 @@ pub fn topology(topics: &Topics) -> Result<Topology, Error> {
             Materialized::as_(CATEGORIES_STORE)
                 .with_key_serde(JsonSerde::<StatsCategoryKey>::new())
                 .with_value_serde(JsonSerde::new())
+                .with_caching_disabled()
                 .emit_on_change(),
         )
         .to_stream()
-        .process("count-category-changes", &[CATEGORY_CHANGES_STORE], || {
-            CountChanges
+        .process("count-category-changes", &[CATEGORY_CHANGES_STORE], {
+            let changes = changes.clone();
+            move || CountChanges {
+                changes: changes.clone(),
+            }
         });
 
-    builder.stream(&topics.deltas).group_by_key().aggregate(
-        PlayerDeltas::default,
-        |_, delta, deltas: PlayerDeltas| deltas.apply(delta),
-        Materialized::as_(DELTAS_STORE)
-            .with_key_serde(StringSerde)
-            .with_value_serde(JsonSerde::new()),
-    );
+    builder
+        .stream(&topics.deltas)
+        .group_by_key()
+        .aggregate(
+            PlayerDeltas::default,
+            |_, delta, deltas: PlayerDeltas| deltas.apply(delta),
+            Materialized::as_(DELTAS_STORE)
+                .with_key_serde(StringSerde)
+                .with_value_serde(JsonSerde::new())
+                .with_caching_disabled(),
+        )
+        .to_stream()
+        .peek(changed(changes));
 
     builder
         .stream(&topics.daily)
@@ -415,8 +461,11 @@ pub fn topology(topics: &Topics) -> Result<Topology, Error> {
             |_, day, history: PlayerHistory| history.apply(day),
             Materialized::as_(HISTORY_STORE)
                 .with_key_serde(StringSerde)
-                .with_value_serde(JsonSerde::new()),
-        );
+                .with_value_serde(JsonSerde::new())
+                .with_caching_disabled(),
+        )
+        .to_stream()
+        .peek(changed(changes));
 
     Ok(builder.build()?)
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use crate::materialize::{self, APPLICATION_ID};
 use crate::repository::StoreRepository;
 use crate::requests::ProducerRequests;
-use crate::{AppState, Error, Topics, WebConfig, app};
+use crate::{AppState, Error, StoreChanges, Topics, WebConfig, app};
 
 /// The web stage's streams app: the four output topics of the processor materialized into the
 /// web's stores (see [`materialize`]).
@@ -24,6 +24,7 @@ use crate::{AppState, Error, Topics, WebConfig, app};
 pub struct WebStage {
     streams: Arc<Streams>,
     topics: Topics,
+    changes: StoreChanges,
 }
 
 impl WebStage {
@@ -36,13 +37,21 @@ impl WebStage {
         topic_prefix: &str,
     ) -> Result<WebStage, Error> {
         let topics = Topics::new(registry, topic_prefix)?;
-        let topology = materialize::topology(&topics)?;
+        let changes = StoreChanges::new();
+        let topology = materialize::topology_with_changes(&topics, &changes)?;
         let mut streams = Streams::new(topology, config)?;
         streams.start().await?;
         Ok(WebStage {
             streams: Arc::new(streams),
             topics,
+            changes,
         })
+    }
+
+    /// The versions of the players' data in the stage's stores (give them to
+    /// [`AppState::with_store_changes`]).
+    pub fn changes(&self) -> &StoreChanges {
+        &self.changes
     }
 
     /// The stage's streams app (for metrics, `describe()`, pause and resume).
@@ -215,7 +224,8 @@ async fn run_stage(
     .with_pipeline(pipeline.clone())
     .with_stage_control(pipeline.clone())
     .with_topic_browser(pipeline)
-    .with_streams(stage.streams().clone());
+    .with_streams(stage.streams().clone())
+    .with_store_changes(stage.changes().clone());
     let served = tokio::select! {
         served = serve(listener, state, shutdown) => served,
         failed = stage.failed() => Err(failed),

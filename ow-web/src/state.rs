@@ -10,10 +10,11 @@ use crate::config::WebSettings;
 use crate::limits::Limits;
 use crate::lookup::LookupTracker;
 use crate::metrics::HttpMetrics;
+use crate::page_cache::PageCache;
 use crate::pipeline::{PipelineSource, RateTracker, StageControl, StreamsProbe, TopicBrowser};
 use crate::repository::PlayerRepository;
 use crate::requests::PlayerRequests;
-use crate::{Clock, system_clock};
+use crate::{Clock, StoreChanges, system_clock};
 
 /// What the dashboard's handlers share: where data comes from, where requests go, the optional
 /// pipeline hooks, settings, and the in-memory bookkeeping (look-ups in flight, rate limits,
@@ -53,6 +54,13 @@ pub(crate) struct Inner {
     pub(crate) recent: Mutex<VecDeque<PlayerId>>,
     pub(crate) metrics: HttpMetrics,
     pub(crate) rates: RateTracker,
+    /// The versions of the players' data, when the repository's stores report them: enables
+    /// the page cache and wakes long-polls early.
+    pub(crate) changes: Option<StoreChanges>,
+    /// Rendered player pages (used only with `changes`).
+    pub(crate) pages: PageCache,
+    /// Woken when a look-up is written (the look-up state of a page changes).
+    pub(crate) lookups_changed: StoreChanges,
 }
 
 /// The brokers are unreachable: since when, and a sentence for `/healthz` and the pipeline
@@ -86,6 +94,9 @@ impl AppState {
                 recent: Mutex::new(VecDeque::new()),
                 metrics: HttpMetrics::default(),
                 rates: RateTracker::default(),
+                changes: None,
+                pages: PageCache::default(),
+                lookups_changed: StoreChanges::new(),
             }),
         }
     }
@@ -109,6 +120,9 @@ impl AppState {
                 recent: Mutex::new(VecDeque::new()),
                 metrics: HttpMetrics::default(),
                 rates: RateTracker::default(),
+                changes: shared.changes.clone(),
+                pages: PageCache::new(shared.settings.page_cache_bytes),
+                lookups_changed: StoreChanges::new(),
             },
         };
         f(&mut inner);
@@ -122,6 +136,7 @@ impl AppState {
         self.edit(|inner| {
             inner.lookups = LookupTracker::new(settings.max_pending_lookups);
             inner.limits = Limits::new(&settings);
+            inner.pages = PageCache::new(settings.page_cache_bytes);
             inner.settings = settings;
         })
     }
@@ -144,6 +159,17 @@ impl AppState {
     /// Reports the web's own streams app in `/metrics` and `/healthz`.
     pub fn with_streams(self, streams: Arc<dyn StreamsProbe>) -> AppState {
         self.edit(|inner| inner.streams = Some(streams))
+    }
+
+    /// Tells the handlers when the data of a player changes in the repository's stores
+    /// ([`WebStage::changes`](crate::WebStage::changes), or the [`StoreChanges`] given to
+    /// [`materialize::topology_with_changes`](crate::materialize::topology_with_changes)).
+    /// With it, rendered player pages are kept (bytes, with an `ETag`) for as long as their
+    /// player's version stays the same, and the status endpoint's long-poll wakes as soon as the
+    /// stores change. Without it, every page is rendered from the stores, and a long-poll
+    /// checks the stores every 100 ms instead.
+    pub fn with_store_changes(self, changes: StoreChanges) -> AppState {
+        self.edit(|inner| inner.changes = Some(changes))
     }
 
     /// Replaces the clock (milliseconds since the epoch), for tests.

@@ -1,12 +1,16 @@
 // ow-stream dashboard script. Every page works without it; it only
-//  * reloads a player page by itself when its look-up state changes (polling a small JSON
-//    endpoint instead of the <noscript> meta refresh),
+//  * reloads a player page by itself when its look-up state changes (long-polling a small
+//    JSON endpoint instead of the <noscript> meta refresh),
 //  * submits the hero picker on change and sorts the hero table in place,
 //  * keeps the pipeline page's numbers fresh and shows a topic's last records when clicked.
 // It never inserts HTML built from data: text goes through textContent.
 (function () {
   'use strict';
 
+  // How long the status endpoint may hold a long-poll (it caps it at 25 s).
+  var WAIT_MS = 25000;
+  // A long-poll answered faster than this without news did not wait: the next one waits POLL_MS.
+  var MIN_WAIT_MS = 100;
   var POLL_MS = 2000;
 
   function $(selector, root) { return (root || document).querySelector(selector); }
@@ -27,21 +31,32 @@
   }
 
   // --- Player page: follow the look-up until its state changes. ---------------------------
+  // A long-poll: the status endpoint answers as soon as the look-up's version is no longer the
+  // one this page shows (or after WAIT_MS), and the page reloads at once when it changed.
   function followLookup() {
     var player = $('#player[data-poll="true"]');
     if (!player) { return; }
     var url = player.getAttribute('data-status-url');
     var version = player.getAttribute('data-status-version');
+    var failures = 0;
     function poll() {
-      getJson(url).then(function (status) {
-        if (status.version !== version) {
-          window.location.reload();
-        } else if (status.polling) {
-          window.setTimeout(poll, POLL_MS);
-        }
-      }).catch(function () { window.setTimeout(poll, POLL_MS * 2); });
+      var asked = Date.now();
+      getJson(url + '?version=' + encodeURIComponent(version) + '&wait_ms=' + WAIT_MS)
+        .then(function (status) {
+          failures = 0;
+          if (status.version !== version) {
+            window.location.reload();
+          } else if (status.polling) {
+            // An answer that did not wait (a proxy, a server without long-polls): slow down.
+            window.setTimeout(poll, Date.now() - asked < MIN_WAIT_MS ? POLL_MS : 0);
+          }
+        })
+        .catch(function () {
+          failures += 1;
+          window.setTimeout(poll, Math.min(POLL_MS * failures, 10 * POLL_MS));
+        });
     }
-    window.setTimeout(poll, POLL_MS);
+    poll();
   }
 
   // --- Hero picker: submit on change. ------------------------------------------------------

@@ -2,8 +2,10 @@
 //! the DevTools protocol) on the embedded stack, with OverFast played by a loopback server
 //! serving the recorded bodies. A player is searched from the home page; the stats appear by
 //! themselves (the page follows its look-up, nobody reloads); then "Refresh now" fetches a second
-//! snapshot with three more games and the change and the history chart appear. Screenshots are
-//! saved under `target/browser-screenshots/` (CI keeps them as artifacts).
+//! snapshot with three more games (held at OverFast for a while, during which the page waits on
+//! one long-poll of its status rather than polling) and the change and the history chart
+//! appear. Screenshots are saved under `target/browser-screenshots/` (CI keeps them as
+//! artifacts).
 //!
 //! Needs Chromium: `apt-get install chromium` (`.ci/run` installs it), or set `OW_CHROMIUM` to
 //! another Chromium or Chrome binary.
@@ -57,6 +59,23 @@ async fn wait_for(page: &Page, what: &str, check: impl Fn(&str) -> bool) -> Stri
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Status-endpoint answers the web has counted so far (from `/metrics`).
+async fn status_answers(base: &str) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("ow_web_http_requests_total{")
+                && l.contains("route=\"/api/players/{id}/status\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn bump(body: &str) -> String {
@@ -182,12 +201,38 @@ async fn search_a_player_and_watch_the_stats_arrive() {
     ))
     .await
     .unwrap();
+    // The fetch is held at OverFast while the page waits: the page must wait on one
+    // long-poll of the status, not poll it.
+    let hits = overfast.hits(PLAYER);
+    let hold = overfast.hold(PLAYER);
     page.find_element("form.refresh button")
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while overfast.hits(PLAYER) == hits {
+        assert!(
+            Instant::now() < deadline,
+            "the refresh never reached OverFast"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for(&page, "the waiting page", |h| {
+        h.contains("data-poll=\"true\"")
+    })
+    .await;
+    let answered = status_answers(&base).await;
+    // Longer than the 2 s the page script used to poll at.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        status_answers(&base).await,
+        answered,
+        "the page polled the status instead of waiting on its long-poll"
+    );
+    hold.release();
+    // The fetch lands: the long-poll answers and the page reloads by itself.
     let html = wait_for(&page, "the change and the history chart", |h| {
         h.contains("card-delta") && h.contains("chart-svg")
     })

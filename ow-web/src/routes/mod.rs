@@ -44,7 +44,7 @@ pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 /// | GET | `/players/{id}` | player page (`?platform=&mode=&hero=&sort=&dir=`) |
 /// | POST | `/players/{id}/refresh` | ask for a new fetch, redirect back |
 /// | GET | `/api/players/{id}` | the player's data as JSON |
-/// | GET | `/api/players/{id}/status` | the look-up state (polled by the page script) |
+/// | GET | `/api/players/{id}/status` | the look-up state; with `?version=V&wait_ms=` a long-poll that answers once it is not `V` (the page script) |
 /// | GET | `/pipeline` | the pipeline page |
 /// | GET | `/pipeline/topics/{name}` | last records of a topic |
 /// | POST | `/pipeline/stages/{stage}/pause`, `/resume` | pause or resume a stage |

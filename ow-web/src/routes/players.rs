@@ -2,11 +2,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
 use ow_domain::battletag::PlayerId;
@@ -18,6 +19,7 @@ use super::error::{ApiError, AppError};
 use crate::career::{PlayerQuery, player_url};
 use crate::lookup::{self, LookupStatus, Pending};
 use crate::materialize::{PlayerDeltas, PlayerHistory, PlayerStats};
+use crate::page_cache::RenderedPage;
 use crate::requests::new_request;
 use crate::views::lookup::Notice;
 use crate::views::player::PlayerPage;
@@ -113,6 +115,7 @@ impl AppState {
                 baseline,
             },
         );
+        self.inner.lookups_changed.changed(id.as_str());
         Ok(())
     }
 
@@ -191,6 +194,7 @@ pub(crate) async fn search(
 pub(crate) async fn player(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PlayerQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
@@ -210,6 +214,22 @@ pub(crate) async fn player(
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
         .collect();
         return Ok(Redirect::permanent(&player_url(&id, &params)).into_response());
+    }
+    // The version first: the stores read next are at least as new as it says.
+    let cache_key = format!("{}?{:?}", id.as_str(), query);
+    let version = state
+        .inner
+        .changes
+        .as_ref()
+        .filter(|_| state.inner.lookups.get(id.as_str()).is_none())
+        .map(|changes| changes.version(id.as_str()));
+    if let Some(version) = version
+        && let Some(page) = state.inner.pages.get(&cache_key, version, state.now())
+    {
+        // What a render of a known player would do besides rendering.
+        state.viewed(&id);
+        state.viewed_known_player(&id);
+        return Ok(page.respond(StatusCode::OK, &headers));
     }
     let data = load(&state, &id).await?;
     let mut notice = None;
@@ -236,7 +256,20 @@ pub(crate) async fn player(
         notice,
         now: state.now(),
     });
-    Ok((code, page).into_response())
+    let page = RenderedPage::new(page.into_string());
+    // Kept only when nothing but the stores (and the clock's minutes) shapes it.
+    if let Some(version) = version
+        && code == StatusCode::OK
+        && data.profile.is_some()
+        && status.waiting.is_none()
+        && state.inner.lookups.get(id.as_str()).is_none()
+    {
+        state
+            .inner
+            .pages
+            .put(cache_key, version, state.now(), page.clone());
+    }
+    Ok(page.respond(code, &headers))
 }
 
 /// Asks the pipeline for a player seen for the first time, within the client's budget.
@@ -334,13 +367,26 @@ struct StatusJson {
     status: LookupStatus,
 }
 
-/// `GET /api/players/{id}/status`: the look-up state, polled by the page script.
-pub(crate) async fn status_json(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let Path(raw) = path?;
-    let id = parse_player(&raw)?;
+/// Query of `GET /api/players/{id}/status`.
+#[derive(Deserialize)]
+pub(crate) struct StatusQuery {
+    /// The version the page shows: answer once the status has another one.
+    version: Option<String>,
+    /// How long to wait for that, in milliseconds (at most [`LONG_POLL_MAX`]).
+    wait_ms: Option<u64>,
+}
+
+/// The longest a long-poll of the status waits (proxies commonly cut idle answers at 30 s).
+pub(crate) const LONG_POLL_MAX: Duration = Duration::from_secs(25);
+/// How often a long-poll reads the stores again when nothing tells it of changes (no
+/// [`StoreChanges`](crate::StoreChanges) given to the state).
+const LONG_POLL_RECHECK: Duration = Duration::from_millis(100);
+/// How often a woken long-poll checks whether the web's streams app has committed.
+const COMMIT_CHECK: Duration = Duration::from_millis(2);
+/// The longest a woken long-poll waits for that commit.
+const COMMIT_WAIT_MAX: Duration = Duration::from_secs(2);
+
+async fn read_status(state: &AppState, id: &PlayerId) -> Result<LookupStatus, Error> {
     let repository = state.inner.repository.clone();
     let lookup_id = id.clone();
     let (profile, has_stats) = blocking(move || {
@@ -350,7 +396,108 @@ pub(crate) async fn status_json(
         ))
     })
     .await?;
-    let status = state.lookup_status(&id, profile.as_ref(), has_stats);
+    Ok(state.lookup_status(id, profile.as_ref(), has_stats))
+}
+
+/// Waits for the next change of `rx` (forever without one).
+async fn next_change(rx: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    match rx {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until the web's streams app has committed twice more (at most
+/// [`COMMIT_WAIT_MAX`]). After the first, the batch whose write woke a long-poll is complete
+/// (a page reloaded now shows all of a snapshot's records rather than the first of them, and
+/// shows them committed); after the second, so is the hop through the daily history's
+/// repartition topic (its records become readable at the first commit), so the reloaded page
+/// has the new history point too.
+async fn next_commit(state: &AppState) {
+    let Some(streams) = &state.inner.streams else {
+        return;
+    };
+    let until = streams.metrics().commits.saturating_add(2);
+    let deadline = tokio::time::Instant::now() + COMMIT_WAIT_MAX;
+    while streams.metrics().commits < until && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(COMMIT_CHECK).await;
+    }
+}
+
+/// `GET /api/players/{id}/status`: the look-up state, followed by the page script.
+///
+/// With `?version=V` (and `wait_ms`, at most [`LONG_POLL_MAX`]) it is a long-poll: it answers
+/// as soon as the status's version is not `V` (a store write for the player, then the web's
+/// next commit; a look-up written; a look-up timing out), or when nothing is in flight, or when
+/// the wait is over, whichever comes first.
+pub(crate) async fn status_json(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(raw) = path?;
+    let id = parse_player(&raw)?;
+    let Query(query) = query?;
+    let wait = match &query.version {
+        Some(_) => query
+            .wait_ms
+            .map_or(LONG_POLL_MAX, Duration::from_millis)
+            .min(LONG_POLL_MAX),
+        None => Duration::ZERO,
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let changes = state.inner.changes.clone();
+    let mut stores = changes.as_ref().map(crate::StoreChanges::subscribe);
+    let mut lookups = state.inner.lookups_changed.subscribe();
+    let status = loop {
+        let seen_store = changes.as_ref().map(|c| c.version(id.as_str()));
+        let seen_lookup = state.inner.lookups_changed.version(id.as_str());
+        if let Some(rx) = stores.as_mut() {
+            rx.borrow_and_update();
+        }
+        lookups.borrow_and_update();
+        let status = read_status(&state, &id).await?;
+        let now = tokio::time::Instant::now();
+        let changed = query.version.as_deref() != Some(status.version.as_str());
+        if changed && query.version.is_some() && changes.is_some() {
+            // Read mid-batch, the status may show the first record of a snapshot: answer
+            // with what the web's next commit holds, the whole batch.
+            next_commit(&state).await;
+            break read_status(&state, &id).await?;
+        }
+        if changed || !status.polling() || now >= deadline {
+            break status;
+        }
+        // The look-up times out at its deadline: its status changes then too.
+        let until = status
+            .waiting
+            .as_ref()
+            .map(|w| {
+                let ms = u64::try_from(w.deadline.saturating_sub(state.now())).unwrap_or(0);
+                now + Duration::from_millis(ms)
+            })
+            .map_or(deadline, |timeout| timeout.min(deadline));
+        loop {
+            tokio::select! {
+                () = next_change(stores.as_mut()) => {
+                    if changes.as_ref().map(|c| c.version(id.as_str())) != seen_store {
+                        break;
+                    }
+                }
+                () = next_change(Some(&mut lookups)) => {
+                    if state.inner.lookups_changed.version(id.as_str()) != seen_lookup {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep_until(until) => break,
+                () = tokio::time::sleep(LONG_POLL_RECHECK), if changes.is_none() => break,
+            }
+        }
+    };
     Ok(Json(StatusJson {
         player_id: id.as_str().to_owned(),
         polling: status.polling(),

@@ -26,8 +26,8 @@ use ow_stream_core::registry::SchemaRegistry;
 use ow_stream_core::testing::TopologyTestDriver;
 use ow_web::materialize::{self, PlayerDeltas, PlayerHistory, PlayerStats};
 use ow_web::{
-    AppState, Clock, Error, MemoryRepository, PlayerRepository, PlayerRequests, StoreRepository,
-    Topics, WebSettings,
+    AppState, Clock, Error, MemoryRepository, PlayerRepository, PlayerRequests, StoreChanges,
+    StoreRepository, Topics, WebSettings,
 };
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -274,6 +274,14 @@ impl Materialized {
     pub fn new(scope: &str) -> Materialized {
         let topics = Topics::new(&SchemaRegistry::mock(scope), "").unwrap();
         let driver = TopologyTestDriver::new(materialize::topology(&topics).unwrap()).unwrap();
+        Materialized { driver, topics }
+    }
+
+    /// A driver whose topology tells `changes` of every store write.
+    pub fn with_changes(scope: &str, changes: &StoreChanges) -> Materialized {
+        let topics = Topics::new(&SchemaRegistry::mock(scope), "").unwrap();
+        let topology = materialize::topology_with_changes(&topics, changes).unwrap();
+        let driver = TopologyTestDriver::new(topology).unwrap();
         Materialized { driver, topics }
     }
 

@@ -143,7 +143,16 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                 std::thread::sleep(Duration::from_millis(50));
                 Ok(false)
             } else {
-                log.wait_for_any_with(&waits, isolation, Duration::from_millis(100))
+                // Wake for the next commit on time: a short commit interval is what makes
+                // outputs visible to read_committed readers soon.
+                let until_commit = shared
+                    .config
+                    .commit_interval
+                    .saturating_sub(last_commit.elapsed());
+                let wait = Duration::from_millis(100)
+                    .min(until_commit)
+                    .max(Duration::from_millis(1));
+                log.wait_for_any_with(&waits, isolation, wait)
             };
             if let Err(e) = wait {
                 break Err(log_error(e));
