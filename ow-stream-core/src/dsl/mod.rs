@@ -37,7 +37,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
+pub use ops::cogroup::{CogroupedStream, TimeWindowedCogroupedStream};
 pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
+pub use ops::sliding::{SlidingWindowedStream, SlidingWindows};
 pub use ops::stream_join::{JoinWindows, StreamJoined};
 pub use ops::suppress::{BufferConfig, Suppressed};
 pub use options::{
