@@ -24,7 +24,7 @@ struct Plan<K, A> {
     store: Arc<str>,
     key: Arc<dyn Serde<K>>,
     value: Arc<dyn Serde<A>>,
-    /// The key serde `Materialized` gives, for a repartition topic.
+    /// The key serde `Materialized` gives, for repartition topics.
     materialized_key: Option<Arc<dyn Serde<K>>>,
     initializer: Initializer<A>,
     emit_on_change: bool,
@@ -90,7 +90,14 @@ impl<K: Data, A: Data> CogroupedStream<K, A> {
         let key_serde = stream.key_serde.clone();
         let add: AddInput<K, A> = Rc::new(move |plan: &Plan<K, A>, i: usize| {
             let name = format!("{}-cogroup-{i}", plan.store);
-            let input = stream.repartitioned_if_needed(&name, plan.materialized_key.clone());
+            // The key serde of a repartition topic: `Materialized`'s, the input's, or the one
+            // the store's keys are written with (a `select_key` upstream made it unknown).
+            let key = plan
+                .materialized_key
+                .clone()
+                .or_else(|| stream.key_serde.clone())
+                .unwrap_or_else(|| plan.key.clone());
+            let input = stream.repartitioned_if_needed(&name, Some(key));
             let (agg, init) = (aggregator.clone(), plan.initializer.clone());
             let f: Aggregator<K, V, A> =
                 Arc::new(move |k, v, old: Option<A>| agg(k, v, old.unwrap_or_else(|| init())));
