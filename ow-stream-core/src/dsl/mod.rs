@@ -1,5 +1,5 @@
-//! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time and
-//! session windows, joins, `suppress` — in Kafka Streams' vocabulary.
+//! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time,
+//! session and sliding windows, `cogroup`, joins, `suppress` — in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
@@ -37,7 +37,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
+pub use ops::cogroup::{CogroupedStream, TimeWindowedCogroupedStream};
 pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
+pub use ops::sliding::{SlidingWindowedStream, SlidingWindows};
 pub use ops::stream_join::{JoinWindows, StreamJoined};
 pub use ops::suppress::{BufferConfig, Suppressed};
 pub use options::{

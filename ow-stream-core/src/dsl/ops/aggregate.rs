@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use super::source::missing_serde;
-use crate::dsl::{Data, GroupedStream, Materialized, Stream, Table};
+use crate::dsl::{Data, GraphRef, GroupedStream, Materialized, Stream, Table};
 use crate::error::{Error, StoreError};
-use crate::processor::node::{Children, Node, NodeSpec};
+use crate::processor::node::{Children, Node, NodeSpec, OpSpec};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
@@ -190,6 +190,52 @@ pub(crate) fn forward_flushed<K: Data, V: Data>(
     result
 }
 
+/// Declares the store `materialized` names, of `kind` with the given serdes, in `graph`.
+/// Returns its name.
+pub(crate) fn declare_store<SK: 'static, SV: 'static>(
+    graph: &GraphRef,
+    materialized: &Materialized<impl Sized, impl Sized>,
+    kind: StoreKind,
+    (key, value): (Arc<dyn Serde<SK>>, Arc<dyn Serde<SV>>),
+) -> Arc<str> {
+    let store = materialized.name.clone();
+    let def = StoreDef {
+        name: store.clone(),
+        kind,
+        backend: materialized.backend,
+        logging: materialized.logging,
+        caching: materialized.caching,
+        key_describe: key.describe(),
+        value_describe: value.describe(),
+        serdes: Arc::new(StoreSerdes { key, value }),
+    };
+    graph.borrow_mut().stores.push(Arc::new(def));
+    store
+}
+
+/// The node that folds each record into its key's aggregate in the key-value store `store`
+/// (several such nodes may share one store: a `cogroup`).
+pub(crate) fn kv_aggregate_spec<K: Data, V: Data, A: Data>(
+    store: Arc<str>,
+    (key, value): (Arc<dyn Serde<K>>, Arc<dyn Serde<A>>),
+    f: Aggregator<K, V, A>,
+    emit_on_change: bool,
+) -> OpSpec<K, V, K, A> {
+    OpSpec::<K, V, K, A>::new(move |children, env| {
+        Ok(Box::new(KvAggregateNode {
+            store: store.clone(),
+            index: env.store(&store)?,
+            key: key.clone(),
+            value: value.clone(),
+            f: f.clone(),
+            emit_on_change,
+            children,
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
+        }))
+    })
+}
+
 impl<K: Data, V: Data> GroupedStream<K, V> {
     /// Resolves the serdes of a store, recording an error when one is unknown.
     pub(crate) fn store_serdes<A: Data>(
@@ -234,24 +280,12 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         input: &Stream<K, V>,
         materialized: &Materialized<K, impl Sized>,
         kind: StoreKind,
-        (key, value): (Arc<dyn Serde<SK>>, Arc<dyn Serde<SV>>),
+        serdes: (Arc<dyn Serde<SK>>, Arc<dyn Serde<SV>>),
         prefix: &str,
         spec: Arc<dyn NodeSpec>,
     ) -> usize {
-        let store = materialized.name.clone();
-        let def = StoreDef {
-            name: store.clone(),
-            kind,
-            backend: materialized.backend,
-            logging: materialized.logging,
-            caching: materialized.caching,
-            key_describe: key.describe(),
-            value_describe: value.describe(),
-            serdes: Arc::new(StoreSerdes { key, value }),
-        };
-        let mut graph = input.graph.borrow_mut();
-        graph.stores.push(Arc::new(def));
-        graph.add(
+        let store = declare_store(&input.graph, materialized, kind, serdes);
+        input.graph.borrow_mut().add(
             Some(store.to_string()),
             prefix,
             NodeKind::Processor,
@@ -270,21 +304,12 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         let input = self.input(&materialized);
         let (key, value) = self.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
-        let (k, v, s) = (key.clone(), value.clone(), store.clone());
-        let emit_on_change = materialized.emit_on_change;
-        let spec = crate::processor::node::OpSpec::<K, V, K, A>::new(move |children, env| {
-            Ok(Box::new(KvAggregateNode {
-                store: s.clone(),
-                index: env.store(&s)?,
-                key: k.clone(),
-                value: v.clone(),
-                f: f.clone(),
-                emit_on_change,
-                children,
-                key_buf: Vec::new(),
-                value_buf: Vec::new(),
-            }))
-        });
+        let spec = kv_aggregate_spec(
+            store.clone(),
+            (key.clone(), value.clone()),
+            f,
+            materialized.emit_on_change,
+        );
         let node = Self::add_store_node(
             &input,
             &materialized,

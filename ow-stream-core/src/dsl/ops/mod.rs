@@ -2,6 +2,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod branch;
+pub(crate) mod cogroup;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
 pub(crate) mod group;
@@ -13,6 +14,7 @@ pub(crate) mod process;
 pub(crate) mod repartition;
 pub(crate) mod session;
 pub(crate) mod sink;
+pub(crate) mod sliding;
 pub(crate) mod source;
 pub(crate) mod stream_join;
 pub(crate) mod suppress;

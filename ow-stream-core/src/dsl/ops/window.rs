@@ -161,21 +161,31 @@ impl<K: Data, V: Data, A: Data> WindowAggregateNode<K, V, A> {
         if cutoff <= self.expired_before.saturating_add(self.windows.advance_ms) {
             return Ok(());
         }
-        let lower = encode_time(i64::MIN);
-        let upper = encode_time(cutoff);
-        let old = cx.state.range(
-            self.index,
-            Bound::Included(&lower),
-            Bound::Excluded(&upper),
-            usize::MAX,
-        )?;
-        let ts = cx.stream_time;
-        for (k, _) in old {
-            cx.state.put(self.index, &k, None, ts, cx.out)?;
-        }
+        delete_windows_before(cx, self.index, cutoff)?;
         self.expired_before = cutoff;
         Ok(())
     }
+}
+
+/// Deletes the windows of window store `index` that start before `cutoff` (expiry).
+pub(crate) fn delete_windows_before(
+    cx: &mut TaskCx<'_>,
+    index: usize,
+    cutoff: i64,
+) -> Result<(), Error> {
+    let lower = encode_time(i64::MIN);
+    let upper = encode_time(cutoff);
+    let old = cx.state.range(
+        index,
+        Bound::Included(&lower),
+        Bound::Excluded(&upper),
+        usize::MAX,
+    )?;
+    let ts = cx.stream_time;
+    for (k, _) in old {
+        cx.state.put(index, &k, None, ts, cx.out)?;
+    }
+    Ok(())
 }
 
 impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
@@ -289,6 +299,49 @@ impl<K: Data, V: Data, A: Data> Node<K, V> for WindowAggregateNode<K, V, A> {
     }
 }
 
+/// How long the window store of `materialized` keeps windows of `windows`: its retention, or
+/// [`DEFAULT_WINDOW_RETENTION`], and at least the grace period.
+pub(crate) fn window_retention<K, A>(
+    materialized: &Materialized<K, A>,
+    windows: TimeWindows,
+) -> i64 {
+    let retention_ms = materialized
+        .retention
+        .unwrap_or(DEFAULT_WINDOW_RETENTION)
+        .as_millis()
+        .min(i64::MAX as u128) as i64;
+    retention_ms.max(windows.grace_ms)
+}
+
+/// The node that folds each record into its key's aggregates of `windows` in the window
+/// store `store` (several such nodes may share one store: a windowed `cogroup`).
+pub(crate) fn window_aggregate_spec<K: Data, V: Data, A: Data>(
+    store: Arc<str>,
+    (key, value): (Arc<dyn Serde<K>>, Arc<dyn Serde<A>>),
+    f: Aggregator<K, V, A>,
+    (windows, emit, emit_on_change): (TimeWindows, EmitStrategy, bool),
+    retention_ms: i64,
+) -> OpSpec<K, V, Windowed<K>, A> {
+    OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
+        Ok(Box::new(WindowAggregateNode {
+            store: store.clone(),
+            index: env.store(&store)?,
+            key: key.clone(),
+            value: value.clone(),
+            f: f.clone(),
+            windows,
+            emit,
+            emit_on_change,
+            retention_ms,
+            children,
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
+            emitted_through: None,
+            expired_before: i64::MIN,
+        }))
+    })
+}
+
 impl<K: Data, V: Data> GroupedStream<K, V> {
     /// Cuts the grouped stream into time windows.
     pub fn windowed_by(&self, windows: TimeWindows) -> WindowedStream<K, V> {
@@ -319,34 +372,16 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         let (key, value) = self.grouped.store_serdes(&materialized, default_value);
         let store = materialized.name.clone();
         let grace = self.windows.grace_ms;
-        let retention_ms = materialized
-            .retention
-            .unwrap_or(DEFAULT_WINDOW_RETENTION)
-            .as_millis()
-            .min(i64::MAX as u128) as i64;
-        let retention_ms = retention_ms.max(grace);
+        let retention_ms = window_retention(&materialized, self.windows);
         let (key_serde, value_serde) = (key.clone(), value.clone());
         let (table_key, table_value) = (key.clone(), value.clone());
-        let (windows, emit, s) = (self.windows, self.emit, store.clone());
-        let emit_on_change = materialized.emit_on_change;
-        let spec = OpSpec::<K, V, Windowed<K>, A>::new(move |children, env| {
-            Ok(Box::new(WindowAggregateNode {
-                store: s.clone(),
-                index: env.store(&s)?,
-                key: key.clone(),
-                value: value.clone(),
-                f: f.clone(),
-                windows,
-                emit,
-                emit_on_change,
-                retention_ms,
-                children,
-                key_buf: Vec::new(),
-                value_buf: Vec::new(),
-                emitted_through: None,
-                expired_before: i64::MIN,
-            }))
-        });
+        let spec = window_aggregate_spec(
+            store.clone(),
+            (key, value),
+            f,
+            (self.windows, self.emit, materialized.emit_on_change),
+            retention_ms,
+        );
         let node = GroupedStream::add_store_node(
             &g,
             &materialized,
