@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
+pub use ops::global_table::GlobalTable;
 pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
 pub use ops::stream_join::{JoinWindows, StreamJoined};
 pub use ops::suppress::{BufferConfig, Suppressed};
@@ -65,6 +66,8 @@ pub(crate) struct Graph {
     /// Pairs of nodes whose inputs must be co-partitioned (the two sides of a stream–stream
     /// join).
     pub(crate) copartition: Vec<(usize, usize)>,
+    /// Global stores (`global_table`): outside every sub-topology.
+    pub(crate) globals: Vec<Arc<crate::state::global::GlobalStoreDef>>,
 }
 
 impl Graph {
@@ -117,7 +120,7 @@ impl StreamsBuilder {
         if let Some(e) = graph.errors.into_iter().next() {
             return Err(e);
         }
-        Topology::build(graph.nodes, graph.stores, graph.copartition)
+        Topology::build(graph.nodes, graph.stores, graph.copartition)?.with_globals(graph.globals)
     }
 }
 

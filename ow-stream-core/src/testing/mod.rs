@@ -381,6 +381,7 @@ impl TopologyTestDriver {
             registry_wait: crate::config::DEFAULT_SCHEMA_REGISTRY_WAIT,
             blocker: Box::new(OwnBlocker),
             metrics: Arc::new(Metrics::default()),
+            globals: Default::default(),
         };
         let mut tasks = BTreeMap::new();
         let mut topics = HashMap::new();
