@@ -48,6 +48,11 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<Option<JoinHandle<()>>
                 || "the global thread".into(),
                 || run(&shared, &*connection, &runtime, &mut ready),
             );
+            // The stores close with the thread (a later instance may open their files).
+            for def in shared.topology.globals() {
+                shared.env.globals.write().remove(&def.store.name);
+                shared.registry.remove_shard(&def.store.name, 0);
+            }
             let Err(error) = outcome else { return };
             match ready.take() {
                 // Failed during the bootstrap: `start` returns the error.
@@ -126,11 +131,7 @@ fn run(
             }
             restored += poll_once(shared, &mut global, &mut producer, connection, runtime)?;
         }
-        shared
-            .env
-            .metrics
-            .records_restored
-            .add(restored);
+        shared.env.metrics.records_restored.add(restored);
         tracing::info!(
             application = %app, store = %def.store.name, topic = %def.topic, records = restored,
             keys = global.store.len()?, "global store bootstrapped"
@@ -221,4 +222,3 @@ fn poll_once(
     global.store.commit()?;
     Ok(batch.len() as u64)
 }
-

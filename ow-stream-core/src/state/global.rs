@@ -5,7 +5,7 @@
 //! itself is its changelog: there is no `-changelog` topic. Next to the data it keeps, per
 //! partition, the next offset to read (its checkpoint, Kafka Streams' `.checkpoint` file of
 //! the global state directory). A persistent global store writes both in one redb
-//! transaction, in `<state_dir>/<application_id>/global/state.redb`, so after a crash it
+//! transaction, in `<state_dir>/<application_id>/global/<store>.redb`, so after a crash it
 //! resumes exactly where its data is; an in-memory one starts again from the beginning of the
 //! topic.
 
@@ -47,7 +47,8 @@ pub(crate) struct GlobalStoreDef {
 /// The global stores of a running application, by store name, as the joins read them.
 pub(crate) type GlobalStores = Arc<RwLock<HashMap<Arc<str>, QueryHandle>>>;
 
-const POSITIONS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("__ow_global_positions");
+const POSITIONS: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("__ow_global_positions");
 
 fn data_table(store: &str) -> String {
     format!("global:{store}")
@@ -81,7 +82,7 @@ pub(crate) struct GlobalStore {
 }
 
 impl GlobalStore {
-    /// Opens `def`'s store: in memory, or in `dir/state.redb` with the checkpoint it holds.
+    /// Opens `def`'s store: in memory, or in `dir/<store>.redb` with the checkpoint it holds.
     pub(crate) fn open(
         def: Arc<GlobalStoreDef>,
         dir: &Path,
@@ -93,7 +94,7 @@ impl GlobalStore {
             StoreBackend::InMemory => (Data::Memory(Arc::default()), BTreeMap::new()),
             StoreBackend::Persistent => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                let path = dir.join("state.redb");
+                let path = dir.join(format!("{name}.redb"));
                 let db = redb::Database::create(&path).map_err(|e| redb_err(e.into()))?;
                 let table = data_table(&name);
                 let txn = db.begin_write().map_err(|e| redb_err(e.into()))?;
@@ -108,10 +109,7 @@ impl GlobalStore {
                                 name.clone(),
                                 StoreError::Io {
                                     path: path.clone(),
-                                    source: std::io::Error::new(
-                                        std::io::ErrorKind::InvalidData,
-                                        e,
-                                    ),
+                                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                                 },
                             )
                         })?;

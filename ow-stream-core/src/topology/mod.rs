@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use describe::{
-    NodeDescription, NodeKindDescription, StoreDescription, SubtopologyDescription,
-    TopologyDescription,
+    GlobalStoreDescription, NodeDescription, NodeKindDescription, StoreDescription,
+    SubtopologyDescription, TopologyDescription,
 };
 
 use crate::error::{Error, TopologyError};

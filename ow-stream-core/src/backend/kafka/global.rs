@@ -29,7 +29,10 @@ impl KafkaGlobalConsumer {
         // never joins the group (it assigns) and never commits to it.
         let group = format!("{}-global", config.application_id);
         let consumer: BaseConsumer = client_config(config, Role::AssignConsumer, Some(&group))?
-            .set("client.id", format!("{}-global-consumer", config.application_id))
+            .set(
+                "client.id",
+                format!("{}-global-consumer", config.application_id),
+            )
             .create()
             .map_err(|e| kafka_error("create global consumer", e))?;
         Ok(KafkaGlobalConsumer { consumer, topic })

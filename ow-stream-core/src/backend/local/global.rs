@@ -64,7 +64,12 @@ impl GlobalConsumer for LocalGlobalConsumer {
                 .log
                 .fetch(&self.topic, p, *at, 500, 4 << 20, self.isolation)
                 .map_err(log_error)?;
-            out.extend(fetched.records.into_iter().map(|r| to_raw(&self.topic, p, r)));
+            out.extend(
+                fetched
+                    .records
+                    .into_iter()
+                    .map(|r| to_raw(&self.topic, p, r)),
+            );
             *at = fetched.next_offset;
         }
         if out.is_empty() {

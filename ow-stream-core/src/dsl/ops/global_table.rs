@@ -107,15 +107,17 @@ impl StreamsBuilder {
             value_describe: value.describe(),
         });
         let (k, v, topic_name) = (key.clone(), value.clone(), topic.shared_name());
-        let check = Arc::new(move |raw: &crate::record::RawRecord| -> Result<(), SerdeError> {
-            if let Some(bytes) = raw.key.as_deref() {
-                decode_blocking(&*k, SerdeContext::key(&topic_name), bytes)?;
-            }
-            if let Some(bytes) = raw.value.as_deref() {
-                decode_blocking(&*v, SerdeContext::value(&topic_name), bytes)?;
-            }
-            Ok(())
-        });
+        let check = Arc::new(
+            move |raw: &crate::record::RawRecord| -> Result<(), SerdeError> {
+                if let Some(bytes) = raw.key.as_deref() {
+                    decode_blocking(&*k, SerdeContext::key(&topic_name), bytes)?;
+                }
+                if let Some(bytes) = raw.value.as_deref() {
+                    decode_blocking(&*v, SerdeContext::value(&topic_name), bytes)?;
+                }
+                Ok(())
+            },
+        );
         self.graph
             .borrow_mut()
             .globals
