@@ -1,5 +1,6 @@
 //! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time and
-//! session windows, joins, `suppress` — in Kafka Streams' vocabulary.
+//! session windows, joins, global tables (`global_table`, `join_global`), `suppress` — in
+//! Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
