@@ -416,3 +416,60 @@ async fn an_undecodable_global_record_fails_the_application(env: TestEnv) {
     assert_eq!(streams.metrics().stream_thread_failures, 1);
     assert!(streams.close().await.is_err());
 }
+
+/// Strings, but decoding `"panic"` panics: a bug in user code on the global path.
+struct PanickySerde;
+
+impl ow_stream_core::serde::Serde<String> for PanickySerde {
+    fn serialize_into(
+        &self,
+        _ctx: ow_stream_core::serde::SerdeContext<'_>,
+        value: &String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ow_stream_core::serde::SerdeError> {
+        out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+
+    fn deserialize(
+        &self,
+        _ctx: ow_stream_core::serde::SerdeContext<'_>,
+        bytes: &[u8],
+    ) -> Result<String, ow_stream_core::serde::SerdeError> {
+        assert!(bytes != b"panic", "the customer serde panicked");
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+on_both_backends!(a_panic_in_the_global_thread_fails_the_application);
+
+async fn a_panic_in_the_global_thread_fails_the_application(env: TestEnv) {
+    let app = "global-panic";
+    setup(&env, app).await;
+    let names: Topic<String, String> = Topic::new(
+        "customers",
+        ow_stream_core::serde::StringSerde,
+        PanickySerde,
+    );
+    let b = StreamsBuilder::new();
+    let table = b.global_table(&names, Materialized::as_("names"));
+    b.stream(&orders())
+        .join_global(
+            &table,
+            |_, o| o.customer.clone(),
+            |o, n| format!("{n}{}", o.amount),
+        )
+        .to(&enriched());
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.config(app, dir.path());
+    let mut streams = Streams::new(b.build().unwrap(), config.clone()).unwrap();
+    streams.start().await.unwrap();
+    produce_at(&env, &names, &[("c1".to_string(), "panic".to_string(), 1)]).await;
+    wait_for("the application to fail", Duration::from_secs(60), || {
+        streams.state() == StreamsState::Error
+    })
+    .await;
+    let failure = streams.failure().unwrap();
+    assert!(failure.contains("the customer serde panicked"), "{failure}");
+    assert!(streams.close().await.is_err());
+}
