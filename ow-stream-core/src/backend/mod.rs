@@ -56,6 +56,10 @@ pub(crate) trait Connection: Send + Sync {
     /// Topic and group administration.
     fn admin(&self) -> Result<Box<dyn AdminOps>, Error>;
 
+    /// A reader of every partition of `topic` in no consumer group, for the global thread
+    /// (see `runtime::global`).
+    fn global_consumer(&self, topic: Arc<str>) -> Result<Box<dyn GlobalConsumer>, Error>;
+
     /// Prepares to run the application `shared` describes: takes whatever the backend needs
     /// to run it (a lease, on the local log), creates its missing internal topics and checks
     /// that its source and sink topics (`sinks`) exist. The returned value runs its stream
@@ -118,6 +122,25 @@ pub(crate) trait RawConsumer: Send + Sync {
 
     /// Makes the commits durable and leaves the group.
     async fn close(self: Box<Self>) -> Result<(), Error>;
+}
+
+/// Reads every partition of one topic, assigned by hand and in no consumer group: the global
+/// thread's consumer. Positions are the reader's own (the global store checkpoints them).
+pub(crate) trait GlobalConsumer: Send {
+    /// The `(start, end)` offsets of every partition of the topic, the end as this reader's
+    /// isolation sees it.
+    fn offsets(&mut self) -> Result<std::collections::BTreeMap<i32, (i64, i64)>, Error>;
+
+    /// Reads every partition from `positions` on (the next offset to read; a partition not
+    /// listed from its beginning).
+    fn seek(&mut self, positions: &std::collections::BTreeMap<i32, i64>) -> Result<(), Error>;
+
+    /// The next records (in offset order within a partition), waiting at most `timeout` when
+    /// there are none.
+    fn poll(&mut self, timeout: std::time::Duration) -> Result<Vec<RawRecord>, Error>;
+
+    /// The next offset this reader will return, per partition (past transaction markers).
+    fn positions(&mut self) -> Result<std::collections::BTreeMap<i32, i64>, Error>;
 }
 
 /// Topic and group administration.

@@ -1,5 +1,6 @@
 //! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time,
-//! session and sliding windows, `cogroup`, joins, `suppress` — in Kafka Streams' vocabulary.
+//! session and sliding windows, `cogroup`, joins, global tables (`global_table`,
+//! `join_global`), `suppress` — in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
@@ -38,6 +39,7 @@ use std::sync::atomic::AtomicU64;
 
 pub use ops::branch::{BranchedStream, Branches};
 pub use ops::cogroup::{CogroupedStream, TimeWindowedCogroupedStream};
+pub use ops::global_table::GlobalTable;
 pub use ops::session::{SessionTable, SessionWindowedStream, SessionWindows};
 pub use ops::sliding::{SlidingWindowedStream, SlidingWindows};
 pub use ops::stream_join::{JoinWindows, StreamJoined};
@@ -67,6 +69,8 @@ pub(crate) struct Graph {
     /// Pairs of nodes whose inputs must be co-partitioned (the two sides of a stream–stream
     /// join).
     pub(crate) copartition: Vec<(usize, usize)>,
+    /// Global stores (`global_table`): outside every sub-topology.
+    pub(crate) globals: Vec<Arc<crate::state::global::GlobalStoreDef>>,
 }
 
 impl Graph {
@@ -119,7 +123,7 @@ impl StreamsBuilder {
         if let Some(e) = graph.errors.into_iter().next() {
             return Err(e);
         }
-        Topology::build(graph.nodes, graph.stores, graph.copartition)
+        Topology::build(graph.nodes, graph.stores, graph.copartition)?.with_globals(graph.globals)
     }
 }
 

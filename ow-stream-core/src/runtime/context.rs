@@ -40,6 +40,8 @@ pub(crate) struct AppEnv {
     pub(crate) registry_wait: Duration,
     pub(crate) blocker: Box<dyn Blocker>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The global stores, open once bootstrapped (what `join_global` reads).
+    pub(crate) globals: crate::state::global::GlobalStores,
 }
 
 /// Per-record, per-task state handed to every node.

@@ -21,6 +21,7 @@
 pub(crate) mod collector;
 pub(crate) mod connectivity;
 pub(crate) mod context;
+pub(crate) mod global;
 pub(crate) mod manager;
 pub(crate) mod task;
 
@@ -207,6 +208,7 @@ impl Streams {
             registry_wait: config.schema_registry_wait,
             blocker: Box::new(blocker),
             metrics: Arc::new(Metrics::default()),
+            globals: Default::default(),
         };
         Ok(Streams {
             shared: Arc::new(Shared {
@@ -259,6 +261,10 @@ impl Streams {
             .prepare_streams(&self.shared, &sinks)
             .await?;
         *self.runner.get_mut() = Some(runner.clone());
+        // Global stores are bootstrapped before any stream thread processes a record.
+        if let Some(global) = global::start(&self.shared).await? {
+            self.threads.get_mut().push(global);
+        }
         *self.shared.state.lock() = StreamsState::Running;
         for index in 0..self.shared.config.num_stream_threads {
             let shared = self.shared.clone();

@@ -29,6 +29,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod changelog;
+pub(crate) mod global;
 pub(crate) mod manager;
 pub(crate) mod query;
 pub(crate) mod window;

@@ -129,7 +129,7 @@ impl QueryHandle {
         Ok(())
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.get_uncommitted(key) {
             return Ok(value);
         }

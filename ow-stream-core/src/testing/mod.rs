@@ -43,6 +43,7 @@ use crate::runtime::task::Task;
 use crate::serde::blocking::OwnBlocker;
 use crate::serde::{SerdeContext, decode_blocking, encode_blocking};
 use crate::state::cache::CacheBudget;
+use crate::state::global::{Applied, GlobalStore};
 use crate::state::{ChangelogReader, ReadOnlyKeyValueStore, ReadOnlyWindowStore, StoreRegistry};
 use crate::topic::Topic;
 use crate::topology::Topology;
@@ -233,6 +234,8 @@ struct Inner {
     commit_every: u64,
     /// Input records piped in since the last commit.
     since_commit: u64,
+    /// The global stores (`global_table`), fed by records of their topics.
+    globals: Vec<GlobalStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -245,6 +248,34 @@ impl Inner {
     /// commit cadence of one record, commits each task after each of its records.
     fn drain(&mut self, mut pending: VecDeque<RawRecord>) -> Result<(), Error> {
         while let Some(raw) = pending.pop_front() {
+            if let Some(global) = self.globals.iter_mut().find(|g| g.def().topic == raw.topic) {
+                let env = &self.env;
+                let applied = crate::runtime::catch_panic(
+                    || "the global thread".into(),
+                    || global.apply(&raw, env.deserialization_errors, &env.application_id),
+                )?;
+                if let Applied::DeadLetter(headers) = applied {
+                    env.metrics.deserialization_errors.incr();
+                    env.metrics.dead_letters.incr();
+                    let mut out = Collector {
+                        topics: &mut self.topics,
+                        reads: &self.reads,
+                        pending: &mut pending,
+                        metrics: &env.metrics,
+                        partitions: &self.partitions,
+                    };
+                    out.send(OutRecord {
+                        topic: &env.dead_letter_topic,
+                        partition: None,
+                        key: raw.key.as_deref(),
+                        value: raw.value.as_deref(),
+                        timestamp: raw.timestamp,
+                        headers: &headers,
+                    })?;
+                }
+                global.commit()?;
+                continue;
+            }
             let Some(sub) = self
                 .topology
                 .subtopology_of(&raw.topic, &self.application_id)
@@ -381,11 +412,27 @@ impl TopologyTestDriver {
             registry_wait: crate::config::DEFAULT_SCHEMA_REGISTRY_WAIT,
             blocker: Box::new(OwnBlocker),
             metrics: Arc::new(Metrics::default()),
+            globals: Default::default(),
         };
         let mut tasks = BTreeMap::new();
         let mut topics = HashMap::new();
         let cache_budget = CacheBudget::new(config.cache_max_bytes);
-        let reads = topology.source_topics(&app);
+        let mut reads = topology.source_topics(&app);
+        let mut globals = Vec::new();
+        for def in topology.globals() {
+            let store = GlobalStore::open(
+                def.clone(),
+                &dir.path().join("global"),
+                config.store_backend,
+            )?;
+            registry.declare(&def.store);
+            registry.add_shard(def.store.name.clone(), 0, store.query_handle());
+            env.globals
+                .write()
+                .insert(def.store.name.clone(), store.query_handle());
+            reads.push(def.topic.clone());
+            globals.push(store);
+        }
         // What the processors' `init` hooks write to topics the topology reads.
         let mut pending = VecDeque::new();
         for sub in topology.subtopologies() {
@@ -426,6 +473,7 @@ impl TopologyTestDriver {
             cache_budget,
             commit_every: config.commit_every,
             since_commit: 0,
+            globals,
             _dir: dir,
         }));
         inner.borrow_mut().drain(pending)?;

@@ -77,14 +77,38 @@ pub struct StoreDescription {
     pub subtopology: u32,
 }
 
+/// A global store (`global_table`) and what feeds it: a sub-topology of its own that
+/// generates no tasks, run by the global thread of every instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GlobalStoreDescription {
+    /// Its number, after the sub-topologies'.
+    pub id: u32,
+    /// The source node that reads the topic.
+    pub source: String,
+    /// The topic, read whole (every partition) on every instance; it is also the store's
+    /// changelog.
+    pub topic: String,
+    /// The processor node that writes the store.
+    pub processor: String,
+    /// The store name.
+    pub store: String,
+    /// Key serde.
+    pub key_serde: String,
+    /// Value serde.
+    pub value_serde: String,
+}
+
 /// The structure of a topology. Its `Display` form is stable (golden-tested) and follows
 /// Kafka Streams' `TopologyDescription`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TopologyDescription {
     /// Sub-topologies in order.
     pub subtopologies: Vec<SubtopologyDescription>,
-    /// Every store.
+    /// Every store of the sub-topologies.
     pub stores: Vec<StoreDescription>,
+    /// Global stores, each with its own sub-topology.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub global_stores: Vec<GlobalStoreDescription>,
 }
 
 fn topic_name(t: &TopicRef, application_id: Option<&str>) -> String {
@@ -199,9 +223,26 @@ impl Topology {
                     .unwrap_or(0),
             })
             .collect();
+        let first = self.inner.subtopologies.len() as u32;
+        let global_stores = self
+            .inner
+            .globals
+            .iter()
+            .enumerate()
+            .map(|(i, g)| GlobalStoreDescription {
+                id: first + i as u32,
+                source: g.source_name.to_string(),
+                topic: g.topic.to_string(),
+                processor: g.processor_name.to_string(),
+                store: g.store.name.to_string(),
+                key_serde: g.key_describe.clone(),
+                value_serde: g.value_describe.clone(),
+            })
+            .collect();
         TopologyDescription {
             subtopologies,
             stores,
+            global_stores,
         }
     }
 }
@@ -245,6 +286,18 @@ impl fmt::Display for TopologyDescription {
                 }
             }
         }
+        for g in &self.global_stores {
+            writeln!(
+                f,
+                "   Sub-topology: {} for global store (will not generate tasks)",
+                g.id
+            )?;
+            writeln!(f, "    Source: {} (topic: {})", g.source, g.topic)?;
+            writeln!(f, "      --> {}", g.processor)?;
+            writeln!(f, "    Processor: {} (stores: [{}])", g.processor, g.store)?;
+            writeln!(f, "      --> none")?;
+            writeln!(f, "      <-- {}", g.source)?;
+        }
         if !self.stores.is_empty() {
             writeln!(f, "Stores:")?;
             for s in &self.stores {
@@ -255,6 +308,16 @@ impl fmt::Display for TopologyDescription {
                     s.kind,
                     s.subtopology,
                     s.changelog.as_deref().unwrap_or("none")
+                )?;
+            }
+        }
+        if !self.global_stores.is_empty() {
+            writeln!(f, "Global stores:")?;
+            for g in &self.global_stores {
+                writeln!(
+                    f,
+                    "   {} (key-value, sub-topology {}, changelog: {} (its source topic))",
+                    g.store, g.id, g.topic
                 )?;
             }
         }
@@ -317,6 +380,33 @@ impl TopologyDescription {
                     );
                 }
             }
+        }
+        for g in &self.global_stores {
+            let _ = writeln!(
+                out,
+                "  subgraph cluster_{} {{\n    label=\"global store {}\";\n    {} [shape=box];\n    {} [shape=box];\n  }}",
+                g.id,
+                g.store,
+                dot_id(&g.source),
+                dot_id(&g.processor)
+            );
+            topics.insert(g.topic.clone());
+            let _ = writeln!(
+                out,
+                "  {} -> {};\n  {} -> {};\n  {} -> {} [dir=both, style=dashed];",
+                dot_id(&format!("topic:{}", g.topic)),
+                dot_id(&g.source),
+                dot_id(&g.source),
+                dot_id(&g.processor),
+                dot_id(&g.processor),
+                dot_id(&format!("store:{}", g.store))
+            );
+            let _ = writeln!(
+                out,
+                "  {} [shape=cylinder, label={}];",
+                dot_id(&format!("store:{}", g.store)),
+                dot_id(&g.store)
+            );
         }
         for topic in topics {
             let _ = writeln!(

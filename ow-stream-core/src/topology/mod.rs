@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use describe::{
-    NodeDescription, NodeKindDescription, StoreDescription, SubtopologyDescription,
-    TopologyDescription,
+    GlobalStoreDescription, NodeDescription, NodeKindDescription, StoreDescription,
+    SubtopologyDescription, TopologyDescription,
 };
 
 use crate::error::{Error, TopologyError};
 use crate::processor::node::{BuildEnv, ErasedNode, NodeSpec, SourceNode};
 use crate::state::StoreDef;
+use crate::state::global::GlobalStoreDef;
 use crate::topic::is_valid_topic_name;
 
 /// A topic as a topology names it: user topics by name, internal topics by the name the
@@ -116,6 +117,8 @@ pub(crate) struct TopologyInner {
     pub(crate) subtopologies: Vec<SubTopology>,
     /// Pairs of nodes whose inputs must be co-partitioned (the sides of stream–stream joins).
     pub(crate) copartition: Vec<(usize, usize)>,
+    /// Global stores: read by a global thread, outside every sub-topology.
+    pub(crate) globals: Vec<Arc<GlobalStoreDef>>,
 }
 
 /// A built, validated topology. Cheap to clone; run it with
@@ -289,8 +292,61 @@ impl Topology {
                 stores,
                 subtopologies,
                 copartition,
+                globals: Vec::new(),
             }),
         })
+    }
+
+    /// Adds the global stores (`global_table`) to a topology just built: their names must be
+    /// unique among all stores, and their topics read by nothing else.
+    pub(crate) fn with_globals(
+        self,
+        globals: Vec<Arc<GlobalStoreDef>>,
+    ) -> Result<Topology, TopologyError> {
+        let mut inner = Arc::try_unwrap(self.inner).map_err(|_| TopologyError::Invalid {
+            node: "global tables".into(),
+            reason: "internal: the topology is shared already".into(),
+        })?;
+        let mut names: BTreeSet<Arc<str>> = inner.stores.iter().map(|s| s.name.clone()).collect();
+        let mut read: BTreeSet<TopicRef> = inner
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Source { topic, .. } => Some(topic.clone()),
+                _ => None,
+            })
+            .collect();
+        for g in &globals {
+            if !is_valid_topic_name(&format!("x-{}-changelog", g.store.name)) {
+                return Err(TopologyError::InvalidName {
+                    kind: "store",
+                    name: g.store.name.to_string(),
+                    reason: "store names become topic names: use [a-zA-Z0-9._-]",
+                });
+            }
+            if !names.insert(g.store.name.clone()) {
+                return Err(TopologyError::DuplicateName {
+                    kind: "store",
+                    name: g.store.name.to_string(),
+                });
+            }
+            let topic = TopicRef::External(g.topic.clone());
+            check_topic(&topic)?;
+            if !read.insert(topic.clone()) {
+                return Err(TopologyError::TopicReadTwice {
+                    topic: topic.to_string(),
+                });
+            }
+        }
+        inner.globals = globals;
+        Ok(Topology {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The global stores.
+    pub(crate) fn globals(&self) -> &[Arc<GlobalStoreDef>] {
+        &self.inner.globals
     }
 
     /// Internal topics whose partition count the topology fixes

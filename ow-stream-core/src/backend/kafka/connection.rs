@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use super::admin::{KafkaAdmin, blocking};
 use super::client::{KafkaConsumer, KafkaProducer};
 use super::{create_topics, partition_counts, thread, transaction};
-use crate::backend::{AdminOps, Connection, RawConsumer, RawProducer, StreamThreads};
+use crate::backend::{
+    AdminOps, Connection, GlobalConsumer, RawConsumer, RawProducer, StreamThreads,
+};
 use crate::config::StreamsConfig;
 use crate::error::Error;
 use crate::runtime::{Shared, internal_spec};
@@ -43,6 +45,13 @@ impl Connection for KafkaConnection {
 
     fn admin(&self) -> Result<Box<dyn AdminOps>, Error> {
         Ok(Box::new(KafkaAdmin::new(&self.config)))
+    }
+
+    fn global_consumer(&self, topic: Arc<str>) -> Result<Box<dyn GlobalConsumer>, Error> {
+        Ok(Box::new(super::global::KafkaGlobalConsumer::new(
+            &self.config,
+            topic,
+        )?))
     }
 
     async fn prepare_streams(

@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 pub(crate) mod client;
 pub(crate) mod connection;
+pub(crate) mod global;
 pub(crate) mod thread;
 pub(crate) mod transaction;
 

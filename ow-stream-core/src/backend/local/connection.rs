@@ -9,7 +9,9 @@ use ow_stream_log::{Isolation, Log};
 
 use super::admin::LocalAdmin;
 use super::{AppLease, LocalConsumer, LocalWriter, ensure_topic, open, partition_counts, thread};
-use crate::backend::{AdminOps, Connection, RawConsumer, RawProducer, StreamThreads};
+use crate::backend::{
+    AdminOps, Connection, GlobalConsumer, RawConsumer, RawProducer, StreamThreads,
+};
 use crate::config::StreamsConfig;
 use crate::error::Error;
 use crate::runtime::{Shared, internal_partitions, internal_spec};
@@ -54,6 +56,15 @@ impl Connection for LocalConnection {
         Ok(Box::new(LocalAdmin {
             log: self.log.clone(),
             segment_bytes: self.segment_bytes,
+        }))
+    }
+
+    fn global_consumer(&self, topic: Arc<str>) -> Result<Box<dyn GlobalConsumer>, Error> {
+        Ok(Box::new(super::global::LocalGlobalConsumer {
+            log: self.log.clone(),
+            topic,
+            isolation: self.isolation,
+            positions: Default::default(),
         }))
     }
 

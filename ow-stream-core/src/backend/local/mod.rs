@@ -8,6 +8,7 @@
 pub(crate) mod admin;
 pub(crate) mod client;
 pub(crate) mod connection;
+pub(crate) mod global;
 pub(crate) mod thread;
 
 pub(crate) use connection::LocalConnection;
