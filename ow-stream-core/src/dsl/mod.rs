@@ -152,6 +152,10 @@ pub struct Table<K, V> {
     pub(crate) store: Arc<str>,
     pub(crate) key_serde: Arc<dyn Serde<K>>,
     pub(crate) value_serde: Arc<dyn Serde<V>>,
+    /// The node forwards the table's changes (deletes included) to the nodes that take them
+    /// (derived tables, table–table joins), as well as its updates; a suppressed table's node
+    /// forwards its updates only.
+    pub(crate) changes: bool,
 }
 
 /// A stream grouped by key, ready to aggregate.
