@@ -186,7 +186,9 @@ fn deletes_reach_derived_tables_and_joins_over_them() {
         changes(&[("a", Some("ANA")), ("a", None)])
     );
     assert_eq!(
-        d.output_topic(&out("joined-out")).read_key_values().unwrap(),
+        d.output_topic(&out("joined-out"))
+            .read_key_values()
+            .unwrap(),
         changes(&[
             ("a", Some("ANA/5")),
             ("a", None),
@@ -206,7 +208,9 @@ fn describe_shows_the_join_nodes_and_stores() {
     for join in JOINS {
         for side in ["this-join", "other-join"] {
             assert!(
-                text.contains(&format!("Processor: {join}-{side} (stores: [names, scores])")),
+                text.contains(&format!(
+                    "Processor: {join}-{side} (stores: [names, scores])"
+                )),
                 "{text}"
             );
         }
@@ -241,7 +245,11 @@ type Op = (u8, String, Option<i64>);
 /// half changes only k0–k5: the results of k6–k11 after a crash are those restored.
 fn ops(half: usize) -> Vec<Op> {
     let mut out = Vec::new();
-    let (rounds, keys) = if half == 0 { (0..6, 0..12) } else { (6..12, 0..6) };
+    let (rounds, keys) = if half == 0 {
+        (0..6, 0..12)
+    } else {
+        (6..12, 0..6)
+    };
     for round in rounds {
         for key in keys.clone() {
             let k = format!("k{key}");
@@ -282,7 +290,11 @@ fn expected() -> BTreeMap<&'static str, Vec<(String, String)>> {
     JOINS
         .into_iter()
         .map(|j| {
-            let mut rows = d.key_value_store::<String, String>(j).unwrap().all().unwrap();
+            let mut rows = d
+                .key_value_store::<String, String>(j)
+                .unwrap()
+                .all()
+                .unwrap();
             rows.sort();
             (j, rows)
         })
@@ -328,9 +340,7 @@ async fn create_topics(env: &TestEnv, app: &str, partitions: (i32, i32)) {
     }
 }
 
-async fn results(
-    streams: &Streams,
-) -> Option<BTreeMap<&'static str, Vec<(String, String)>>> {
+async fn results(streams: &Streams) -> Option<BTreeMap<&'static str, Vec<(String, String)>>> {
     let mut out = BTreeMap::new();
     for j in JOINS {
         let mut rows = streams
@@ -373,8 +383,7 @@ async fn join_results_are_exact_after_a_crash(env: TestEnv) {
     let mut second = Streams::new(topology(), config).unwrap();
     second.start().await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while results(&second).await.as_ref() != Some(&want) && std::time::Instant::now() < deadline
-    {
+    while results(&second).await.as_ref() != Some(&want) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(results(&second).await, Some(want));

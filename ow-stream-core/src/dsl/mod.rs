@@ -1,5 +1,6 @@
 //! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time and
-//! session windows, joins, `suppress` — in Kafka Streams' vocabulary.
+//! session windows, stream–table, stream–stream and table–table joins, `suppress` — in Kafka
+//! Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every

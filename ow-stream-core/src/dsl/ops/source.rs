@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use super::table::TableChildren;
 use crate::dsl::options::TimestampExtractor;
 use crate::dsl::{Consumed, Data, Materialized, Stream, StreamsBuilder, Table};
 use crate::error::{Error, StoreError, TopologyError};
-use super::table::TableChildren;
 use crate::processor::node::{BuildEnv, ErasedNode, NodeSpec, SourceNode};
 use crate::record::{Headers, RawRecord, Record};
 use crate::runtime::context::TaskCx;

@@ -17,8 +17,7 @@ use super::aggregate::{Forward, encode_for_store};
 use crate::dsl::{Data, GroupedStream, Materialized, Stream, Table};
 use crate::error::Error;
 use crate::processor::node::{
-    BuildEnv, Children, ErasedNode, Node, NodeBox, NodeSpec, counted, downcast_children,
-    share_node,
+    BuildEnv, Children, ErasedNode, Node, NodeBox, NodeSpec, counted, downcast_children, share_node,
 };
 use crate::record::{Headers, Record};
 use crate::runtime::context::TaskCx;
@@ -49,7 +48,11 @@ impl<K: Data, V: Data> TableChildren<K, V> {
     }
 
     /// Forwards the new row of a key: to every child.
-    pub(crate) fn forward(&mut self, record: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+    pub(crate) fn forward(
+        &mut self,
+        record: Record<K, V>,
+        cx: &mut TaskCx<'_>,
+    ) -> Result<(), Error> {
         if self.changes.0.is_empty() {
             return self.updates.forward(record, cx);
         }
@@ -186,7 +189,6 @@ type Derive<K, V, V2> = Arc<dyn Fn(&K, V) -> Option<V2> + Send + Sync>;
 /// Writes `row` (`None`: a delete) as the row of `key` in the store `index`, and forwards the
 /// change: a delete only when the key was there; nothing when `emit_on_change` and the
 /// row's bytes are the stored ones.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_row<K: Data, V: Data>(
     cx: &mut TaskCx<'_>,
     (store, index, emit_on_change): (&Arc<str>, usize, bool),
@@ -207,7 +209,8 @@ pub(crate) fn write_row<K: Data, V: Data>(
         if cx.state.get(index, key_buf)?.is_none() {
             return Ok(());
         }
-        cx.state.put(index, key_buf, None, record.timestamp, cx.out)?;
+        cx.state
+            .put(index, key_buf, None, record.timestamp, cx.out)?;
         return children.forward_delete(record.key, record.timestamp, record.headers, cx);
     };
     encode_for_store(

@@ -322,16 +322,19 @@ impl<K: Data, V: Data> Table<K, V> {
             let index = env.store(&s)?;
             let (store, key_serde, value_serde) = (s.clone(), k.clone(), v.clone());
             let (mut key_buf, mut value_buf) = (Vec::new(), Vec::new());
-            Ok(table_node(children, move |r: Record<K, Option<VR>>, ch, cx| {
-                write_row(
-                    cx,
-                    (&store, index, emit_on_change),
-                    (&*key_serde, &*value_serde),
-                    (&mut key_buf, &mut value_buf),
-                    r,
-                    ch,
-                )
-            }))
+            Ok(table_node(
+                children,
+                move |r: Record<K, Option<VR>>, ch, cx| {
+                    write_row(
+                        cx,
+                        (&store, index, emit_on_change),
+                        (&*key_serde, &*value_serde),
+                        (&mut key_buf, &mut value_buf),
+                        r,
+                        ch,
+                    )
+                },
+            ))
         });
         let def = StoreDef {
             name: name.clone(),
