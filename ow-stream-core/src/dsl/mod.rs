@@ -1,6 +1,6 @@
 //! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time,
-//! session and sliding windows, `cogroup`, joins, global tables (`global_table`,
-//! `join_global`), `suppress` — in Kafka Streams' vocabulary.
+//! session and sliding windows, `cogroup`, stream–table, stream–stream and table–table joins,
+//! global tables (`global_table`, `join_global`), `suppress` — in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
@@ -158,6 +158,10 @@ pub struct Table<K, V> {
     pub(crate) store: Arc<str>,
     pub(crate) key_serde: Arc<dyn Serde<K>>,
     pub(crate) value_serde: Arc<dyn Serde<V>>,
+    /// The node forwards the table's changes (deletes included) to the nodes that take them
+    /// (derived tables, table–table joins), as well as its updates; a suppressed table's node
+    /// forwards its updates only.
+    pub(crate) changes: bool,
 }
 
 /// A stream grouped by key, ready to aggregate.

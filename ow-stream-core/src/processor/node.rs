@@ -112,6 +112,18 @@ impl<K: Send + 'static, V: Send + 'static> Node<K, V> for Counted<K, V> {
     }
 }
 
+/// `node`, counting the records it receives in `counter` (what [`OpSpec`] does to the nodes
+/// it builds), for specs of their own.
+pub(crate) fn counted<K: Send + 'static, V: Send + 'static>(
+    node: NodeBox<K, V>,
+    counter: Arc<AtomicU64>,
+) -> NodeBox<K, V> {
+    Box::new(Counted {
+        inner: node,
+        counter,
+    })
+}
+
 /// What a spec may look up while it instantiates its node for a task.
 pub(crate) struct BuildEnv<'e> {
     /// The name of the node being built.

@@ -635,6 +635,30 @@ impl<K: 'static, V: 'static> TestInputTopic<K, V> {
         )
     }
 
+    /// Pipes a tombstone (a record with no value) for `key`, stamped with the driver's
+    /// wall-clock time: a table reading the topic deletes the key.
+    pub fn pipe_tombstone(&self, key: K) -> Result<(), Error> {
+        let ts = self.inner.borrow().wall_clock;
+        self.pipe_tombstone_at(key, ts)
+    }
+
+    /// Pipes a tombstone for `key` with the given timestamp (milliseconds).
+    pub fn pipe_tombstone_at(&self, key: K, timestamp: i64) -> Result<(), Error> {
+        let name = self.topic.shared_name();
+        let key = encode_blocking(&**self.topic.key_serde(), SerdeContext::key(&name), &key)
+            .map_err(|source| Error::Serialize {
+                topic: name.clone(),
+                source,
+            })?;
+        self.inner.borrow_mut().input(
+            &name,
+            Some(Bytes::from(key)),
+            None,
+            timestamp,
+            Headers::new(),
+        )
+    }
+
     /// Pipes raw bytes, as any producer could (to test undecodable records and tombstones).
     pub fn pipe_raw(
         &self,

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use super::source::missing_serde;
+use super::table::{TableChildren, TableSpec};
 use crate::dsl::{Data, GraphRef, GroupedStream, Materialized, Stream, Table};
 use crate::error::{Error, StoreError};
-use crate::processor::node::{Children, Node, NodeSpec, OpSpec};
+use crate::processor::node::{Children, Node, NodeSpec};
 use crate::record::Record;
 use crate::runtime::context::TaskCx;
 use crate::serde::{JsonSerde, Serde, SerdeContext, SerdeError};
@@ -54,7 +55,7 @@ struct KvAggregateNode<K, V, A> {
     f: Aggregator<K, V, A>,
     /// Writes and forwards nothing when the new value's bytes equal the stored ones.
     emit_on_change: bool,
-    children: Children<K, A>,
+    children: TableChildren<K, A>,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
 }
@@ -165,6 +166,19 @@ impl<K: Data, V: Data, A: Data> KvAggregateNode<K, V, A> {
     }
 }
 
+/// Where a node forwards its records: its children, or a table's children (see
+/// [`TableChildren`](super::table::TableChildren)).
+pub(crate) trait Forward<K, V> {
+    /// Sends `record` on.
+    fn forward(&mut self, record: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error>;
+}
+
+impl<K: Data, V: Data> Forward<K, V> for Children<K, V> {
+    fn forward(&mut self, record: Record<K, V>, cx: &mut TaskCx<'_>) -> Result<(), Error> {
+        Children::forward(self, record, cx)
+    }
+}
+
 /// Forwards the updates a record cache flush wrote, each turned into a record by `record`
 /// (`None`: nothing to forward), outside of any input record: what a flush forwards is caused
 /// by many records, so it carries none's provenance (see the `cache` module).
@@ -172,7 +186,7 @@ pub(crate) fn forward_flushed<K: Data, V: Data>(
     cx: &mut TaskCx<'_>,
     flushed: Vec<(Vec<u8>, CacheEntry)>,
     mut record: impl FnMut(&mut TaskCx<'_>, Vec<u8>, CacheEntry) -> Result<Option<Record<K, V>>, Error>,
-    children: &mut Children<K, V>,
+    children: &mut impl Forward<K, V>,
 ) -> Result<(), Error> {
     let input = cx.input.take();
     let mut result = Ok(());
@@ -220,8 +234,8 @@ pub(crate) fn kv_aggregate_spec<K: Data, V: Data, A: Data>(
     (key, value): (Arc<dyn Serde<K>>, Arc<dyn Serde<A>>),
     f: Aggregator<K, V, A>,
     emit_on_change: bool,
-) -> OpSpec<K, V, K, A> {
-    OpSpec::<K, V, K, A>::new(move |children, env| {
+) -> TableSpec<K, V, K, A> {
+    TableSpec::<K, V, K, A>::new(move |children, env| {
         Ok(Box::new(KvAggregateNode {
             store: store.clone(),
             index: env.store(&store)?,
@@ -324,6 +338,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
             store,
             key_serde: key,
             value_serde: value,
+            changes: true,
         }
     }
 

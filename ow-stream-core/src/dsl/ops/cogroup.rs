@@ -252,6 +252,9 @@ impl<K: Data, A: Data> CogroupedStream<K, A> {
             store: materialized.name.clone(),
             key_serde: key,
             value_serde: value,
+            // The merge node forwards updates (an aggregate never deletes): tables derived
+            // from it and joins over it take those.
+            changes: false,
         }
     }
 }

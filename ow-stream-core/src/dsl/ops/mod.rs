@@ -20,5 +20,6 @@ pub(crate) mod source;
 pub(crate) mod stream_join;
 pub(crate) mod suppress;
 pub(crate) mod table;
+pub(crate) mod table_join;
 pub(crate) mod timestamp;
 pub(crate) mod window;

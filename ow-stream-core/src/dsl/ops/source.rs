@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
+use super::table::TableChildren;
 use crate::dsl::options::TimestampExtractor;
 use crate::dsl::{Consumed, Data, Materialized, Stream, StreamsBuilder, Table};
 use crate::error::{Error, StoreError, TopologyError};
-use crate::processor::node::{
-    BuildEnv, Children, ErasedNode, NodeSpec, SourceNode, downcast_children,
-};
+use crate::processor::node::{BuildEnv, ErasedNode, NodeSpec, SourceNode};
 use crate::record::{Headers, RawRecord, Record};
 use crate::runtime::context::TaskCx;
 use crate::serde::{Serde, SerdeContext, SerdeError};
@@ -56,7 +55,7 @@ struct SourceNodeImpl<K, V> {
     table: Option<(TableStore<K, V>, usize)>,
     extractor: Option<TimestampExtractor<K, V>>,
     name: Arc<str>,
-    children: Children<K, V>,
+    children: TableChildren<K, V>,
     counter: Arc<std::sync::atomic::AtomicU64>,
     scratch: Vec<u8>,
 }
@@ -154,7 +153,8 @@ impl<K: Data, V: Data> SourceNodeImpl<K, V> {
                 return Ok(());
             }
             let ts = raw.timestamp;
-            return cx.state.put(index, &key_bytes, None, ts, cx.out);
+            cx.state.put(index, &key_bytes, None, ts, cx.out)?;
+            return self.children.forward_delete(key, ts, headers, cx);
         };
         let value = match cx.decode(&*self.value, SerdeContext::value(&self.topic), value_bytes) {
             Ok(v) => v,
@@ -208,7 +208,7 @@ impl<K: Data, V: Data> NodeSpec for SourceSpec<K, V> {
             table,
             extractor: self.extractor.clone(),
             name: env.name.clone(),
-            children: downcast_children::<K, V>(children)?,
+            children: TableChildren::new(children)?,
             counter: env.counter.clone(),
             scratch: Vec::new(),
         });
@@ -326,6 +326,7 @@ impl StreamsBuilder {
             store: store_name,
             key_serde: key,
             value_serde: value,
+            changes: true,
         }
     }
 }

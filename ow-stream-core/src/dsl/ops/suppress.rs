@@ -670,6 +670,7 @@ impl<K: Data, V: Data> Table<K, V> {
             store: self.store.clone(),
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
+            changes: false,
         }
     }
 }
