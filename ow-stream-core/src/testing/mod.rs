@@ -380,12 +380,13 @@ impl TopologyTestDriver {
             processing_errors: config.processing_errors,
             registry_wait: crate::config::DEFAULT_SCHEMA_REGISTRY_WAIT,
             blocker: Box::new(OwnBlocker),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(&app)),
         };
         let mut tasks = BTreeMap::new();
         let mut topics = HashMap::new();
         let cache_budget = CacheBudget::new(config.cache_max_bytes);
         let reads = topology.source_topics(&app);
+        let thread_metrics = env.metrics.thread("test-driver");
         // What the processors' `init` hooks write to topics the topology reads.
         let mut pending = VecDeque::new();
         for sub in topology.subtopologies() {
@@ -400,6 +401,7 @@ impl TopologyTestDriver {
                 dir.path(),
                 config.store_backend,
                 cache_budget.clone(),
+                &thread_metrics,
             )?;
             let mut out = Collector {
                 topics: &mut topics,
@@ -538,6 +540,13 @@ impl TopologyTestDriver {
     /// The application's counters.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.borrow().env.metrics.snapshot()
+    }
+
+    /// The application's metrics in the OpenMetrics text format, as
+    /// [`Streams::encode_metrics`](crate::runtime::Streams::encode_metrics) writes them (the
+    /// driver's one thread is `thread_id="test-driver"`).
+    pub fn encode_metrics(&self, out: &mut String) -> Result<(), std::fmt::Error> {
+        self.inner.borrow().env.metrics.encode(out)
     }
 }
 
