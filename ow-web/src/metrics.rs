@@ -183,8 +183,14 @@ impl HttpMetrics {
 }
 
 #[cfg(test)]
+#[path = "../tests/common/openmetrics.rs"]
+mod openmetrics;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::openmetrics;
 
     #[test]
     fn requests_are_counted_by_route_and_status() {
@@ -193,43 +199,27 @@ mod tests {
         m.observe("/players/{id}", "GET", 400, Duration::from_millis(30));
         m.player_request("search");
         m.rate_limited("client");
+        m.set_lookups_pending(2);
         m.set_consumer_lag([("g".to_owned(), "t".to_owned(), 4)]);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, m.registry()).unwrap();
-        let scrape =
-            prometheus_parse::Scrape::parse(out.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        let value = |name: &str, labels: &[(&str, &str)]| {
-            scrape
-                .samples
-                .iter()
-                .find(|s| {
-                    s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-                })
-                .map(|s| match s.value {
-                    prometheus_parse::Value::Counter(v)
-                    | prometheus_parse::Value::Gauge(v)
-                    | prometheus_parse::Value::Untyped(v) => v,
-                    ref other => panic!("{name}: {other:?}"),
-                })
-                .unwrap_or_else(|| panic!("no {name} {labels:?} in {out}"))
-        };
+        let samples = openmetrics::parse(&out);
+        let value = |name: &str, labels: &[(&str, &str)]| openmetrics::total(&samples, name, labels);
         let route = [("route", "/players/{id}"), ("method", "GET")];
-        assert_eq!(
-            value(
-                "ow_web_http_requests_total",
-                &[route[0], route[1], ("status", "200")]
-            ),
-            1.0
-        );
-        assert_eq!(
-            value(
-                "ow_web_http_requests_total",
-                &[route[0], route[1], ("status", "400")]
-            ),
-            1.0
-        );
+        let with_status = |status| [route[0], route[1], ("status", status)];
+        assert_eq!(value("ow_web_http_requests_total", &with_status("200")), 1.0);
+        assert_eq!(value("ow_web_http_requests_total", &with_status("400")), 1.0);
         assert_eq!(
             value("ow_web_http_request_duration_seconds_count", &route),
+            2.0
+        );
+        let le = |bound| [route[0], route[1], ("le", bound)];
+        assert_eq!(
+            value("ow_web_http_request_duration_seconds_bucket", &le("0.005")),
+            1.0
+        );
+        assert_eq!(
+            value("ow_web_http_request_duration_seconds_bucket", &le("+Inf")),
             2.0
         );
         assert_eq!(
@@ -240,6 +230,7 @@ mod tests {
             value("ow_web_rate_limited_total", &[("limit", "client")]),
             1.0
         );
+        assert_eq!(value("ow_web_lookups_pending", &[]), 2.0);
         assert_eq!(
             value("ow_web_consumer_lag", &[("group", "g"), ("topic", "t")]),
             4.0
