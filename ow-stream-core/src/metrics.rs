@@ -377,7 +377,13 @@ impl Metrics {
 
     fn build(mut registry: Registry) -> Metrics {
         let families = Arc::new(Families::default());
-        let dropped = |reason| Counter(families.dropped.get_or_create_owned(&ReasonLabels { reason }));
+        let dropped = |reason| {
+            Counter(
+                families
+                    .dropped
+                    .get_or_create_owned(&ReasonLabels { reason }),
+            )
+        };
         let m = Metrics {
             records_consumed: Counter::default(),
             records_produced: Counter::default(),
@@ -567,15 +573,17 @@ impl LagGauges {
     /// Sets the lag of `topic`/`partition` (creating its gauge the first time).
     pub(crate) fn set(&self, topic: &str, partition: i32, lag: i64) {
         let mut gauges = self.gauges.lock();
-        let gauge = gauges.entry((topic.to_owned(), partition)).or_insert_with(|| {
-            self.families
-                .records_lag
-                .get_or_create_owned(&PartitionLabels {
-                    thread_id: self.thread_id.to_string(),
-                    topic: topic.to_string(),
-                    partition,
-                })
-        });
+        let gauge = gauges
+            .entry((topic.to_owned(), partition))
+            .or_insert_with(|| {
+                self.families
+                    .records_lag
+                    .get_or_create_owned(&PartitionLabels {
+                        thread_id: self.thread_id.to_string(),
+                        topic: topic.to_string(),
+                        partition,
+                    })
+            });
         gauge.set(lag.max(0));
     }
 
@@ -676,9 +684,7 @@ mod tests {
     fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         let s = samples
             .iter()
-            .find(|s| {
-                s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-            })
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
             .unwrap_or_else(|| panic!("no {name} {labels:?}"));
         match s.value {
             prometheus_parse::Value::Counter(v)
@@ -715,7 +721,11 @@ mod tests {
             2.0
         );
         assert_eq!(
-            value(&s, "ow_stream_dropped_records_total", &[("reason", "join_miss")]),
+            value(
+                &s,
+                "ow_stream_dropped_records_total",
+                &[("reason", "join_miss")]
+            ),
             0.0
         );
         assert_eq!(value(&s, "ow_stream_stream_threads_alive", &[]), 0.0);
@@ -732,7 +742,11 @@ mod tests {
             4.0
         );
         assert_eq!(
-            value(&s, "ow_stream_records_lag", &[("topic", "in"), ("partition", "1")]),
+            value(
+                &s,
+                "ow_stream_records_lag",
+                &[("topic", "in"), ("partition", "1")]
+            ),
             7.0
         );
         assert!(

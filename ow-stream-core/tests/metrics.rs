@@ -111,7 +111,10 @@ fn check(samples: &[Sample], text: &str) {
         LATE
     );
     assert_eq!(
-        value("ow_stream_dropped_records_total", &[("reason", "join_miss")]),
+        value(
+            "ow_stream_dropped_records_total",
+            &[("reason", "join_miss")]
+        ),
         0.0
     );
     assert!(value("ow_stream_commit_total", &[]) > 0.0, "{text}");
@@ -155,20 +158,26 @@ async fn scraped_metrics_are_right(env: TestEnv) {
     };
     // Processed, committed after, and the lag known (the local log sets it at a commit, the
     // Kafka consumer's statistics every second).
-    wait_for("every record processed and its lag known", Duration::from_secs(60), || {
-        let (samples, _) = scrape(&streams);
-        sum(&samples, "ow_stream_process_total", &[]) == Some(PROCESSED)
-            && sum(
-                &samples,
-                "ow_stream_records_lag",
-                &[("topic", "clicks"), ("partition", "0")],
-            ) == Some(0.0)
-    })
+    wait_for(
+        "every record processed and its lag known",
+        Duration::from_secs(60),
+        || {
+            let (samples, _) = scrape(&streams);
+            sum(&samples, "ow_stream_process_total", &[]) == Some(PROCESSED)
+                && sum(
+                    &samples,
+                    "ow_stream_records_lag",
+                    &[("topic", "clicks"), ("partition", "0")],
+                ) == Some(0.0)
+        },
+    )
     .await;
     let before = streams.metrics().commits;
-    wait_for("a commit after the last record", Duration::from_secs(30), || {
-        streams.metrics().commits > before
-    })
+    wait_for(
+        "a commit after the last record",
+        Duration::from_secs(30),
+        || streams.metrics().commits > before,
+    )
     .await;
     let (samples, text) = scrape(&streams);
     check(&samples, &text);
@@ -188,7 +197,10 @@ async fn scraped_metrics_are_right(env: TestEnv) {
             .all(|s| s.labels.get("application_id") == Some("metrics-app")),
         "every metric names its application"
     );
-    assert_eq!(sum(&samples, "ow_stream_stream_threads_alive", &[]), Some(1.0));
+    assert_eq!(
+        sum(&samples, "ow_stream_stream_threads_alive", &[]),
+        Some(1.0)
+    );
     // The snapshot reads the same instruments.
     let m = streams.metrics();
     assert_eq!(m.records_consumed as f64, PROCESSED);

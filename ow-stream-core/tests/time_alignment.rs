@@ -58,9 +58,10 @@ fn a_join_miss_is_counted_in_the_test_driver() {
     let mut text = String::new();
     driver.encode_metrics(&mut text).unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("ow_stream_dropped_records_total{")
-            && l.contains("reason=\"join_miss\"")
-            && l.ends_with("} 1")),
+        text.lines()
+            .any(|l| l.starts_with("ow_stream_dropped_records_total{")
+                && l.contains("reason=\"join_miss\"")
+                && l.ends_with("} 1")),
         "{text}"
     );
 }

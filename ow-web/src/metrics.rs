@@ -204,11 +204,18 @@ mod tests {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, m.registry()).unwrap();
         let samples = openmetrics::parse(&out);
-        let value = |name: &str, labels: &[(&str, &str)]| openmetrics::total(&samples, name, labels);
+        let value =
+            |name: &str, labels: &[(&str, &str)]| openmetrics::total(&samples, name, labels);
         let route = [("route", "/players/{id}"), ("method", "GET")];
         let with_status = |status| [route[0], route[1], ("status", status)];
-        assert_eq!(value("ow_web_http_requests_total", &with_status("200")), 1.0);
-        assert_eq!(value("ow_web_http_requests_total", &with_status("400")), 1.0);
+        assert_eq!(
+            value("ow_web_http_requests_total", &with_status("200")),
+            1.0
+        );
+        assert_eq!(
+            value("ow_web_http_requests_total", &with_status("400")),
+            1.0
+        );
         assert_eq!(
             value("ow_web_http_request_duration_seconds_count", &route),
             2.0

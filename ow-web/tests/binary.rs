@@ -138,7 +138,10 @@ impl Drop for Web {
 async fn scrape_metrics(web: &Web) {
     let response = reqwest::get(format!("{}/metrics", web.url)).await.unwrap();
     assert!(response.status().is_success());
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
@@ -158,7 +161,10 @@ async fn scrape_metrics(web: &Web) {
         "the streams app processed the look-up: {text}"
     );
     assert!(total("ow_stream_commit_total", &[]) >= 1.0, "{text}");
-    assert!(total("ow_stream_stream_threads_alive", &[]) >= 1.0, "{text}");
+    assert!(
+        total("ow_stream_stream_threads_alive", &[]) >= 1.0,
+        "{text}"
+    );
 }
 
 async fn wait_for_stats(web: &Web) -> Value {

@@ -389,20 +389,35 @@ async fn health_and_metrics() {
     let samples = openmetrics::parse(&metrics.body);
     let route = ("route", "/players/{id}");
     assert_eq!(
-        openmetrics::total(&samples, "ow_web_http_requests_total", &[route, ("status", "200")]),
+        openmetrics::total(
+            &samples,
+            "ow_web_http_requests_total",
+            &[route, ("status", "200")]
+        ),
         1.0
     );
     assert_eq!(
-        openmetrics::total(&samples, "ow_web_http_requests_total", &[route, ("status", "400")]),
+        openmetrics::total(
+            &samples,
+            "ow_web_http_requests_total",
+            &[route, ("status", "400")]
+        ),
         1.0
     );
     assert_eq!(
-        openmetrics::total(&samples, "ow_web_http_request_duration_seconds_count", &[route]),
+        openmetrics::total(
+            &samples,
+            "ow_web_http_request_duration_seconds_count",
+            &[route]
+        ),
         2.0,
         "{}",
         metrics.body
     );
-    assert_eq!(openmetrics::total(&samples, "ow_web_lookups_pending", &[]), 0.0);
+    assert_eq!(
+        openmetrics::total(&samples, "ow_web_lookups_pending", &[]),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -518,6 +533,9 @@ async fn a_dead_stream_thread_fails_the_health_check() {
         openmetrics::total(&samples, "ow_stream_stream_thread_failures_total", &app),
         1.0
     );
-    assert_eq!(openmetrics::total(&samples, "ow_stream_stream_threads_alive", &app), 0.0);
+    assert_eq!(
+        openmetrics::total(&samples, "ow_stream_stream_threads_alive", &app),
+        0.0
+    );
     assert!(streams.failure().unwrap().contains("a number too large: 3"));
 }

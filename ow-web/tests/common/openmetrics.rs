@@ -16,7 +16,10 @@ pub struct Sample {
 
 /// Every sample of a whole document (which must end with `# EOF`); panics on a malformed line.
 pub fn parse(text: &str) -> Vec<Sample> {
-    assert!(text.ends_with("# EOF\n"), "a whole OpenMetrics document: {text}");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "a whole OpenMetrics document: {text}"
+    );
     text.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| parse_line(l).unwrap_or_else(|| panic!("malformed sample line: {l}")))
