@@ -113,9 +113,11 @@ async fn shutdown_client_is_the_default_and_shows_the_panic(env: TestEnv) {
     assert_eq!(m.stream_thread_failures, 1);
     assert_eq!(m.stream_threads_replaced, 0);
     assert_eq!(m.stream_threads_alive, 0);
+    let mut text = String::new();
+    streams.encode_metrics(&mut text).unwrap();
     assert!(
-        m.to_prometheus("panic-client")
-            .contains("ow_stream_stream_threads_alive{application=\"panic-client\"} 0\n")
+        text.contains("ow_stream_stream_threads_alive{application_id=\"panic-client\"} 0\n"),
+        "{text}"
     );
     match streams.failed().await {
         Error::Closed { reason } => assert!(reason.contains("boom at 17"), "{reason}"),

@@ -55,11 +55,14 @@ fn a_join_miss_is_counted_in_the_test_driver() {
     assert_eq!(driver.metrics().join_misses, 1);
     let out = driver.output_topic(&enriched()).read_values().unwrap();
     assert_eq!(out, vec!["Ada:200".to_string()]);
+    let mut text = String::new();
+    driver.encode_metrics(&mut text).unwrap();
     assert!(
-        driver
-            .metrics()
-            .to_prometheus("app")
-            .contains("ow_stream_join_misses_total{application=\"app\"} 1\n")
+        text.lines()
+            .any(|l| l.starts_with("ow_stream_dropped_records_total{")
+                && l.contains("reason=\"join_miss\"")
+                && l.ends_with("} 1")),
+        "{text}"
     );
 }
 

@@ -1,184 +1,246 @@
-//! The dashboard's own counters, in the Prometheus text format: HTTP requests by route and
-//! status, a latency histogram by route, and player requests by origin.
+//! The dashboard's own metrics, in one [`prometheus_client`] registry: HTTP requests by route,
+//! method and status, a latency histogram by route, player requests by origin, requests
+//! refused by a rate limit, look-ups waiting for the pipeline, and consumer lag.
 //!
-//! A handful of counters behind one mutex: a metrics crate with a global recorder would be more
-//! machinery than this needs, and the library's counters come from its own
-//! [`MetricsSnapshot::to_prometheus`](ow_stream_core::metrics::MetricsSnapshot::to_prometheus).
+//! `/metrics` serves this registry followed by the web's streams app's
+//! ([`Streams::metrics_registry`](ow_stream_core::runtime::Streams::metrics_registry)), as one
+//! OpenMetrics document.
+//!
+//! | Metric | Type | Labels |
+//! |---|---|---|
+//! | `ow_web_http_requests_total` | counter | `route`, `method`, `status` |
+//! | `ow_web_http_request_duration_seconds` | histogram | `route`, `method` |
+//! | `ow_web_player_requests_total` | counter | `origin` |
+//! | `ow_web_rate_limited_total` | counter | `limit` |
+//! | `ow_web_lookups_pending` | gauge | |
+//! | `ow_web_consumer_lag` | gauge | `group`, `topic` (when the pipeline source knows it) |
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use ow_stream_core::metrics::prometheus_client;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default)]
-struct Latency {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
 }
 
-#[derive(Default)]
-struct Counters {
-    /// (route, method, status) → requests.
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// (route, method) → latency.
-    latency: BTreeMap<(String, String), Latency>,
-    /// origin → player requests written.
-    player_requests: BTreeMap<&'static str, u64>,
-    /// kind → requests refused by a rate limit.
-    rate_limited: BTreeMap<&'static str, u64>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
 }
 
-/// The HTTP layer's counters.
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabels {
+    origin: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LagLabels {
+    group: String,
+    topic: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The HTTP layer's metrics.
 pub(crate) struct HttpMetrics {
-    counters: Mutex<Counters>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    player_requests: Family<OriginLabels, Counter>,
+    rate_limited: Family<LimitLabels, Counter>,
+    lookups_pending: Gauge,
+    consumer_lag: Family<LagLabels, Gauge>,
 }
 
-/// Escapes a Prometheus label value.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("ow_web");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let player_requests = Family::<OriginLabels, Counter>::default();
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        let lookups_pending = Gauge::default();
+        let consumer_lag = Family::<LagLabels, Gauge>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time to answer HTTP requests, by route and method",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        registry.register(
+            "player_requests",
+            "Player requests written to ow.player-requests, by origin",
+            player_requests.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit, by limit",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "lookups_pending",
+            "Player look-ups waiting for the pipeline",
+            lookups_pending.clone(),
+        );
+        registry.register(
+            "consumer_lag",
+            "Records not yet consumed, by group and topic",
+            consumer_lag.clone(),
+        );
+        HttpMetrics {
+            registry,
+            requests,
+            latency,
+            player_requests,
+            rate_limited,
+            lookups_pending,
+            consumer_lag,
+        }
+    }
 }
 
 impl HttpMetrics {
     /// Counts one answered request.
     pub(crate) fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let mut c = self.counters.lock();
-        *c.requests
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default() += 1;
-        let l = c
-            .latency
-            .entry((route.to_owned(), method.to_owned()))
-            .or_default();
-        l.count += 1;
-        l.sum += secs;
-        for (bucket, bound) in l.buckets.iter_mut().zip(BUCKETS) {
-            if secs <= bound {
-                *bucket += 1;
-            }
-        }
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a player request written.
     pub(crate) fn player_request(&self, origin: &'static str) {
-        *self
-            .counters
-            .lock()
-            .player_requests
-            .entry(origin)
-            .or_default() += 1;
+        self.player_requests
+            .get_or_create(&OriginLabels { origin })
+            .inc();
     }
 
     /// Counts a request refused by a rate limit.
     pub(crate) fn rate_limited(&self, kind: &'static str) {
-        *self.counters.lock().rate_limited.entry(kind).or_default() += 1;
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit: kind })
+            .inc();
     }
 
-    /// Appends the counters in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
-        let c = self.counters.lock();
-        let _ = writeln!(
-            out,
-            "# HELP ow_web_http_requests_total HTTP requests answered, by route and status."
-        );
-        let _ = writeln!(out, "# TYPE ow_web_http_requests_total counter");
-        for ((route, method, status), n) in &c.requests {
-            let _ = writeln!(
-                out,
-                "ow_web_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-                label(route),
-                label(method)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ow_web_http_request_duration_seconds Time to answer HTTP requests, by route."
-        );
-        let _ = writeln!(out, "# TYPE ow_web_http_request_duration_seconds histogram");
-        for ((route, method), l) in &c.latency {
-            let labels = format!("route=\"{}\",method=\"{}\"", label(route), label(method));
-            for (bound, n) in BUCKETS.iter().zip(l.buckets) {
-                let _ = writeln!(
-                    out,
-                    "ow_web_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "ow_web_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                l.count
-            );
-            let _ = writeln!(
-                out,
-                "ow_web_http_request_duration_seconds_sum{{{labels}}} {}",
-                l.sum
-            );
-            let _ = writeln!(
-                out,
-                "ow_web_http_request_duration_seconds_count{{{labels}}} {}",
-                l.count
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ow_web_player_requests_total Player requests written to ow.player-requests, by origin."
-        );
-        let _ = writeln!(out, "# TYPE ow_web_player_requests_total counter");
-        for (origin, n) in &c.player_requests {
-            let _ = writeln!(
-                out,
-                "ow_web_player_requests_total{{origin=\"{origin}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ow_web_rate_limited_total Requests refused by a rate limit, by limit."
-        );
-        let _ = writeln!(out, "# TYPE ow_web_rate_limited_total counter");
-        for (kind, n) in &c.rate_limited {
-            let _ = writeln!(out, "ow_web_rate_limited_total{{limit=\"{kind}\"}} {n}");
+    /// Sets the look-ups waiting for the pipeline (at each scrape).
+    pub(crate) fn set_lookups_pending(&self, pending: usize) {
+        self.lookups_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// Replaces the consumer lag by group and topic with `lag` (at each scrape).
+    pub(crate) fn set_consumer_lag(&self, lag: impl IntoIterator<Item = (String, String, i64)>) {
+        self.consumer_lag.clear();
+        for (group, topic, lag) in lag {
+            self.consumer_lag
+                .get_or_create(&LagLabels { group, topic })
+                .set(lag);
         }
     }
+
+    /// The registry of every metric above.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
 }
+
+#[cfg(test)]
+#[path = "../tests/common/openmetrics.rs"]
+mod openmetrics;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use super::openmetrics;
+
     #[test]
-    fn prometheus_text() {
+    fn requests_are_counted_by_route_and_status() {
         let m = HttpMetrics::default();
         m.observe("/players/{id}", "GET", 200, Duration::from_millis(3));
         m.observe("/players/{id}", "GET", 400, Duration::from_millis(30));
         m.player_request("search");
         m.rate_limited("client");
+        m.set_lookups_pending(2);
+        m.set_consumer_lag([("g".to_owned(), "t".to_owned(), 4)]);
         let mut out = String::new();
-        m.render(&mut out);
-        assert!(out.contains(
-            "ow_web_http_requests_total{route=\"/players/{id}\",method=\"GET\",status=\"200\"} 1\n"
-        ));
-        assert!(out.contains(
-            "ow_web_http_request_duration_seconds_bucket{route=\"/players/{id}\",method=\"GET\",le=\"0.005\"} 1\n"
-        ));
-        assert!(out.contains(
-            "ow_web_http_request_duration_seconds_bucket{route=\"/players/{id}\",method=\"GET\",le=\"+Inf\"} 2\n"
-        ));
-        assert!(out.contains(
-            "ow_web_http_request_duration_seconds_count{route=\"/players/{id}\",method=\"GET\"} 2\n"
-        ));
-        assert!(out.contains("ow_web_player_requests_total{origin=\"search\"} 1\n"));
-        assert!(out.contains("ow_web_rate_limited_total{limit=\"client\"} 1\n"));
-        assert_eq!(label("a\"b\\c"), "a\\\"b\\\\c");
+        prometheus_client::encoding::text::encode(&mut out, m.registry()).unwrap();
+        let samples = openmetrics::parse(&out);
+        let value =
+            |name: &str, labels: &[(&str, &str)]| openmetrics::total(&samples, name, labels);
+        let route = [("route", "/players/{id}"), ("method", "GET")];
+        let with_status = |status| [route[0], route[1], ("status", status)];
+        assert_eq!(
+            value("ow_web_http_requests_total", &with_status("200")),
+            1.0
+        );
+        assert_eq!(
+            value("ow_web_http_requests_total", &with_status("400")),
+            1.0
+        );
+        assert_eq!(
+            value("ow_web_http_request_duration_seconds_count", &route),
+            2.0
+        );
+        let le = |bound| [route[0], route[1], ("le", bound)];
+        assert_eq!(
+            value("ow_web_http_request_duration_seconds_bucket", &le("0.005")),
+            1.0
+        );
+        assert_eq!(
+            value("ow_web_http_request_duration_seconds_bucket", &le("+Inf")),
+            2.0
+        );
+        assert_eq!(
+            value("ow_web_player_requests_total", &[("origin", "search")]),
+            1.0
+        );
+        assert_eq!(
+            value("ow_web_rate_limited_total", &[("limit", "client")]),
+            1.0
+        );
+        assert_eq!(value("ow_web_lookups_pending", &[]), 2.0);
+        assert_eq!(
+            value("ow_web_consumer_lag", &[("group", "g"), ("topic", "t")]),
+            4.0
+        );
     }
 }

@@ -483,6 +483,12 @@ pub trait StreamsProbe: Send + Sync + 'static {
     fn broker_connectivity(&self) -> BrokerConnectivity {
         BrokerConnectivity::Connected
     }
+    /// Appends its metrics in the OpenMetrics text format, without the closing `# EOF`
+    /// (default: none).
+    fn encode_metrics(&self, out: &mut String) -> std::fmt::Result {
+        let _ = out;
+        Ok(())
+    }
 }
 
 impl StreamsProbe for Streams {
@@ -504,6 +510,13 @@ impl StreamsProbe for Streams {
 
     fn broker_connectivity(&self) -> BrokerConnectivity {
         Streams::broker_connectivity(self)
+    }
+
+    fn encode_metrics(&self, out: &mut String) -> std::fmt::Result {
+        ow_stream_core::metrics::prometheus_client::encoding::text::encode_registry(
+            out,
+            self.metrics_registry(),
+        )
     }
 }
 

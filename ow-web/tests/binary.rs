@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "common/openmetrics.rs"]
+mod openmetrics;
+
 const PLAYER: &str = "TeKrop-2217";
 
 /// Every setting the binary reads from the environment, so the test's own environment cannot
@@ -130,6 +133,40 @@ impl Drop for Web {
     }
 }
 
+/// `GET /metrics` over HTTP: one OpenMetrics document with the dashboard's metrics and its
+/// streams app's, which has processed the look-up by now.
+async fn scrape_metrics(web: &Web) {
+    let response = reqwest::get(format!("{}/metrics", web.url)).await.unwrap();
+    assert!(response.status().is_success());
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1, "one document: {text}");
+    let samples = openmetrics::parse(&text);
+    let total = |name: &str, labels: &[(&str, &str)]| openmetrics::total(&samples, name, labels);
+    assert!(
+        total("ow_web_http_requests_total", &[("route", "/players/{id}")]) >= 1.0,
+        "the player page was counted: {text}"
+    );
+    assert!(total("ow_web_player_requests_total", &[]) >= 1.0, "{text}");
+    assert!(
+        total("ow_stream_process_total", &[]) >= 1.0,
+        "the streams app processed the look-up: {text}"
+    );
+    assert!(total("ow_stream_commit_total", &[]) >= 1.0, "{text}");
+    assert!(
+        total("ow_stream_stream_threads_alive", &[]) >= 1.0,
+        "{text}"
+    );
+}
+
 async fn wait_for_stats(web: &Web) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -181,6 +218,7 @@ async fn one_command_looks_a_player_up_and_keeps_it_across_restarts() {
             .as_f64()
     };
     assert_eq!(games(&before), Some(5.0));
+    scrape_metrics(&web).await;
     let status = web.stop("INT");
     assert!(status.success(), "Ctrl-C: {status}");
 

@@ -194,10 +194,11 @@ async fn the_web_stage_on_kafka() {
     assert_eq!(health.status, 200, "{}", health.body);
     assert_eq!(health.json()["streams"]["state"], "running");
     let metrics = get(&app, "/metrics").await;
-    assert!(
-        metrics
-            .body
-            .contains("ow_stream_records_consumed_total{application=\"ow-web\"}")
+    let samples = common::openmetrics::parse(&metrics.body);
+    common::openmetrics::total(
+        &samples,
+        "ow_stream_records_consumed_total",
+        &[("application_id", "ow-web")],
     );
     let pipeline = get(&app, "/pipeline").await;
     assert!(pipeline.body.contains("data-stage=\"web\""));

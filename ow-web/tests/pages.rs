@@ -384,16 +384,40 @@ async fn health_and_metrics() {
     assert!(
         metrics
             .header("content-type")
-            .starts_with("text/plain; version=0.0.4")
+            .starts_with("application/openmetrics-text")
     );
-    assert!(metrics.body.contains(
-        "ow_web_http_requests_total{route=\"/players/{id}\",method=\"GET\",status=\"200\"} 1"
-    ));
-    assert!(metrics.body.contains(
-        "ow_web_http_requests_total{route=\"/players/{id}\",method=\"GET\",status=\"400\"} 1"
-    ));
-    assert!(metrics.body.contains("ow_web_http_request_duration_seconds_bucket{route=\"/players/{id}\",method=\"GET\",le=\"+Inf\"} 2"));
-    assert!(metrics.body.contains("ow_web_lookups_pending 0"));
+    let samples = openmetrics::parse(&metrics.body);
+    let route = ("route", "/players/{id}");
+    assert_eq!(
+        openmetrics::total(
+            &samples,
+            "ow_web_http_requests_total",
+            &[route, ("status", "200")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        openmetrics::total(
+            &samples,
+            "ow_web_http_requests_total",
+            &[route, ("status", "400")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        openmetrics::total(
+            &samples,
+            "ow_web_http_request_duration_seconds_count",
+            &[route]
+        ),
+        2.0,
+        "{}",
+        metrics.body
+    );
+    assert_eq!(
+        openmetrics::total(&samples, "ow_web_lookups_pending", &[]),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -503,7 +527,15 @@ async fn a_dead_stream_thread_fails_the_health_check() {
     assert_eq!(health.json()["streams"]["state"], "error");
     assert_eq!(health.json()["streams"]["failed"], true);
     let metrics = get(&app, "/metrics").await.body;
-    assert!(metrics.contains("ow_stream_stream_thread_failures_total{application=\"panicky\"} 1"));
-    assert!(metrics.contains("ow_stream_stream_threads_alive{application=\"panicky\"} 0"));
+    let samples = openmetrics::parse(&metrics);
+    let app = [("application_id", "panicky")];
+    assert_eq!(
+        openmetrics::total(&samples, "ow_stream_stream_thread_failures_total", &app),
+        1.0
+    );
+    assert_eq!(
+        openmetrics::total(&samples, "ow_stream_stream_threads_alive", &app),
+        0.0
+    );
     assert!(streams.failure().unwrap().contains("a number too large: 3"));
 }

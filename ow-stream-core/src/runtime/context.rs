@@ -162,6 +162,7 @@ impl TaskCx<'_> {
                 record: Some(Box::new(input.clone())),
             }),
             OnError::LogAndSkip => {
+                self.env.metrics.skipped_undecodable.incr();
                 tracing::warn!(
                     topic = %input.topic, partition = input.partition, offset = input.offset,
                     error = %error, "skipping a record that cannot be decoded"
@@ -209,6 +210,7 @@ impl TaskCx<'_> {
                 source: error,
             }),
             OnError::LogAndSkip => {
+                self.env.metrics.skipped_failed.incr();
                 tracing::warn!(
                     node = %node, topic = %input.topic, partition = input.partition,
                     offset = input.offset, error = %error, "skipping a record a processor failed on"

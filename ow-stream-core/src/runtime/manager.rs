@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Shared;
 use super::task::{FetchState, Task};
 use crate::error::Error;
+use crate::metrics::ThreadMetrics;
 use crate::record::RawRecord;
 use crate::runtime::collector::RecordCollector;
 use crate::runtime::context::{AppEnv, TaskId};
@@ -73,18 +74,27 @@ pub(crate) struct TaskManager {
     reinitialise: bool,
     /// The record cache budget of this thread's tasks: its share of the application's.
     cache_budget: Arc<CacheBudget>,
+    /// The thread's instruments.
+    metrics: ThreadMetrics,
 }
 
 impl TaskManager {
+    /// The task manager of stream thread `index`.
     pub(crate) fn new(
         shared: Arc<Shared>,
+        index: usize,
         collector: Box<dyn Collector + Send>,
         restore: Box<dyn ChangelogReader + Send>,
     ) -> Self {
         let config = &shared.config;
         let cache_budget =
             CacheBudget::new(config.cache_max_bytes / config.num_stream_threads.max(1));
+        let metrics = shared
+            .env
+            .metrics
+            .thread(&super::thread_name(&config.application_id, index));
         TaskManager {
+            metrics,
             cache_budget,
             shared,
             tasks: BTreeMap::new(),
@@ -128,6 +138,7 @@ impl TaskManager {
                 &self.shared.config.state_dir,
                 self.shared.config.default_store,
                 self.cache_budget.clone(),
+                &self.metrics,
             )?;
             let seal = task.restore(&mut *self.restore, &mut *self.collector)?;
             if seal {
@@ -340,6 +351,7 @@ impl TaskManager {
         if self.aborting {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         Self::flush_all_caches(&mut self.tasks, &self.shared.env, &mut *self.collector)?;
         self.collector.flush()?;
         for task in self.tasks.values_mut() {
@@ -378,6 +390,7 @@ impl TaskManager {
             }
         }
         self.shared.env.metrics.commits.incr();
+        self.metrics.commit_latency.observe(started.elapsed());
         Ok(())
     }
 
@@ -397,6 +410,11 @@ impl TaskManager {
         }
         self.reinitialise = true;
         Ok(true)
+    }
+
+    /// The thread's instruments.
+    pub(crate) fn metrics(&self) -> &ThreadMetrics {
+        &self.metrics
     }
 
     /// Whether the tasks were dropped by an aborted transaction since the last call.

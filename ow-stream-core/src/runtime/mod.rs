@@ -207,7 +207,7 @@ impl Streams {
             processing_errors: config.processing_errors,
             registry_wait: config.schema_registry_wait,
             blocker: Box::new(blocker),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(&config.application_id)),
             globals: Default::default(),
         };
         Ok(Streams {
@@ -268,7 +268,7 @@ impl Streams {
         *self.shared.state.lock() = StreamsState::Running;
         for index in 0..self.shared.config.num_stream_threads {
             let shared = self.shared.clone();
-            let name = format!("{}-stream-{index}", self.shared.config.application_id);
+            let name = thread_name(&self.shared.config.application_id, index);
             let runner = runner.clone();
             let handle = std::thread::Builder::new()
                 .name(name)
@@ -386,6 +386,30 @@ impl Streams {
     /// The application's counters.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.env.metrics.snapshot()
+    }
+
+    /// The application's Prometheus registry: every metric of [`crate::metrics`], for an app
+    /// that serves it together with its own (encode both with
+    /// [`encode_registry`](crate::metrics::prometheus_client::encoding::text::encode_registry),
+    /// then [`encode_eof`](crate::metrics::prometheus_client::encoding::text::encode_eof)).
+    pub fn metrics_registry(&self) -> &crate::metrics::prometheus_client::registry::Registry {
+        self.shared.env.metrics.registry()
+    }
+
+    /// Writes the application's metrics in the OpenMetrics text format, a whole document
+    /// for a `/metrics` endpoint served with [`CONTENT_TYPE`](crate::metrics::CONTENT_TYPE)
+    /// (the names, labels and Kafka Streams equivalents are in [`crate::metrics`]).
+    ///
+    /// ```no_run
+    /// # fn serve(streams: &ow_stream_core::runtime::Streams) -> Result<(), std::fmt::Error> {
+    /// let mut body = String::new();
+    /// streams.encode_metrics(&mut body)?;
+    /// assert!(body.contains("ow_stream_process_total"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn encode_metrics(&self, out: &mut String) -> Result<(), std::fmt::Error> {
+        self.shared.env.metrics.encode(out)
     }
 
     /// Records received per node, by node name.
@@ -619,6 +643,12 @@ pub(crate) fn internal_partitions(
         out.push((config.shutdown_topic().into(), 1, false));
     }
     Ok(out)
+}
+
+/// The name of stream thread `index` (its OS thread's, its consumer's `client.id`, and its
+/// metrics' `thread_id`).
+pub(crate) fn thread_name(application_id: &str, index: usize) -> String {
+    format!("{application_id}-stream-{index}")
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.

@@ -8,6 +8,7 @@ use super::collector::RecordCollector;
 use super::context::{AppEnv, TaskCx, TaskId};
 use crate::config::StoreBackend;
 use crate::error::Error;
+use crate::metrics::{TaskMetrics, ThreadMetrics};
 use crate::processor::punctuation::{PunctuationType, TimerRound, Timers};
 use crate::record::RawRecord;
 use crate::state::cache::CacheBudget;
@@ -31,6 +32,8 @@ pub(crate) struct Task {
     timers: Timers,
     /// Whether the processors' `init` hooks ran.
     initialized: bool,
+    /// The task's instruments (and its thread's).
+    metrics: TaskMetrics,
 }
 
 /// Whether a partition has records its stream thread has not fetched yet.
@@ -49,10 +52,12 @@ impl Task {
         state_dir: &Path,
         default_store: StoreBackend,
         cache_budget: Arc<CacheBudget>,
+        thread: &ThreadMetrics,
     ) -> Result<Task, Error> {
         let stores = topology.task_stores(id.subtopology, application_id);
         let dir = state_dir.join(application_id).join(id.to_string());
         let state = StateManager::open(id, &stores, &dir, default_store, cache_budget)?;
+        let metrics = thread.task(&id.to_string());
         let index: HashMap<Arc<str>, usize> = stores
             .iter()
             .enumerate()
@@ -69,6 +74,7 @@ impl Task {
             waiting_since: None,
             timers: Timers::default(),
             initialized: false,
+            metrics,
         })
     }
 
@@ -159,13 +165,17 @@ impl Task {
     }
 
     /// Restores the stores from their changelogs. Returns whether the restore must be sealed
-    /// (flush, then commit) before processing: see `StateManager::restore`.
+    /// (flush, then commit) before processing: see `StateManager::restore`. From then on
+    /// the stores count what processors ask of them (a restore's own reads and writes are
+    /// not counted).
     pub(crate) fn restore(
         &mut self,
         reader: &mut dyn ChangelogReader,
         out: &mut dyn RecordCollector,
     ) -> Result<bool, Error> {
-        self.state.restore(reader, out)
+        let seal = self.state.restore(reader, out)?;
+        self.state.instrument(&self.metrics);
+        Ok(seal)
     }
 
     /// Makes the task's shards queryable.
@@ -182,8 +192,24 @@ impl Task {
         }
     }
 
-    /// Processes one input record.
+    /// Processes one input record, and counts it with the time it took.
     pub(crate) fn process(
+        &mut self,
+        raw: &RawRecord,
+        env: &AppEnv,
+        out: &mut dyn RecordCollector,
+        wall_clock: i64,
+    ) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let result = self.process_uncounted(raw, env, out, wall_clock);
+        let m = &self.metrics;
+        m.thread.process_latency.observe(started.elapsed());
+        m.thread.process.incr();
+        m.process.incr();
+        result
+    }
+
+    fn process_uncounted(
         &mut self,
         raw: &RawRecord,
         env: &AppEnv,

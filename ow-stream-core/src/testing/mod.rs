@@ -411,7 +411,7 @@ impl TopologyTestDriver {
             processing_errors: config.processing_errors,
             registry_wait: crate::config::DEFAULT_SCHEMA_REGISTRY_WAIT,
             blocker: Box::new(OwnBlocker),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(&app)),
             globals: Default::default(),
         };
         let mut tasks = BTreeMap::new();
@@ -433,6 +433,7 @@ impl TopologyTestDriver {
             reads.push(def.topic.clone());
             globals.push(store);
         }
+        let thread_metrics = env.metrics.thread("test-driver");
         // What the processors' `init` hooks write to topics the topology reads.
         let mut pending = VecDeque::new();
         for sub in topology.subtopologies() {
@@ -447,6 +448,7 @@ impl TopologyTestDriver {
                 dir.path(),
                 config.store_backend,
                 cache_budget.clone(),
+                &thread_metrics,
             )?;
             let mut out = Collector {
                 topics: &mut topics,
@@ -586,6 +588,13 @@ impl TopologyTestDriver {
     /// The application's counters.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.borrow().env.metrics.snapshot()
+    }
+
+    /// The application's metrics in the OpenMetrics text format, as
+    /// [`Streams::encode_metrics`](crate::runtime::Streams::encode_metrics) writes them (the
+    /// driver's one thread is `thread_id="test-driver"`).
+    pub fn encode_metrics(&self, out: &mut String) -> Result<(), std::fmt::Error> {
+        self.inner.borrow().env.metrics.encode(out)
     }
 }
 

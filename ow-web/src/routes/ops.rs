@@ -89,56 +89,49 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
-/// `GET /metrics`: the dashboard's counters, the web's streams app's counters, and consumer
-/// lag when the pipeline source knows it.
+/// `GET /metrics`: the dashboard's metrics, the web's streams app's, and consumer lag when
+/// the pipeline source knows it, as one OpenMetrics document.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let mut out = String::new();
-    state.inner.metrics.render(&mut out);
-    out.push_str("# HELP ow_web_lookups_pending Player look-ups waiting for the pipeline.\n");
-    out.push_str("# TYPE ow_web_lookups_pending gauge\n");
-    out.push_str(&format!(
-        "ow_web_lookups_pending {}\n",
-        state.inner.lookups.len()
-    ));
-    if let Some(streams) = &state.inner.streams {
-        out.push_str(&streams.metrics().to_prometheus(&streams.application_id()));
-    }
+    use ow_stream_core::metrics::prometheus_client::encoding::text;
+    let metrics = &state.inner.metrics;
+    metrics.set_lookups_pending(state.inner.lookups.len());
     if let Some(source) = &state.inner.pipeline {
         match source.snapshot().await {
             Ok(view) => {
-                out.push_str(
-                    "# HELP ow_web_consumer_lag Records not yet consumed, by group and topic.\n",
-                );
-                out.push_str("# TYPE ow_web_consumer_lag gauge\n");
+                let mut lag = Vec::new();
                 for group in &view.groups {
                     let mut topics: Vec<&str> =
                         group.partitions.iter().map(|p| p.topic.as_str()).collect();
                     topics.sort_unstable();
                     topics.dedup();
                     for topic in topics {
-                        if let Some(lag) = view.lag(&group.group, topic) {
-                            out.push_str(&format!(
-                                "ow_web_consumer_lag{{group=\"{}\",topic=\"{}\"}} {lag}\n",
-                                escape(&group.group),
-                                escape(topic)
-                            ));
+                        if let Some(n) = view.lag(&group.group, topic) {
+                            lag.push((group.group.clone(), topic.to_owned(), n));
                         }
                     }
                 }
+                metrics.set_consumer_lag(lag);
             }
             Err(e) => tracing::debug!(error = %e, "no lag for /metrics"),
         }
     }
+    let mut out = String::new();
+    let encoded = text::encode_registry(&mut out, metrics.registry())
+        .and_then(|()| match &state.inner.streams {
+            Some(streams) => streams.encode_metrics(&mut out),
+            None => Ok(()),
+        })
+        .and_then(|()| text::encode_eof(&mut out));
+    if let Err(e) = encoded {
+        tracing::error!(error = %e, "encoding /metrics");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(ow_stream_core::metrics::CONTENT_TYPE),
         )],
         out,
     )
         .into_response()
-}
-
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"")
 }

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::config::ThreadFailurePolicy;
 use crate::error::Error;
+use crate::metrics::LagGauges;
 use crate::record::Headers;
 use crate::runtime::Shared;
 use crate::runtime::collector::{OutRecord, RecordCollector};
@@ -158,6 +159,8 @@ struct StreamsContext {
     metadata: Option<GroupMetadata>,
     /// Where the consumer reports its broker connections.
     connectivity: ConnectivityReporter,
+    /// The `records_lag` of the thread's partitions, from the consumer's statistics.
+    lag: LagGauges,
 }
 
 impl ClientContext for StreamsContext {
@@ -168,6 +171,18 @@ impl ClientContext for StreamsContext {
 
     fn stats(&self, statistics: Statistics) {
         self.connectivity.stats(&statistics);
+        // librdkafka knows the lag of the partitions it fetches (-1 for the others).
+        let mut lagging = Vec::new();
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.lag.set(topic, *partition, p.consumer_lag);
+                    lagging.push((topic.as_str(), *partition));
+                }
+            }
+        }
+        self.lag
+            .retain(|topic, partition| lagging.contains(&(topic, partition)));
     }
 }
 
@@ -264,6 +279,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
     let restore = KafkaChangelogReader::new(&shared.config, metrics)?;
     let tasks = Arc::new(Mutex::new(TaskManager::new(
         shared.clone(),
+        index,
         Box::new(collector),
         Box::new(restore),
     )));
@@ -271,7 +287,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
     let mut consumer_config = client_config(&shared.config, Role::GroupConsumer, None)?;
     consumer_config.set(
         "client.id",
-        format!("{}-stream-{index}", shared.config.application_id),
+        crate::runtime::thread_name(&shared.config.application_id, index),
     );
     ConnectivityReporter::configure(&mut consumer_config, &shared.config);
     let consumer: BaseConsumer<StreamsContext> = consumer_config
@@ -282,6 +298,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
             positions: positions.clone(),
             metadata: metadata.clone(),
             connectivity: ConnectivityReporter::new(shared.clone(), Client::Consumer(index)),
+            lag: tasks.lock().metrics().lag_gauges(),
         })
         .map_err(|e| kafka_error("create consumer", e))?;
     let topics: Vec<Arc<str>> = shared.topology.source_topics(&shared.config.application_id);

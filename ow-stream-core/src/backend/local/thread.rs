@@ -36,6 +36,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
     };
     let mut tasks = TaskManager::new(
         shared.clone(),
+        index,
         Box::new(collector),
         Box::new(LocalChangelogReader {
             log: log.clone(),
@@ -87,6 +88,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
     let max = shared.config.max_poll_records;
     let mut last_commit = Instant::now();
     let mut batch = Vec::with_capacity(max);
+    let lag = tasks.metrics().lag_gauges();
     let result = loop {
         if shared.abort.load(Ordering::SeqCst) {
             tasks.aborting = true;
@@ -169,6 +171,11 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, log: Arc<Log>) -> Result<()
                 tasks.punctuate(now)?;
                 tasks.commit(&group, false)?;
                 last_commit = Instant::now();
+                for ((topic, partition), position) in &positions {
+                    if let Ok((_, end)) = log.offsets(topic, *partition) {
+                        lag.set(topic, *partition, end - position);
+                    }
+                }
             }
             Ok(())
         });

@@ -14,6 +14,7 @@ use super::changelog::{Checkpoint, marker_headers, marker_key};
 use super::query::{QueryBase, QueryHandle};
 use crate::config::StoreBackend;
 use crate::error::{Error, StoreError};
+use crate::metrics::{StoreMetrics, TaskMetrics};
 use crate::record::Headers;
 use crate::runtime::collector::{Delivery, OutRecord, RecordCollector};
 use crate::runtime::context::TaskId;
@@ -60,6 +61,9 @@ struct Slot {
     data: SlotData,
     /// The record cache, for the stores of aggregations while the budget is positive.
     cache: Option<SharedCache>,
+    /// What processors asked of the shard (detached counters until
+    /// [`StateManager::instrument`]).
+    metrics: StoreMetrics,
 }
 
 /// The stores of one task, its input positions and its commit protocol.
@@ -153,6 +157,7 @@ impl StateManager {
                     SlotData::Memory(Arc::new(RwLock::new(BTreeMap::new())))
                 },
                 cache: (def.caching && budget.enabled()).then(SharedCache::default),
+                metrics: StoreMetrics::default(),
             })
             .collect();
         let mut manager = StateManager {
@@ -260,6 +265,24 @@ impl StateManager {
         Ok(())
     }
 
+    /// Counts the gets, puts, deletes and range scans of every store from now on in the
+    /// instruments of `task` (`store_name` labels).
+    pub(crate) fn instrument(&mut self, task: &TaskMetrics) {
+        for slot in &mut self.slots {
+            slot.metrics = task.store(&slot.def.name);
+        }
+    }
+
+    /// Counts a put (`value` set) or a delete of store `index`.
+    fn count_put(&self, index: usize, value: Option<&[u8]>) {
+        let m = &self.slots[index].metrics;
+        if value.is_some() {
+            m.put.incr();
+        } else {
+            m.delete.incr();
+        }
+    }
+
     /// The declaration of store `index`.
     pub(crate) fn def(&self, index: usize) -> &Arc<StoreDef> {
         &self.slots[index].def
@@ -267,6 +290,7 @@ impl StateManager {
 
     /// Reads a key (through the store's record cache).
     pub(crate) fn get(&self, index: usize, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        self.slots[index].metrics.get.incr();
         if let Some(cache) = &self.slots[index].cache
             && let Some(hit) = cache.read().get(key)
         {
@@ -312,6 +336,7 @@ impl StateManager {
         timestamp: i64,
         out: &mut dyn RecordCollector,
     ) -> Result<(), Error> {
+        self.count_put(index, value);
         if let Some(c) = &self.slots[index].cache {
             cache::remove(c, &self.budget, key);
         }
@@ -335,6 +360,7 @@ impl StateManager {
         headers: &Headers,
         out: &mut dyn RecordCollector,
     ) -> Result<bool, Error> {
+        self.count_put(index, value);
         let Some(c) = &self.slots[index].cache else {
             self.write_through(index, key, value, timestamp, out)?;
             return Ok(false);
@@ -446,6 +472,7 @@ impl StateManager {
         limit: usize,
     ) -> Result<Vec<Bytes2>, Error> {
         let slot = &self.slots[index];
+        slot.metrics.range.incr();
         let cached = slot.cache.as_ref().map(|c| c.read());
         let over_cache = cached.iter().flat_map(|c| {
             c.range::<[u8], _>((lower, upper))
