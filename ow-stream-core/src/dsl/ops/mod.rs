@@ -5,6 +5,7 @@ pub(crate) mod branch;
 pub(crate) mod cogroup;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
+pub(crate) mod foreign_key_join;
 pub(crate) mod global_table;
 pub(crate) mod group;
 pub(crate) mod join;
