@@ -487,8 +487,13 @@ impl<KL: Data, VL: Data> Table<KL, VL> {
     /// count), keyed by this table's key. `describe()` shows both topics, the stores
     /// `<name>` (the result), `<name>-foreign-keys` (each left key's foreign key) and
     /// `<name>-subscription-store` (the left keys subscribed to each foreign key), all three
-    /// changelogged unless `materialized` disables logging (see the
-    /// [module docs](self) for the nodes).
+    /// changelogged unless `materialized` disables logging. The nodes are
+    /// `<name>-subscription-send` and `<name>-left-deletes` (on this table's changes),
+    /// `<name>-subscription-processor` and `<name>-subscription-join-foreign` (in `other`'s
+    /// sub-topology), `<name>-subscription-response-resolver` and `<name>` (the result).
+    /// A new left row's result appears once the other side has answered, after a round trip
+    /// through both topics; Kafka Streams' `TableJoined` (custom partitioners) is not
+    /// offered.
     ///
     /// When a row's foreign key changes, its old result is replaced (or, with no match for
     /// the new foreign key, deleted), never duplicated. A delete of the right row deletes
@@ -654,12 +659,12 @@ impl<KL: Data, VL: Data> Table<KL, VL> {
         let mut graph = self.graph.borrow_mut();
         graph.stores.push(bytes_store(
             &foreign_keys,
-            materialized.backend.clone(),
+            materialized.backend,
             materialized.logging,
         ));
         graph.stores.push(bytes_store(
             &subscriptions,
-            materialized.backend.clone(),
+            materialized.backend,
             materialized.logging,
         ));
 
