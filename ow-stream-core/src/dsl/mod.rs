@@ -1,6 +1,7 @@
 //! The stream DSL: `stream`, `table`, `map`, `filter`, `group_by_key`, `aggregate`, time,
-//! session and sliding windows, `cogroup`, stream–table, stream–stream and table–table joins,
-//! global tables (`global_table`, `join_global`), `suppress` — in Kafka Streams' vocabulary.
+//! session and sliding windows, `cogroup`, stream–table, stream–stream and table–table joins
+//! (on the key or a foreign key), global tables (`global_table`, `join_global`), `suppress` —
+//! in Kafka Streams' vocabulary.
 //!
 //! A [`StreamsBuilder`] records operators; [`StreamsBuilder::build`] validates them into a
 //! [`Topology`]. Streams and tables are handles to nodes of the graph being built: every
