@@ -899,3 +899,66 @@ fn sink_spec<K: Data, V: Data>(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> SerdeContext<'static> {
+        SerdeContext::value("t")
+    }
+
+    #[test]
+    fn subscriptions_and_responses_round_trip() {
+        for instruction in [Instruction::Subscribe, Instruction::Unsubscribe] {
+            let s = Subscription {
+                instruction,
+                hash: 0x0102_0304_0506_0708,
+                left_key: b"order-1".to_vec(),
+            };
+            let bytes = SubscriptionSerde.serialize(ctx(), &s).unwrap();
+            let back = SubscriptionSerde.deserialize(ctx(), &bytes).unwrap();
+            assert_eq!(
+                (back.instruction, back.hash, back.left_key),
+                (s.instruction, s.hash, s.left_key)
+            );
+        }
+        for right in [None, Some(Vec::new()), Some(b"PT".to_vec())] {
+            let r = Response { hash: 7, right };
+            let bytes = ResponseSerde.serialize(ctx(), &r).unwrap();
+            let back = ResponseSerde.deserialize(ctx(), &bytes).unwrap();
+            assert_eq!((back.hash, back.right), (r.hash, r.right));
+        }
+    }
+
+    #[test]
+    fn malformed_bytes_are_errors_not_panics() {
+        for bytes in [&b""[..], b"\x00", b"\x00\x00\x01", b"\x01\x00", b"\x00\x07"] {
+            assert!(
+                SubscriptionSerde.deserialize(ctx(), bytes).is_err(),
+                "{bytes:?}"
+            );
+        }
+        for bytes in [&b""[..], b"\x00", b"\x00\x00\x00", b"\x00........\x02"] {
+            assert!(
+                ResponseSerde.deserialize(ctx(), bytes).is_err(),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_keys_of_its_foreign_key() {
+        let prefix = prefix_of(b"c1");
+        let end = prefix_end(&prefix).unwrap();
+        let mut under = prefix.clone();
+        under.extend_from_slice(b"\xff\xffo1");
+        assert!(under.as_slice() >= prefix.as_slice() && under < end);
+        // A longer foreign key sharing the bytes is not under the prefix.
+        let other = prefix_of(b"c10");
+        assert!(other.as_slice() >= end.as_slice());
+        assert_eq!(prefix_end(b"\x01\xff"), Some(b"\x02".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_ne!(row_hash(b"a"), row_hash(b"b"));
+    }
+}
