@@ -44,6 +44,9 @@ use transaction::{
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long metadata and offset requests may take.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a sink waits for an output topic's metadata while the broker is unreachable
+/// (Kafka Streams' `task.timeout.ms` default).
+const METADATA_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 /// librdkafka's default `message.max.bytes`: the largest record a client accepts to send.
 const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_000_000;
 /// How long the broker may hold a fetch of the restore consumer waiting for data. librdkafka
@@ -693,11 +696,29 @@ impl RecordCollector for KafkaCollector {
         if let Some(count) = self.partitions.get(topic) {
             return Ok(*count);
         }
-        let metadata = self
-            .producer
-            .client()
-            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-            .map_err(|e| kafka_error("fetch metadata", e))?;
+        // The first record a sink sends to a topic may come while the broker is away: wait for
+        // it as Kafka Streams' `task.timeout.ms` does (its default, 5 minutes), rather than
+        // fail the thread on the first timed-out metadata request.
+        let deadline = Instant::now() + METADATA_RETRY_TIMEOUT;
+        let metadata = loop {
+            match self
+                .producer
+                .client()
+                .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+                .map_err(|e| kafka_error("fetch metadata", e))
+            {
+                Ok(metadata) => break metadata,
+                Err(
+                    e @ Error::Kafka {
+                        retriable: true, ..
+                    },
+                ) if Instant::now() < deadline => {
+                    tracing::warn!(topic, error = %e, "no metadata for an output topic yet; trying again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let count = metadata
             .topics()
             .iter()
