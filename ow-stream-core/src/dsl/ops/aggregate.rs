@@ -16,6 +16,30 @@ use crate::topology::NodeKind;
 
 pub(crate) type Aggregator<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
 
+/// `count`'s aggregator (every kind of window and none): one more per record.
+pub(crate) fn counting<K, V>() -> Aggregator<K, V, i64> {
+    Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1)
+}
+
+/// `reduce`'s aggregator: a key's first value, then `reducer(aggregate, value)`.
+pub(crate) fn reducing<K, V: 'static>(
+    reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+) -> Aggregator<K, V, V> {
+    Arc::new(move |_, v, old| match old {
+        Some(acc) => reducer(acc, v),
+        None => v,
+    })
+}
+
+/// `aggregate`'s aggregator: `aggregator(key, value, current)`, where a key's current
+/// aggregate starts as `initializer()`.
+pub(crate) fn folding<K, V, A: 'static>(
+    initializer: impl Fn() -> A + Send + Sync + 'static,
+    aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+) -> Aggregator<K, V, A> {
+    Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer)))
+}
+
 /// A serde standing in where none is known; the topology fails to build before it is used.
 pub(crate) struct Unavailable;
 
@@ -348,7 +372,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         self.kv_aggregate(
             materialized,
             Some(Arc::new(JsonSerde::<i64>::new())),
-            Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1),
+            counting(),
         )
     }
 
@@ -360,14 +384,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         materialized: Materialized<K, V>,
     ) -> Table<K, V> {
         let default = self.stream.value_serde.clone();
-        self.kv_aggregate(
-            materialized,
-            default,
-            Arc::new(move |_, v, old| match old {
-                Some(acc) => reducer(acc, v),
-                None => v,
-            }),
-        )
+        self.kv_aggregate(materialized, default, reducing(reducer))
     }
 
     /// Folds the values of each key into an aggregate that starts as `initializer()`.
@@ -395,11 +412,7 @@ impl<K: Data, V: Data> GroupedStream<K, V> {
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
         materialized: Materialized<K, A>,
     ) -> Table<K, A> {
-        self.kv_aggregate(
-            materialized,
-            None,
-            Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
-        )
+        self.kv_aggregate(materialized, None, folding(initializer, aggregator))
     }
 
     /// Folds the values of each key into an aggregate: `aggregator(key, value, current)`

@@ -32,8 +32,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::aggregate::{Unavailable, encode_for_store};
-use super::source::{SourceSpec, missing_serde};
-use super::table::{TableSpec, table_node, write_row};
+use super::source::SourceSpec;
+use super::table::{TableRows, TableSpec, table_node, write_row};
 use crate::config::StoreBackend;
 use crate::dsl::{Data, Materialized, Table};
 use crate::error::{Error, StoreError};
@@ -205,23 +205,6 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// How a node reads and writes one table's keys and values.
-struct Side<K, V> {
-    store: Arc<str>,
-    key: Arc<dyn Serde<K>>,
-    value: Arc<dyn Serde<V>>,
-}
-
-impl<K, V> Clone for Side<K, V> {
-    fn clone(&self) -> Self {
-        Side {
-            store: self.store.clone(),
-            key: self.key.clone(),
-            value: self.value.clone(),
-        }
-    }
-}
-
 fn store_err(store: &Arc<str>) -> impl Fn(SerdeError) -> Error + '_ {
     move |e| Error::store(store.clone(), StoreError::Serde(e))
 }
@@ -247,8 +230,8 @@ fn bytes_store(name: &Arc<str>, backend: Option<StoreBackend>, logging: bool) ->
 /// `lift`) becomes subscriptions keyed by foreign key.
 fn send_spec<KL: Data, VIn: Data, VL: Data, KR: Data>(
     lift: fn(VIn) -> Option<VL>,
-    left: Side<KL, VL>,
-    fk_key: Side<KR, ()>,
+    left: TableRows<KL, VL>,
+    fk_key: TableRows<KR, ()>,
     foreign_keys: Arc<str>,
     extractor: Arc<dyn Fn(&VL) -> KR + Send + Sync>,
 ) -> OpSpec<KL, VIn, KR, Subscription> {
@@ -352,7 +335,7 @@ fn left_deletes_spec<KL: Data, VIn: Data, VL: Data, VO: Data>(
 /// The spec of `<name>-subscription-processor`: remembers or forgets each subscription and
 /// answers subscribes with the right row.
 fn processor_spec<KR: Data, VR: Data>(
-    right: Side<KR, VR>,
+    right: TableRows<KR, VR>,
     subscriptions: Arc<str>,
 ) -> OpSpec<KR, Subscription, Vec<u8>, Response> {
     OpSpec::new(move |children, env| {
@@ -393,7 +376,7 @@ fn processor_spec<KR: Data, VR: Data>(
 /// The spec of `<name>-subscription-join-foreign`: a change of the right table is answered to
 /// every left key subscribed to its key.
 fn foreign_spec<KR: Data, VIn: Data, VR: Data>(
-    right: Side<KR, VR>,
+    right: TableRows<KR, VR>,
     subscriptions: Arc<str>,
 ) -> OpSpec<KR, VIn, Vec<u8>, Response> {
     OpSpec::new(move |children, env| {
@@ -434,8 +417,8 @@ fn foreign_spec<KR: Data, VIn: Data, VR: Data>(
 /// The spec of `<name>-subscription-response-resolver`: joins the current left row with the
 /// right row of a response meant for it.
 fn resolver_spec<KL: Data, VL: Data, VR: Data, VO: Data>(
-    left: Side<KL, VL>,
-    right: Side<(), VR>,
+    left: TableRows<KL, VL>,
+    right: TableRows<(), VR>,
     joiner: FkJoiner<VL, VR, VO>,
 ) -> OpSpec<KL, Response, KL, Option<VO>> {
     OpSpec::new(move |children, env| {
@@ -617,30 +600,14 @@ impl<KL: Data, VL: Data> Table<KL, VL> {
         // Results are written through: a record cache would hold back what is forwarded.
         let materialized = materialized.with_caching_disabled();
         let name = materialized.name.clone();
-        let key = materialized
-            .key_serde
-            .clone()
-            .unwrap_or_else(|| self.key_serde.clone());
-        let value = materialized.value_serde.clone().unwrap_or_else(|| {
-            self.graph.borrow_mut().error(missing_serde(&name, "value"));
-            Arc::new(Unavailable)
-        });
-        let left = Side {
-            store: self.store.clone(),
-            key: self.key_serde.clone(),
-            value: self.value_serde.clone(),
-        };
-        let right = Side {
-            store: other.store.clone(),
-            key: other.key_serde.clone(),
-            value: other.value_serde.clone(),
-        };
-        let fk_key: Side<KR, ()> = Side {
+        let (key, value) = self.join_result_serdes(&materialized);
+        let (left, right) = (self.rows(), other.rows());
+        let fk_key: TableRows<KR, ()> = TableRows {
             store: other.store.clone(),
             key: other.key_serde.clone(),
             value: Arc::new(Unavailable),
         };
-        let right_values: Side<(), VR> = Side {
+        let right_values: TableRows<(), VR> = TableRows {
             store: other.store.clone(),
             key: Arc::new(Unavailable),
             value: other.value_serde.clone(),

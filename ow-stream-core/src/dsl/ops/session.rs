@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::aggregate::encode_for_store;
+use super::aggregate::{counting, encode_for_store, folding, reducing};
 use crate::dsl::{DEFAULT_WINDOW_RETENTION, Data, GroupedStream, Materialized, Stream};
 use crate::error::{Error, StoreError};
 use crate::processor::node::{Children, Node, OpSpec};
@@ -463,7 +463,7 @@ impl<K: Data, V: Data> SessionWindowedStream<K, V> {
         self.session_aggregate(
             materialized,
             Some(Arc::new(JsonSerde::<i64>::new())),
-            Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1),
+            counting(),
             Arc::new(|_, a, b| a + b),
         )
     }
@@ -481,10 +481,7 @@ impl<K: Data, V: Data> SessionWindowedStream<K, V> {
         self.session_aggregate(
             materialized,
             default,
-            Arc::new(move |_, v, old| match old {
-                Some(acc) => reducer(acc, v),
-                None => v,
-            }),
+            reducing(move |acc, v| reducer(acc, v)),
             Arc::new(move |_, a, b| merge(a, b)),
         )
     }
@@ -502,7 +499,7 @@ impl<K: Data, V: Data> SessionWindowedStream<K, V> {
         self.session_aggregate(
             materialized,
             None,
-            Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
+            folding(initializer, aggregator),
             Arc::new(merger),
         )
     }

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::aggregate::{Aggregator, encode_for_store};
+use super::aggregate::{Aggregator, counting, encode_for_store, folding, reducing};
 use super::session::millis;
 use super::window::delete_windows_before;
 use crate::dsl::{DEFAULT_WINDOW_RETENTION, Data, GroupedStream, Materialized, WindowedTable};
@@ -534,7 +534,7 @@ impl<K: Data, V: Data> SlidingWindowedStream<K, V> {
         self.sliding_aggregate(
             materialized,
             Some(Arc::new(JsonSerde::<i64>::new())),
-            Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1),
+            counting(),
         )
     }
 
@@ -545,14 +545,7 @@ impl<K: Data, V: Data> SlidingWindowedStream<K, V> {
         materialized: Materialized<K, V>,
     ) -> WindowedTable<K, V> {
         let default = self.grouped.stream.value_serde.clone();
-        self.sliding_aggregate(
-            materialized,
-            default,
-            Arc::new(move |_, v, old| match old {
-                Some(acc) => reducer(acc, v),
-                None => v,
-            }),
-        )
+        self.sliding_aggregate(materialized, default, reducing(reducer))
     }
 
     /// Folds the values of each key and sliding window into an aggregate that starts as
@@ -563,10 +556,6 @@ impl<K: Data, V: Data> SlidingWindowedStream<K, V> {
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
         materialized: Materialized<K, A>,
     ) -> WindowedTable<K, A> {
-        self.sliding_aggregate(
-            materialized,
-            None,
-            Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
-        )
+        self.sliding_aggregate(materialized, None, folding(initializer, aggregator))
     }
 }

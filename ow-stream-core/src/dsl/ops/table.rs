@@ -13,7 +13,8 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::aggregate::{Forward, encode_for_store};
+use super::aggregate::{Forward, Unavailable, encode_for_store};
+use super::source::missing_serde;
 use crate::dsl::{Data, GroupedStream, Materialized, Stream, Table};
 use crate::error::Error;
 use crate::processor::node::{
@@ -23,6 +24,54 @@ use crate::record::{Headers, Record};
 use crate::runtime::context::TaskCx;
 use crate::serde::{Serde, SerdeContext};
 use crate::state::StoreKind;
+
+/// How a node reads one table's rows: the table's store and the serdes of its keys and values
+/// (a join reading the other side, a foreign-key join reading either side).
+pub(crate) struct TableRows<K, V> {
+    pub(crate) store: Arc<str>,
+    pub(crate) key: Arc<dyn Serde<K>>,
+    pub(crate) value: Arc<dyn Serde<V>>,
+}
+
+impl<K, V> Clone for TableRows<K, V> {
+    fn clone(&self) -> Self {
+        TableRows {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<K: Data, V: Data> Table<K, V> {
+    /// How a node reads this table's rows.
+    pub(crate) fn rows(&self) -> TableRows<K, V> {
+        TableRows {
+            store: self.store.clone(),
+            key: self.key_serde.clone(),
+            value: self.value_serde.clone(),
+        }
+    }
+
+    /// The serdes of a join's result table keyed like this one: `materialized`'s, else this
+    /// table's key serde; a result value serde is required (a topology error otherwise).
+    pub(crate) fn join_result_serdes<VR: Data>(
+        &self,
+        materialized: &Materialized<K, VR>,
+    ) -> (Arc<dyn Serde<K>>, Arc<dyn Serde<VR>>) {
+        let key = materialized
+            .key_serde
+            .clone()
+            .unwrap_or_else(|| self.key_serde.clone());
+        let value = materialized.value_serde.clone().unwrap_or_else(|| {
+            self.graph
+                .borrow_mut()
+                .error(missing_serde(&materialized.name, "value"));
+            Arc::new(Unavailable)
+        });
+        (key, value)
+    }
+}
 
 /// The children of a node that writes a table's rows: those that take its updates and those
 /// that take its changes (see the module docs).

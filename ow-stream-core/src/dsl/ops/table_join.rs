@@ -16,9 +16,7 @@
 
 use std::sync::Arc;
 
-use super::aggregate::Unavailable;
-use super::source::missing_serde;
-use super::table::{TableSpec, table_node, write_row};
+use super::table::{TableRows, TableSpec, table_node, write_row};
 use crate::dsl::{Data, Materialized, Table};
 use crate::error::{Error, StoreError};
 use crate::processor::node::{OpSpec, fn_node};
@@ -30,28 +28,11 @@ use crate::topology::NodeKind;
 /// A key's result from both sides' rows (`None`: no row), or `None` when it has none.
 type BothJoiner<K, V, VO, VR> = Arc<dyn Fn(&K, Option<V>, Option<VO>) -> Option<VR> + Send + Sync>;
 
-/// One side of the join: what it reads the other side's rows with.
-struct Other<K, VO> {
-    store: Arc<str>,
-    key: Arc<dyn Serde<K>>,
-    value: Arc<dyn Serde<VO>>,
-}
-
-impl<K, VO> Clone for Other<K, VO> {
-    fn clone(&self) -> Self {
-        Other {
-            store: self.store.clone(),
-            key: self.key.clone(),
-            value: self.value.clone(),
-        }
-    }
-}
-
 /// The spec of one side's node: each change of its table (read as one by `lift`) joined with
 /// the other side's row of the key.
 fn side_spec<K: Data, VIn: Data, V: Data, VO: Data, VR: Data>(
     lift: fn(VIn) -> Option<V>,
-    other: Other<K, VO>,
+    other: TableRows<K, VO>,
     joiner: BothJoiner<K, V, VO, VR>,
 ) -> OpSpec<K, VIn, K, Option<VR>> {
     OpSpec::new(move |children, env| {
@@ -95,7 +76,7 @@ fn add_side<K: Data, V: Data, VO: Data, VR: Data>(
     table: &Table<K, V>,
     name: String,
     stores: Vec<Arc<str>>,
-    other: Other<K, VO>,
+    other: TableRows<K, VO>,
     joiner: BothJoiner<K, V, VO, VR>,
 ) -> usize {
     let spec: Arc<dyn crate::processor::node::NodeSpec> = if table.changes {
@@ -278,24 +259,8 @@ impl<K: Data, V: Data> Table<K, V> {
         // Results are written through: a record cache would hold back what is forwarded.
         let materialized = materialized.with_caching_disabled();
         let name = materialized.name.clone();
-        let key = materialized
-            .key_serde
-            .clone()
-            .unwrap_or_else(|| self.key_serde.clone());
-        let value = materialized.value_serde.clone().unwrap_or_else(|| {
-            self.graph.borrow_mut().error(missing_serde(&name, "value"));
-            Arc::new(Unavailable)
-        });
-        let this_side = Other {
-            store: self.store.clone(),
-            key: self.key_serde.clone(),
-            value: self.value_serde.clone(),
-        };
-        let other_side = Other {
-            store: other.store.clone(),
-            key: other.key_serde.clone(),
-            value: other.value_serde.clone(),
-        };
+        let (key, value) = self.join_result_serdes(&materialized);
+        let (this_side, other_side) = (self.rows(), other.rows());
         let both = vec![self.store.clone(), other.store.clone()];
         let swapped: BothJoiner<K, VO, V, VR> = {
             let joiner = joiner.clone();

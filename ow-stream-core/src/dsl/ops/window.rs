@@ -4,7 +4,9 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::aggregate::{Aggregator, encode_for_store, forward_flushed};
+use super::aggregate::{
+    Aggregator, counting, encode_for_store, folding, forward_flushed, reducing,
+};
 use crate::dsl::{
     DEFAULT_WINDOW_RETENTION, Data, EmitStrategy, GroupedStream, Materialized, TimeWindows,
     WindowedStream, WindowedTable,
@@ -409,7 +411,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         self.window_aggregate(
             materialized,
             Some(Arc::new(JsonSerde::<i64>::new())),
-            Arc::new(|_, _, old: Option<i64>| old.unwrap_or(0) + 1),
+            counting(),
         )
     }
 
@@ -420,14 +422,7 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         materialized: Materialized<K, V>,
     ) -> WindowedTable<K, V> {
         let default = self.grouped.stream.value_serde.clone();
-        self.window_aggregate(
-            materialized,
-            default,
-            Arc::new(move |_, v, old| match old {
-                Some(acc) => reducer(acc, v),
-                None => v,
-            }),
-        )
+        self.window_aggregate(materialized, default, reducing(reducer))
     }
 
     /// Folds the values of each key and window into an aggregate.
@@ -437,10 +432,6 @@ impl<K: Data, V: Data> WindowedStream<K, V> {
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
         materialized: Materialized<K, A>,
     ) -> WindowedTable<K, A> {
-        self.window_aggregate(
-            materialized,
-            None,
-            Arc::new(move |k, v, old| aggregator(k, v, old.unwrap_or_else(&initializer))),
-        )
+        self.window_aggregate(materialized, None, folding(initializer, aggregator))
     }
 }
