@@ -2,12 +2,13 @@
 //! streams application (plan, create and check its topics).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 
 use super::admin::{KafkaAdmin, blocking};
 use super::client::{KafkaConsumer, KafkaProducer};
-use super::{create_topics, partition_counts, thread, transaction};
+use super::{MetadataClient, create_topics, drop_in_background, thread, transaction};
 use crate::backend::{
     AdminOps, Connection, GlobalConsumer, RawConsumer, RawProducer, StreamThreads,
 };
@@ -59,20 +60,39 @@ impl Connection for KafkaConnection {
         shared: &Arc<Shared>,
         sinks: &[Arc<str>],
     ) -> Result<Arc<dyn StreamThreads>, Error> {
-        let planning = shared.clone();
-        let plan = blocking(move || thread::plan_topics(&planning)).await?;
+        let started = Instant::now();
+        // One metadata client for every look-up of the start-up.
         let config = self.config.clone();
+        let metadata = Arc::new(blocking(move || MetadataClient::new(&config)).await?);
+        let (planning, client) = (shared.clone(), metadata.clone());
+        let plan = blocking(move || thread::plan_topics(&planning, &client)).await?;
         let names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
-        let existing = blocking(move || partition_counts(&config, &names)).await?;
+        let client = metadata.clone();
+        let existing = blocking(move || client.partition_counts(&names)).await?;
         let missing: Vec<_> = plan
             .iter()
             .filter(|(n, _, _)| !existing.contains_key(n))
             .map(|(n, p, c)| internal_spec(n, *p, *c))
             .collect();
+        let planned_ms = started.elapsed().as_millis() as u64;
         create_topics(&self.config, &missing).await?;
-        let checking = shared.clone();
+        let created_ms = started.elapsed().as_millis() as u64;
         let sinks = sinks.to_vec();
-        blocking(move || thread::check_topics(&checking, &plan, &sinks)).await?;
+        let checked = blocking(move || {
+            let checked = thread::check_topics(&metadata, &plan, &sinks);
+            drop_in_background(metadata);
+            checked
+        })
+        .await;
+        let checked_ms = started.elapsed().as_millis() as u64;
+        checked?;
+        tracing::debug!(
+            planned_ms,
+            created_ms,
+            checked_ms,
+            created = missing.len(),
+            "topics planned, created and checked"
+        );
         let instance = if self.config.processing_guarantee.is_exactly_once() {
             Some(transaction::instance_id(&self.config)?)
         } else {

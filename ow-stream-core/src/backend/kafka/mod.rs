@@ -865,30 +865,68 @@ impl ChangelogReader for KafkaChangelogReader {
     }
 }
 
-/// Partition counts of topics, from cluster metadata.
+/// A metadata client for a series of look-ups (the topic checks at start-up): one client, so
+/// one bootstrap connection, for all of them. Each new librdkafka client costs a connection and
+/// its handshake, and dropping one waits for its threads.
+pub(crate) struct MetadataClient {
+    consumer: BaseConsumer,
+}
+
+impl MetadataClient {
+    /// A client of the cluster `config` names (it connects on its first look-up).
+    pub(crate) fn new(config: &StreamsConfig) -> Result<MetadataClient, Error> {
+        let consumer = client_config(
+            config,
+            Role::AssignConsumer,
+            Some(&format!("{}-metadata", config.application_id)),
+        )?
+        .create()
+        .map_err(|e| kafka_error("create metadata client", e))?;
+        Ok(MetadataClient { consumer })
+    }
+
+    /// Partition counts of the topics that exist, each from a fresh metadata request.
+    pub(crate) fn partition_counts(
+        &self,
+        topics: &[Arc<str>],
+    ) -> Result<HashMap<Arc<str>, i32>, Error> {
+        let mut out = HashMap::new();
+        for topic in topics {
+            let metadata = self
+                .consumer
+                .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+                .map_err(|e| kafka_error("fetch metadata", e))?;
+            for t in metadata.topics() {
+                if t.name() == &**topic && t.error().is_none() && !t.partitions().is_empty() {
+                    out.insert(topic.clone(), t.partitions().len() as i32);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Drops a librdkafka client on a thread of its own: `rd_kafka_destroy` waits for the client's
+/// threads to stop (about 100 ms), time a start-up need not spend waiting.
+pub(crate) fn drop_in_background<T: Send + 'static>(client: T) {
+    // When no thread starts, the closure, and the client with it, is dropped right here.
+    let spawned = std::thread::Builder::new()
+        .name("ow-stream-client-drop".into())
+        .spawn(move || drop(client));
+    if let Err(e) = spawned {
+        tracing::debug!(error = %e, "no thread to drop a client on; dropped it in place");
+    }
+}
+
+/// Partition counts of topics, from cluster metadata (a client of their own).
 pub(crate) fn partition_counts(
     config: &StreamsConfig,
     topics: &[Arc<str>],
 ) -> Result<HashMap<Arc<str>, i32>, Error> {
-    let consumer: BaseConsumer = client_config(
-        config,
-        Role::AssignConsumer,
-        Some(&format!("{}-metadata", config.application_id)),
-    )?
-    .create()
-    .map_err(|e| kafka_error("create metadata client", e))?;
-    let mut out = HashMap::new();
-    for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-            .map_err(|e| kafka_error("fetch metadata", e))?;
-        for t in metadata.topics() {
-            if t.name() == &**topic && t.error().is_none() && !t.partitions().is_empty() {
-                out.insert(topic.clone(), t.partitions().len() as i32);
-            }
-        }
-    }
-    Ok(out)
+    let client = MetadataClient::new(config)?;
+    let counts = client.partition_counts(topics);
+    drop_in_background(client);
+    counts
 }
 
 /// Creates topics that do not exist yet. Brokers that cannot create topics (librdkafka's mock
@@ -915,7 +953,9 @@ pub(crate) async fn create_topics(
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-    match admin.create_topics(new.iter(), &options).await {
+    let created = admin.create_topics(new.iter(), &options).await;
+    drop_in_background(admin);
+    match created {
         Ok(results) => {
             for r in results {
                 match r {

@@ -15,8 +15,8 @@ use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 use super::transaction::{GroupMetadata, transactional_id};
 use super::{
-    ConnectivityReporter, KafkaChangelogReader, KafkaCollector, REQUEST_TIMEOUT, Role, TopicNames,
-    client_config, kafka_error, offsets_list, partition_counts, to_raw,
+    ConnectivityReporter, KafkaChangelogReader, KafkaCollector, MetadataClient, REQUEST_TIMEOUT,
+    Role, TopicNames, client_config, kafka_error, offsets_list, to_raw,
 };
 use crate::config::ThreadFailurePolicy;
 use crate::error::Error;
@@ -31,21 +31,24 @@ use crate::runtime::task::FetchState;
 use crate::state::ChangelogReader;
 
 /// The internal topics to create: `(name, partitions, compacted)`.
-pub(crate) fn plan_topics(shared: &Shared) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
+pub(crate) fn plan_topics(
+    shared: &Shared,
+    metadata: &MetadataClient,
+) -> Result<Vec<(Arc<str>, i32, bool)>, Error> {
     let external = shared.external_sources();
-    let counts = partition_counts(&shared.config, &external)?;
+    let counts = metadata.partition_counts(&external)?;
     crate::runtime::internal_partitions(&shared.topology, &shared.config, &counts)
 }
 
 /// Checks that the internal topics exist with the partitions they need.
 pub(crate) fn check_topics(
-    shared: &Shared,
+    metadata: &MetadataClient,
     plan: &[(Arc<str>, i32, bool)],
     sinks: &[Arc<str>],
 ) -> Result<(), Error> {
     let mut names: Vec<Arc<str>> = plan.iter().map(|(n, _, _)| n.clone()).collect();
     names.extend(sinks.iter().cloned());
-    let counts = partition_counts(&shared.config, &names)?;
+    let counts = metadata.partition_counts(&names)?;
     if let Some(missing) = sinks.iter().find(|t| !counts.contains_key(*t)) {
         return Err(Error::Config {
             field: "topics",
@@ -161,6 +164,19 @@ struct StreamsContext {
     connectivity: ConnectivityReporter,
     /// The `records_lag` of the thread's partitions, from the consumer's statistics.
     lag: LagGauges,
+    /// Where a partition with no committed offset starts (`auto.offset.reset`), given to
+    /// librdkafka with the assignment: left to find out itself, it queries the committed
+    /// offsets again and waits 100 ms before resetting.
+    reset: Option<Offset>,
+}
+
+/// The logical offset `auto.offset.reset` names, or `None` for `error` (librdkafka reports it).
+fn reset_offset(setting: Option<&str>) -> Option<Offset> {
+    match setting.unwrap_or("latest") {
+        "earliest" | "smallest" | "beginning" => Some(Offset::Beginning),
+        "latest" | "largest" | "end" => Some(Offset::End),
+        _ => None,
+    }
 }
 
 impl ClientContext for StreamsContext {
@@ -208,14 +224,17 @@ impl ConsumerContext for StreamsContext {
                     Ok(starts) => {
                         let mut positions = self.positions.lock();
                         for (topic, partition, start) in starts {
-                            if let Some(offset) = start {
-                                positions.insert((topic.clone(), partition), offset);
-                                let _ = tpl.set_partition_offset(
-                                    &topic,
-                                    partition,
-                                    Offset::Offset(offset),
-                                );
-                            }
+                            let offset = match start {
+                                Some(offset) => {
+                                    positions.insert((topic.clone(), partition), offset);
+                                    Offset::Offset(offset)
+                                }
+                                None => match self.reset {
+                                    Some(reset) => reset,
+                                    None => continue,
+                                },
+                            };
+                            let _ = tpl.set_partition_offset(&topic, partition, offset);
                         }
                     }
                     Err(e) => self.shared.fail(&e),
@@ -290,6 +309,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
         crate::runtime::thread_name(&shared.config.application_id, index),
     );
     ConnectivityReporter::configure(&mut consumer_config, &shared.config);
+    let reset = reset_offset(consumer_config.get("auto.offset.reset"));
     let consumer: BaseConsumer<StreamsContext> = consumer_config
         .create_with_context(StreamsContext {
             tasks: tasks.clone(),
@@ -299,6 +319,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, instance: Option<&str>) -> 
             metadata: metadata.clone(),
             connectivity: ConnectivityReporter::new(shared.clone(), Client::Consumer(index)),
             lag: tasks.lock().metrics().lag_gauges(),
+            reset,
         })
         .map_err(|e| kafka_error("create consumer", e))?;
     let topics: Vec<Arc<str>> = shared.topology.source_topics(&shared.config.application_id);
@@ -612,4 +633,23 @@ pub(crate) fn request_shutdown(shared: &Shared, error: &Error) -> Result<(), Err
     collector.flush()?;
     tracing::error!(topic = %topic, "asked every instance of the application to shut down");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_offset_reset_names_its_logical_offset() {
+        for name in ["earliest", "smallest", "beginning"] {
+            assert_eq!(reset_offset(Some(name)), Some(Offset::Beginning), "{name}");
+        }
+        for name in ["latest", "largest", "end"] {
+            assert_eq!(reset_offset(Some(name)), Some(Offset::End), "{name}");
+        }
+        // librdkafka's default, when nothing sets it.
+        assert_eq!(reset_offset(None), Some(Offset::End));
+        // `error` stays with librdkafka, which reports the partition instead of reading it.
+        assert_eq!(reset_offset(Some("error")), None);
+    }
 }
