@@ -182,6 +182,27 @@ async fn wait_for_stats(web: &Web) -> Value {
     }
 }
 
+/// The player's stats once they stop changing: a snapshot's categories are separate records, and
+/// with the embedded stack's 20 ms commits the web can show some of them before the rest.
+/// Settled means two reads a second apart agree.
+async fn settled_stats(web: &Web) -> Value {
+    wait_for_stats(web).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = web.get_json(&format!("/api/players/{PLAYER}")).await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = web.get_json(&format!("/api/players/{PLAYER}")).await;
+        if now == last {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stats of {PLAYER} still change after 120 s"
+        );
+        last = now;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_looks_a_player_up_and_keeps_it_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -209,8 +230,7 @@ async fn one_command_looks_a_player_up_and_keeps_it_across_restarts() {
         .await
         .unwrap();
     assert!(page.status().is_success());
-    wait_for_stats(&web).await;
-    let before = web.get_json(&format!("/api/players/{PLAYER}")).await;
+    let before = settled_stats(&web).await;
     assert_eq!(before["profile"]["username"], "TeKrop");
     let games = |data: &Value| {
         data["categories"]["platforms"]["pc"]["competitive"]["heroes"]["all-heroes"]["game"]
@@ -224,8 +244,7 @@ async fn one_command_looks_a_player_up_and_keeps_it_across_restarts() {
 
     std::fs::remove_file(replay.join(format!("{PLAYER}.json"))).unwrap();
     let web = Web::start(&state, &replay);
-    wait_for_stats(&web).await;
-    let after = web.get_json(&format!("/api/players/{PLAYER}")).await;
+    let after = settled_stats(&web).await;
     assert_eq!(after["profile"]["username"], "TeKrop");
     assert_eq!(games(&after), Some(5.0));
     assert_eq!(after["categories"], before["categories"]);
