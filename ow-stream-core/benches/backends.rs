@@ -17,7 +17,7 @@
 //! have 4 partitions (8 for the 10 KB consume topic on the mock). The commit interval is
 //! 100 ms. Criterion's elements are records, measured in batches of 1000 per iteration with
 //! linear sampling: the reported time per batch is the slope over samples of growing size, so
-//! a fixed cost per sample (the last acknowledgement, the producer's 5 ms linger) drops out.
+//! a fixed cost per sample (the last acknowledgement, the producer's linger) drops out.
 //!
 //! What is not measured: creating clients, joining groups, starting applications, filling
 //! the topics read by the consume benchmarks, and the first record a new consumer or
