@@ -24,7 +24,36 @@
 //! `eliminations_most_in_game`, `weapon_accuracy_best_in_game`) and averages (`avg`,
 //! `average` — `average_energy`), which are counts or seconds by unit but do not add up.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::StatUnit;
+
+/// How many keys each thread remembers the reading of. OverFast names a few hundred stats; past
+/// this, keys are read again each time (a stream of made-up keys cannot grow memory).
+const REMEMBERED_KEYS: usize = 8192;
+
+thread_local! {
+    /// Each key's unit and additivity, read once per thread: the processor asks for them of
+    /// every stat of every snapshot, and reading the words of a key is a dozen passes over it.
+    static READINGS: RefCell<HashMap<Box<str>, (StatUnit, bool)>> = RefCell::new(HashMap::new());
+}
+
+/// The unit and additivity of `key`, remembered.
+fn reading(key: &str) -> (StatUnit, bool) {
+    READINGS.with(|readings| {
+        if let Some(found) = readings.borrow().get(key) {
+            return *found;
+        }
+        let unit = read_unit(key);
+        let found = (unit, read_additive(unit, key));
+        let mut readings = readings.borrow_mut();
+        if readings.len() < REMEMBERED_KEYS {
+            readings.insert(key.into(), found);
+        }
+        found
+    })
+}
 
 /// The unit of a stat, from its key (see the [module docs](self) for the rules and their order).
 ///
@@ -39,6 +68,10 @@ use crate::StatUnit;
 /// assert_eq!(unit_of("eliminations"), StatUnit::Count);
 /// ```
 pub fn unit_of(key: &str) -> StatUnit {
+    reading(key).0
+}
+
+fn read_unit(key: &str) -> StatUnit {
     if ends_with_words(key, &["avg", "per", "10", "min"]) {
         StatUnit::Per10Min
     } else if ["percentage", "accuracy", "efficiency"]
@@ -70,7 +103,11 @@ pub fn unit_of(key: &str) -> StatUnit {
 /// assert!(!is_additive("deaths_avg_per_10_min"));
 /// ```
 pub fn is_additive(key: &str) -> bool {
-    matches!(unit_of(key), StatUnit::Count | StatUnit::Seconds)
+    reading(key).1
+}
+
+fn read_additive(unit: StatUnit, key: &str) -> bool {
+    matches!(unit, StatUnit::Count | StatUnit::Seconds)
         && !["best", "most", "avg", "average"]
             .iter()
             .any(|word| has_word(key, word))
@@ -105,6 +142,20 @@ mod tests {
     #[track_caller]
     fn unit(key: &str, want: StatUnit) {
         assert_eq!(unit_of(key), want, "{key}");
+    }
+
+    #[test]
+    fn readings_are_remembered_up_to_a_bound() {
+        for i in 0..REMEMBERED_KEYS + 100 {
+            let key = format!("made_up_{i}_time");
+            // The first reading is made, the second remembered (or made again past the bound).
+            assert_eq!(unit_of(&key), StatUnit::Seconds, "{key}");
+            assert_eq!(unit_of(&key), StatUnit::Seconds, "{key}");
+            assert!(is_additive(&key), "{key}");
+        }
+        READINGS.with(|readings| assert_eq!(readings.borrow().len(), REMEMBERED_KEYS));
+        assert_eq!(unit_of("eliminations_avg_per_10_min"), StatUnit::Per10Min);
+        assert!(!is_additive("eliminations_avg_per_10_min"));
     }
 
     #[test]
