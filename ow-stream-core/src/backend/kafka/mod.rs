@@ -141,12 +141,9 @@ pub(crate) fn client_config(
                 // Kafka's (Java) default partitioner, so both backends and every client agree on
                 // where a key goes.
                 .set("partitioner", "murmur2_random")
-                // Kafka Streams' producer default. Against a broker slower than the stream
-                // thread, a 5 ms linger made many small batches, and librdkafka's broker thread
-                // spins while a ready batch waits for one of the idempotent producer's five
-                // in-flight slots: 40 % less CPU per record on tansu (BENCHMARKS.md). Commits
-                // flush at once, so it delays no commit.
-                .set("linger.ms", "100")
+                // librdkafka's default; stream threads' producers linger longer
+                // (`STREAM_LINGER_MS`).
+                .set("linger.ms", "5")
                 .set("message.timeout.ms", "120000");
         }
         Role::GroupConsumer | Role::AssignConsumer => {
@@ -419,6 +416,25 @@ struct Transactions {
     id: String,
 }
 
+/// How long a stream thread's producer lingers, unless `linger.ms` is passed through: Kafka
+/// Streams' default for its producers. Against a broker slower than the stream thread, a 5 ms
+/// linger made many small batches, and librdkafka's broker thread spins while a ready batch
+/// waits for one of the idempotent producer's five in-flight slots: 40 % less CPU per record on
+/// tansu with 100 ms (BENCHMARKS.md). A commit flushes at once, so no commit waits for it; a
+/// record between commits reaches the broker up to 100 ms later.
+const STREAM_LINGER_MS: &str = "100";
+
+/// A stream thread's producer settings: [`client_config`]'s, lingering [`STREAM_LINGER_MS`].
+fn stream_producer_config(config: &StreamsConfig) -> Result<ClientConfig, Error> {
+    let mut c = client_config(config, Role::Producer, None)?;
+    if !config.kafka.contains_key("linger.ms")
+        && !config.kafka.contains_key("queue.buffering.max.ms")
+    {
+        c.set("linger.ms", STREAM_LINGER_MS);
+    }
+    Ok(c)
+}
+
 impl KafkaCollector {
     /// A producer; `connectivity`: a stream thread's, which reports its broker connections.
     pub(crate) fn new(
@@ -426,7 +442,7 @@ impl KafkaCollector {
         metrics: Arc<Metrics>,
         connectivity: Option<ConnectivityReporter>,
     ) -> Result<Self, Error> {
-        let mut c = client_config(config, Role::Producer, None)?;
+        let mut c = stream_producer_config(config)?;
         if connectivity.is_some() {
             ConnectivityReporter::configure(&mut c, config);
         }
@@ -453,7 +469,7 @@ impl KafkaCollector {
         group: GroupMetadata,
         connectivity: ConnectivityReporter,
     ) -> Result<Self, Error> {
-        let mut c = client_config(config, Role::Producer, None)?;
+        let mut c = stream_producer_config(config)?;
         ConnectivityReporter::configure(&mut c, config);
         c.set("transactional.id", transactional_id);
         let timeout = match config.kafka.get("transaction.timeout.ms") {
@@ -999,6 +1015,26 @@ pub(crate) fn offsets_list(offsets: &[(Arc<str>, i32, i64)]) -> Result<TopicPart
 mod tests {
     use super::*;
     use crate::config::ProcessingGuarantee;
+
+    #[test]
+    fn stream_threads_producers_linger_unless_told_otherwise() {
+        let config = StreamsConfig::new("app", Backend::kafka("h:1"));
+        let linger = |c: ClientConfig| c.get("linger.ms").map(str::to_string);
+        assert_eq!(
+            linger(stream_producer_config(&config).unwrap()).as_deref(),
+            Some(STREAM_LINGER_MS)
+        );
+        // The typed producer, whose callers await each send, keeps librdkafka's 5 ms.
+        assert_eq!(
+            linger(client_config(&config, Role::Producer, None).unwrap()).as_deref(),
+            Some("5")
+        );
+        let told = config.with_kafka_setting("linger.ms", "0");
+        assert_eq!(
+            linger(stream_producer_config(&told).unwrap()).as_deref(),
+            Some("0")
+        );
+    }
 
     #[test]
     fn exactly_once_consumers_read_committed_whatever_is_passed_through() {
